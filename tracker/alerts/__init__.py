@@ -1,0 +1,1 @@
+"""Alert records, their messages, and the sinks that deliver them."""

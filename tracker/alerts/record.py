@@ -1,0 +1,56 @@
+"""The alert record of the contract: the JSON object written to the alert log."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tracker.alerts.messages import message
+from tracker.core.metrics import gain_pct, market_cap
+from tracker.core.model import MICROS, Listing, ThresholdCrossed, alert_id
+from tracker.store.repository import StoredAlert
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+def alert_record(listing: Listing, alert: ThresholdCrossed, language: str = "en") -> dict[str, Any]:
+    """The contract's alert record for a crossing."""
+    tick, rule = alert.tick, alert.rule
+    local = tick.ts.astimezone(ZoneInfo(listing.timezone))
+    gain = gain_pct(listing, tick.price)
+    cap = market_cap(listing, tick.price)
+    return {
+        "alert_id": alert_id(listing.id, rule.id, tick.ts_us, tick.seq),
+        "listing": listing.id,
+        "symbol": listing.symbol,
+        "rule": rule.id,
+        "kind": str(rule.kind),
+        "direction": str(rule.direction),
+        "threshold": _number(rule.threshold),
+        "level": round(alert.level / MICROS, 6),
+        "ts": local.isoformat(),
+        "seq": tick.seq,
+        "price": tick.price,
+        "currency": listing.currency,
+        "gain_pct": round(gain, 2),
+        "market_cap": cap,
+        "shares_basis": listing.shares_basis,
+        "gap": alert.gap,
+        "message": message(listing, alert, local, gain, cap, language),
+    }
+
+
+def stored_alert(listing: Listing, alert: ThresholdCrossed, language: str = "en") -> StoredAlert:
+    """The record of a crossing, serialized for the store and the sinks."""
+    record = alert_record(listing, alert, language)
+    return StoredAlert(
+        alert_id=record["alert_id"],
+        listing_id=listing.id,
+        rule_id=alert.rule.id,
+        ts_us=alert.tick.ts_us,
+        seq=alert.tick.seq,
+        record=json.dumps(record, ensure_ascii=False, separators=(", ", ": ")),
+    )

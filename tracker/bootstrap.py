@@ -1,0 +1,46 @@
+"""The composition root: wires settings, listings, the store, sinks and the ingest path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tracker.alerts.sinks import AlertSink, JsonlAlertLog
+from tracker.config import Listings, Settings, load_listings, load_settings
+from tracker.errors import ConfigError
+from tracker.ingest import Ingestor
+from tracker.store.engine import MEMORY_URL, create_engine, ensure_schema
+from tracker.store.repository import SqlStore
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    """Everything a command needs, built once."""
+
+    settings: Settings
+    listings: Listings
+    store: SqlStore
+    ingestor: Ingestor
+
+
+def build_settings(db_url: str | None = None, alert_log: str | None = None) -> Settings:
+    """Settings with the command line's flags on top."""
+    return load_settings(db_url=db_url, alert_log=Path(alert_log) if alert_log else None)
+
+
+def open_store(settings: Settings, *, dry_run: bool = False) -> SqlStore:
+    """The store at the settings' database (in memory for a dry run), migrated if fresh."""
+    engine = create_engine(MEMORY_URL if dry_run else settings.db_url)
+    ensure_schema(engine)
+    return SqlStore(engine)
+
+
+def build_app(listings_file: Path, settings: Settings, *, dry_run: bool = False) -> App:
+    """Wire a command's pieces; a dry run keeps nothing: in-memory store, no alert log."""
+    listings = load_listings(listings_file)
+    folder = settings.alert_log.parent
+    if not dry_run and not folder.is_dir():
+        raise ConfigError(f"alert log {settings.alert_log}: folder {folder} does not exist")
+    store = open_store(settings, dry_run=dry_run)
+    sinks: list[AlertSink] = [] if dry_run else [JsonlAlertLog(settings.alert_log)]
+    return App(settings, listings, store, Ingestor(store, sinks, settings.language))

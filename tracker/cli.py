@@ -1,0 +1,394 @@
+"""The ``tracker`` command: the only module that prints for users and exits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import click
+
+from tracker import __version__
+from tracker.errors import ConfigError, InputError, TrackerError
+
+logger = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+MAX_SHOWN = 20
+
+
+def _set_verbosity(ctx: click.Context, _param: click.Parameter, value: int) -> int:
+    if value:
+        store = ctx.find_root().meta
+        store["verbosity"] = store.get("verbosity", 0) + value
+        _configure_logging(store["verbosity"])
+    return value
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
+        max(-1, min(verbosity, 2)), logging.DEBUG
+    )
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", force=True, level=level)
+
+
+def verbosity_options(func: F) -> F:
+    """``-v``/``-q`` (log level) and ``--debug`` (tracebacks), accepted by every command."""
+    func = click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        callback=_set_verbosity,
+        help="More log output (repeat for debug).",
+    )(func)
+    func = click.option(
+        "-q",
+        "--quiet",
+        count=True,
+        expose_value=False,
+        callback=lambda c, p, v: _set_verbosity(c, p, -v),
+        help="Only errors in the log.",
+    )(func)
+    func = click.option(
+        "--debug", is_flag=True, expose_value=False, help="Show tracebacks of failures."
+    )(func)
+    return func
+
+
+def config_option(func: F) -> F:
+    """``--config PATH``: the listings file."""
+    return click.option(
+        "--config",
+        "config",
+        metavar="PATH",
+        help="Listings file [default: $TRACKER_CONFIG or config/listings.toml].",
+    )(verbosity_options(func))
+
+
+def db_option(func: F) -> F:
+    """``--db URL``: the database."""
+    return click.option(
+        "--db",
+        "db",
+        metavar="URL",
+        help="SQLAlchemy database URL [default: $TRACKER_DB_URL or sqlite:///tracker.db].",
+    )(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="tracker")
+@verbosity_options
+def cli() -> None:
+    """Track a newly listed stock: replay or poll its ticks, store them, alert on thresholds."""
+
+
+def _speed(value: str) -> float | None:
+    if value == "max":
+        return None
+    try:
+        speed = float(value)
+    except ValueError:
+        speed = 0.0
+    if not speed > 0 or speed == float("inf"):
+        raise click.BadParameter(f"{value!r} is not 'max' or a positive number")
+    return speed
+
+
+@cli.command()
+@click.argument("tape", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--listing", "listing_id", required=True, metavar="ID", help="Listing id in the config."
+)
+@config_option
+@db_option
+@click.option(
+    "--alert-log", metavar="PATH", help="Alert log [default: $TRACKER_ALERT_LOG or alerts.jsonl]."
+)
+@click.option(
+    "--speed",
+    default="max",
+    show_default=True,
+    metavar="max|N",
+    help="'max' as fast as possible, or N market seconds per wall second.",
+)
+@click.option("--skip-bad", is_flag=True, help="Replay the good rows of a tape with bad rows.")
+@click.option("--dry-run", is_flag=True, help="Replay into an in-memory database; keep nothing.")
+def replay(
+    tape: Path,
+    listing_id: str,
+    config: str | None,
+    db: str | None,
+    alert_log: str | None,
+    speed: str,
+    skip_bad: bool,
+    dry_run: bool,
+) -> None:
+    """Replay a recorded tape (CSV or Parquet) of a listing's ticks."""
+    from tracker.bootstrap import build_app, build_settings
+    from tracker.config import listings_path
+
+    pace = _speed(speed)
+    settings = build_settings(db, alert_log)
+    app = build_app(listings_path(config), settings, dry_run=dry_run)
+    listing = app.listings.get(listing_id)
+    report = _replay(app, listing, tape, pace, skip_bad)
+    _print_alerts(report.alerts)
+    where = (
+        "an in-memory database (dry run, nothing kept)" if dry_run else _safe_url(settings.db_url)
+    )
+    log = "" if dry_run else f", log {settings.alert_log}"
+    click.echo(
+        f"replayed {report.ticks:,} ticks of {listing.id} from {tape}: {report.stored:,} stored, "
+        f"{report.already_stored:,} already stored, {len(report.bad_rows):,} bad rows skipped; "
+        f"{len(report.alerts):,} alerts{log}; database {where}"
+    )
+
+
+def _replay(app: Any, listing: Any, tape: Path, pace: float | None, skip_bad: bool) -> Any:
+    from tracker.replay import PacedReplay, replay_tape
+    from tracker.sources.tape import read_tape
+
+    recorded = read_tape(tape, listing.timezone)
+    if recorded.bad_rows:
+        problems = [str(row) for row in recorded.bad_rows]
+        count = len(problems)
+        if not skip_bad:
+            raise InputError(
+                f"{tape}: {count:,} bad {_rows(count)} of {recorded.rows:,}; nothing was stored "
+                "(--skip-bad replays the good rows)",
+                _shown(problems),
+            )
+        for line in _shown(problems):
+            click.echo(line, err=True)
+        click.echo(f"{tape}: skipping {count:,} bad {_rows(count)} of {recorded.rows:,}", err=True)
+    if pace is None:
+        return replay_tape(listing, recorded, app.ingestor, app.settings.replay.chunk_size)
+    from tracker.calendar import open_intervals
+    from tracker.scheduling import SteppedRun
+
+    first, last = recorded.ticks[0].ts, recorded.ticks[-1].ts
+    paced = PacedReplay(
+        listing, recorded, app.ingestor, pace, open_intervals(listing.calendar, first, last)
+    )
+    SteppedRun(paced.step).run()
+    return paced.report
+
+
+def _rows(count: int) -> str:
+    return "row" if count == 1 else "rows"
+
+
+def _shown(problems: Sequence[str]) -> list[str]:
+    if len(problems) <= MAX_SHOWN:
+        return list(problems)
+    return [*problems[:MAX_SHOWN], f"... and {len(problems) - MAX_SHOWN:,} more bad rows"]
+
+
+def _print_alerts(alerts: Sequence[Any]) -> None:
+    for alert in alerts:
+        record = json.loads(alert.record)
+        flag = " [gap]" if record["gap"] else ""
+        click.echo(f"ALERT {record['ts']} {record['rule']}{flag}: {record['message']}")
+
+
+def _safe_url(url: str) -> str:
+    return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)
+
+
+@cli.command()
+@config_option
+@db_option
+@click.option(
+    "--alert-log", metavar="PATH", help="Alert log [default: alerts.jsonl beside the database]."
+)
+def demo(config: str | None, db: str | None, alert_log: str | None) -> None:
+    """Replay the bundled Biren first day into a fresh SQLite file; print alerts and summary."""
+    from tracker.bootstrap import build_app, build_settings
+    from tracker.report import day_report, local_date, render
+    from tracker.resources import SAMPLE_LISTING, SAMPLE_TAPE, bundled
+
+    folder = Path(tempfile.mkdtemp(prefix="tracker-demo-"))
+    settings = build_settings(
+        db or f"sqlite:///{folder / 'tracker.db'}", alert_log or str(folder / "alerts.jsonl")
+    )
+    listings_file = Path(config) if config else bundled("config/listings.toml")
+    app = build_app(listings_file, settings)
+    listing = app.listings.get(SAMPLE_LISTING)
+    report = _replay(app, listing, SAMPLE_TAPE, None, False)
+    date = local_date(listing, report_first_ts(app, listing))
+    stored = [a for a in app.store.alerts(listing.id)]
+    click.echo(
+        f"Replayed {report.ticks:,} ticks of {listing.name}'s first day ({SAMPLE_TAPE.name}; "
+        "ticks between the published figures are synthetic).\n"
+    )
+    _print_alerts(stored)
+    summary = day_report(app.store, listing, date)
+    if summary is not None:
+        click.echo("\n" + render(summary))
+    click.echo(f"\ndatabase  {_safe_url(settings.db_url)}\nalert log {settings.alert_log}")
+
+
+def report_first_ts(app: Any, listing: Any) -> int:
+    """The first stored tick's instant."""
+    ticks = app.store.ticks(listing.id)
+    if not ticks:
+        raise InputError(f"no ticks stored for {listing.id}")
+    return int(ticks[0].ts_us)
+
+
+@cli.command()
+@click.option("--listing", "listing_id", metavar="ID", help="Only this listing's alerts.")
+@click.option(
+    "--since",
+    metavar="WHEN",
+    help="From this time on: ISO 8601 (exchange time without offset) or 30m, 2h, 7d ago.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the alert records as JSON Lines.")
+@config_option
+@db_option
+def alerts(
+    listing_id: str | None, since: str | None, as_json: bool, config: str | None, db: str | None
+) -> None:
+    """Show stored alerts, oldest first."""
+    from tracker.bootstrap import build_settings, open_store
+    from tracker.config import listings_path, load_listings
+
+    listings = load_listings(listings_path(config))
+    if listing_id is not None:
+        listings.get(listing_id)
+    store = open_store(build_settings(db))
+    now = dt.datetime.now(dt.UTC)
+    for alert in store.alerts(listing_id):
+        if since is not None:
+            listing = listings.by_id.get(alert.listing_id)
+            zone = ZoneInfo(listing.timezone if listing else "UTC")
+            if alert.ts_us < _since_us(since, zone, now):
+                continue
+        if as_json:
+            click.echo(alert.record)
+        else:
+            record = json.loads(alert.record)
+            click.echo(
+                f"{record['ts']}  {record['listing']:<10} {record['rule']:<18} {record['message']}"
+            )
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _since_us(text: str, zone: ZoneInfo, now: dt.datetime) -> int:
+    from tracker.core.model import datetime_to_ts
+
+    match = _DURATION.fullmatch(text.strip())
+    if match:
+        moment = now - dt.timedelta(**{_UNITS[match[2]]: float(match[1])})
+        return datetime_to_ts(moment)
+    try:
+        parsed = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"--since {text!r}: not an ISO 8601 date or time, nor a duration like 2h"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return datetime_to_ts(parsed)
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("check")
+@config_option
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the effective config as JSON.")
+def config_check(config: str | None, db: str | None, as_json: bool) -> None:
+    """Load and validate the config; print the effective config, secrets masked."""
+    from tracker.bootstrap import build_settings
+    from tracker.config import listings_path, load_listings, settings_path
+    from tracker.effective import effective_config, render_effective
+
+    settings = build_settings(db)
+    path = listings_path(config)
+    listings = load_listings(path)
+    effective = effective_config(settings, settings_path(), listings)
+    click.echo(
+        json.dumps(effective, indent=2, ensure_ascii=False)
+        if as_json
+        else render_effective(effective)
+    )
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Manage the database schema."""
+
+
+@db_group.command("upgrade")
+@config_option
+@db_option
+def db_upgrade(config: str | None, db: str | None) -> None:
+    """Migrate the database to the newest schema."""
+    from tracker.bootstrap import build_settings
+    from tracker.store.engine import create_engine, current_revision, upgrade
+
+    settings = build_settings(db)
+    engine = create_engine(settings.db_url)
+    before = current_revision(engine)
+    after = upgrade(engine)
+    state = "already at" if before == after else f"migrated from {before or 'empty'} to"
+    click.echo(f"database {_safe_url(settings.db_url)}: {state} schema {after}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; map errors to messages and exit codes."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    _configure_logging(0)
+    try:
+        cli.main(args=args, prog_name="tracker", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.Abort:
+        click.echo("tracker: interrupted", err=True)
+        return 130
+    except click.ClickException as exc:
+        if debug:
+            raise
+        ctx: click.Context | None = getattr(exc, "ctx", None)
+        path = ctx.command_path.split(" ", 1) if ctx is not None else []
+        command = f" {path[1]}" if len(path) > 1 else ""
+        click.echo(f"tracker{command}: {exc.format_message()} (see --help)", err=True)
+        return exc.exit_code
+    except TrackerError as exc:
+        if debug:
+            raise
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        click.echo(exc.message, err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("tracker: interrupted", err=True)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(
+            f"tracker: unexpected {type(exc).__name__}: {exc} (rerun with --debug)", err=True
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,294 @@
+"""Listings and settings: loaded and validated once, then frozen.
+
+Listings come from a TOML file (``config/listings.toml``); settings from
+``config/tracker.toml`` (or the file ``TRACKER_SETTINGS`` names), overridden by
+``TRACKER_*`` environment variables, overridden by command-line flags.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from tracker.core.model import Direction, Kind, Listing, Rule
+from tracker.errors import ConfigError
+from tracker.exchanges import ALIASES, exchange
+
+DEFAULT_LISTINGS = Path("config/listings.toml")
+DEFAULT_SETTINGS = Path("config/tracker.toml")
+
+_Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
+_Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RuleConfig(_Strict):
+    """A ``[[listings.rules]]`` table."""
+
+    id: _Slug | None = None
+    kind: Kind
+    threshold: _Number
+    direction: Direction = Direction.UP
+    rearm_pct: Annotated[_Number, Field(ge=0, lt=100)] = 1.0
+    once: StrictBool = False
+
+    def to_rule(self) -> Rule:
+        """The domain rule, its id defaulting to ``{kind}-{direction}-{threshold}``."""
+        rule_id = self.id or f"{self.kind}-{self.direction}-{format_number(self.threshold)}"
+        return Rule(rule_id, self.kind, self.threshold, self.direction, self.rearm_pct, self.once)
+
+
+class SourceConfig(_Strict):
+    """A ``[listings.source]`` table: where the daemon polls this listing's quotes."""
+
+    provider: Literal["feed", "http_json", "yahoo", "tencent"]
+    url: str | None = None
+    interval: Annotated[_Number, Field(gt=0)] = 5.0
+
+
+class ListingConfig(_Strict):
+    """A ``[[listings]]`` table."""
+
+    id: _Slug
+    symbol: Annotated[str, Field(min_length=1)]
+    name: str | None = None
+    calendar: str = "XHKG"
+    currency: str | None = None
+    offer_price: Annotated[_Number, Field(gt=0)]
+    shares_outstanding: Annotated[int, Field(gt=0, strict=True)]
+    shares_basis: str | None = None
+    listed_on: dt.date | None = None
+    rules: list[RuleConfig] = []
+    source: SourceConfig | None = None
+
+    @field_validator("calendar")
+    @classmethod
+    def _known_calendar(cls, code: str) -> str:
+        if exchange(code) is None:
+            raise ValueError(f"unknown calendar {code!r} (an exchange_calendars code, e.g. XHKG)")
+        return ALIASES.get(code, code)
+
+    def to_listing(self) -> Listing:
+        """The domain listing, with defaults filled in from the calendar."""
+        venue = exchange(self.calendar)
+        assert venue is not None  # checked by the validator
+        return Listing(
+            id=self.id,
+            symbol=self.symbol,
+            name=self.name or self.id,
+            calendar=self.calendar,
+            timezone=venue.timezone,
+            currency=self.currency or venue.currency,
+            offer_price=self.offer_price,
+            shares_outstanding=self.shares_outstanding,
+            shares_basis=self.shares_basis,
+            listed_on=self.listed_on,
+            rules=tuple(rule.to_rule() for rule in self.rules),
+        )
+
+
+class ListingsFile(_Strict):
+    """The whole listings file."""
+
+    listings: list[ListingConfig] = []
+
+
+class Listings:
+    """The validated listings of a config file, by id, in file order."""
+
+    def __init__(self, path: Path, configs: Sequence[ListingConfig]) -> None:
+        self.path = path
+        self.configs = {config.id: config for config in configs}
+        self.by_id = {config.id: config.to_listing() for config in configs}
+
+    def get(self, listing_id: str) -> Listing:
+        """The listing with this id; a ConfigError naming the known ones otherwise."""
+        try:
+            return self.by_id[listing_id]
+        except KeyError:
+            known = ", ".join(self.by_id) or "none"
+            raise ConfigError(
+                f"{self.path}: no listing {listing_id!r} (listings: {known})"
+            ) from None
+
+
+def format_number(value: float) -> str:
+    """A number as written by a person: 50 not 50.0, 19.6 not 19.600000."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def load_listings(path: Path) -> Listings:
+    """Load and validate a listings file; every problem is one line naming the file and key."""
+    data = _read_toml(path)
+    try:
+        parsed = ListingsFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"{path}: invalid listings config", [_describe(path, data, err) for err in exc.errors()]
+        ) from None
+    problems = _semantic_problems(path, parsed)
+    if problems:
+        raise ConfigError(f"{path}: invalid listings config", problems)
+    return Listings(path, parsed.listings)
+
+
+def _semantic_problems(path: Path, parsed: ListingsFile) -> list[str]:
+    problems: list[str] = []
+    seen: set[str] = set()
+    for config in parsed.listings:
+        where = f"{path}: listing {config.id!r}"
+        if config.id in seen:
+            problems.append(f"{where}: duplicate listing id")
+        seen.add(config.id)
+        listing = config.to_listing()
+        rule_ids: set[str] = set()
+        for rule in listing.rules:
+            if rule.id in rule_ids:
+                problems.append(f"{where}: rules: duplicate rule id {rule.id!r}")
+            rule_ids.add(rule.id)
+            if rule.level(listing.offer_price, listing.shares_outstanding) <= 0:
+                problems.append(
+                    f"{where}: rule {rule.id!r}: threshold: level is not positive "
+                    f"({format_number(rule.threshold)} {rule.kind} gives a price of 0 or less)"
+                )
+    return problems
+
+
+def _describe(path: Path, data: Any, error: Mapping[str, Any]) -> str:
+    """One line for a pydantic error: file, listing id, rule, key and what is wrong."""
+    loc = list(error["loc"])
+    where = [str(path)]
+    if len(loc) >= 2 and loc[0] == "listings" and isinstance(loc[1], int):
+        listing = _index(data.get("listings"), loc[1])
+        where.append(f"listing {_label(listing, loc[1])}")
+        loc = loc[2:]
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+            rule = _index(listing.get("rules") if isinstance(listing, dict) else None, loc[1])
+            where.append(f"rule {_label(rule, loc[1])}")
+            loc = loc[2:]
+    key = ".".join(str(part) for part in loc) or "(table)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        reason = "unknown key"
+    elif kind == "missing":
+        reason = "missing required key"
+    else:
+        reason = str(error["msg"])
+        if "input" in error and kind not in {"model_type", "dict_type"}:
+            reason += f", got {error['input']!r}"
+    return f"{': '.join(where)}: {key}: {reason}"
+
+
+def _index(items: Any, i: int) -> Any:
+    return items[i] if isinstance(items, list) and i < len(items) else None
+
+
+def _label(table: Any, i: int) -> str:
+    if isinstance(table, dict) and isinstance(table.get("id"), str):
+        return repr(table["id"])
+    return f"#{i + 1}"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def listings_path(flag: str | None) -> Path:
+    """The listings file: the flag, else ``TRACKER_CONFIG``, else ``config/listings.toml``."""
+    if flag:
+        return Path(flag)
+    env = os.environ.get("TRACKER_CONFIG")
+    if env:
+        return Path(env)
+    if not DEFAULT_LISTINGS.exists():
+        raise ConfigError(
+            f"{DEFAULT_LISTINGS}: no such file; pass --config PATH or set TRACKER_CONFIG"
+        )
+    return DEFAULT_LISTINGS
+
+
+class ReplaySettings(BaseModel):
+    """How replays run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chunk_size: Annotated[int, Field(gt=0)] = 10_000
+
+
+class Settings(BaseSettings):
+    """Where the tracker keeps its data and how it speaks."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRACKER_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    db_url: str = "sqlite:///tracker.db"
+    alert_log: Path = Path("alerts.jsonl")
+    language: Literal["en", "zh-Hans"] = "en"
+    replay: ReplaySettings = ReplaySettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+
+def settings_path() -> Path | None:
+    """The settings file: ``TRACKER_SETTINGS`` (must exist), else ``config/tracker.toml`` if any."""
+    env = os.environ.get("TRACKER_SETTINGS")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such file (named by TRACKER_SETTINGS)")
+        return path
+    return DEFAULT_SETTINGS if DEFAULT_SETTINGS.is_file() else None
+
+
+def load_settings(**flags: Any) -> Settings:
+    """Settings from defaults < file < ``TRACKER_*`` environment < flags (None flags ignored)."""
+    path = settings_path()
+    if path is not None:
+        _read_toml(path)  # a clear error for a missing or broken file
+
+    class FileSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    overrides = {key: value for key, value in flags.items() if value is not None}
+    try:
+        return FileSettings(**overrides)
+    except ValidationError as exc:
+        origin = str(path) if path else "settings"
+        problems = [
+            f"{origin}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise ConfigError(f"{origin}: invalid settings", problems) from None

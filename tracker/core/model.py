@@ -1,0 +1,145 @@
+"""Values of the domain: listings, rules, ticks, alerts and rule state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+MICROS = 1_000_000
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def to_micros(value: float) -> int:
+    """Round a price or level to 6 decimal places, as an integer count of millionths."""
+    return round(value * MICROS)
+
+
+def ts_to_datetime(ts_us: int) -> dt.datetime:
+    """The UTC instant of an epoch-microsecond timestamp."""
+    return EPOCH + dt.timedelta(microseconds=ts_us)
+
+
+def datetime_to_ts(moment: dt.datetime) -> int:
+    """Epoch microseconds of a tz-aware instant."""
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * MICROS + delta.microseconds
+
+
+class Kind(StrEnum):
+    """What a rule's threshold measures."""
+
+    GAIN_PCT = "gain_pct"
+    MARKET_CAP = "market_cap"
+    PRICE = "price"
+
+
+class Direction(StrEnum):
+    """Which way a crossing must go to fire."""
+
+    UP = "up"
+    DOWN = "down"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A threshold that fires an alert when the price crosses its level."""
+
+    id: str
+    kind: Kind
+    threshold: float
+    direction: Direction = Direction.UP
+    rearm_pct: float = 1.0
+    once: bool = False
+
+    def level(self, offer_price: float, shares_outstanding: int) -> int:
+        """The price level, in millionths, that this rule's threshold stands for."""
+        if self.kind is Kind.GAIN_PCT:
+            raw = offer_price * (1 + self.threshold / 100)
+        elif self.kind is Kind.MARKET_CAP:
+            raw = self.threshold / shares_outstanding
+        else:
+            raw = self.threshold
+        return to_micros(raw)
+
+    def rearm_bound(self, level: int) -> int:
+        """The price, in millionths, a later tick must pass for the rule to arm again."""
+        factor = (
+            1 - self.rearm_pct / 100 if self.direction is Direction.UP else 1 + self.rearm_pct / 100
+        )
+        return to_micros(level / MICROS * factor)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A listed stock with its offer price, share count and alert rules."""
+
+    id: str
+    symbol: str
+    name: str
+    calendar: str
+    timezone: str
+    currency: str
+    offer_price: float
+    shares_outstanding: int
+    shares_basis: str | None = None
+    listed_on: dt.date | None = None
+    rules: tuple[Rule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One trade: its instant (epoch microseconds, UTC), position among equal instants, price."""
+
+    ts_us: int
+    seq: int
+    price: float
+    volume: float | None = None
+    turnover: float | None = None
+
+    @property
+    def ts(self) -> dt.datetime:
+        """The tick's instant as a UTC datetime."""
+        return ts_to_datetime(self.ts_us)
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdCrossed:
+    """An alert: a rule's level was crossed by a tick."""
+
+    listing_id: str
+    rule: Rule
+    level: int
+    tick: Tick
+    gap: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RuleState:
+    """Whether a rule at a given level may fire."""
+
+    rule_id: str
+    level: int
+    armed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ListingState:
+    """What the core remembers of a listing between batches of ticks."""
+
+    last_ts_us: int | None = None
+    last_seq: int = -1
+    rules: dict[tuple[str, int], RuleState] = field(default_factory=dict)
+
+    def is_after_last(self, tick: Tick) -> bool:
+        """Whether a tick comes after the last one evaluated (the high-water mark)."""
+        if self.last_ts_us is None:
+            return True
+        return (tick.ts_us, tick.seq) > (self.last_ts_us, self.last_seq)
+
+
+def alert_id(listing_id: str, rule_id: str, ts_us: int, seq: int) -> str:
+    """The alert's stable id: sha256 of ``listing|rule|ts in UTC ISO 8601|seq``, 32 hex digits."""
+    key = f"{listing_id}|{rule_id}|{ts_to_datetime(ts_us).isoformat()}|{seq}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]

@@ -1,0 +1,109 @@
+"""The effective configuration, as ``tracker config check`` shows it, secrets masked."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from tracker.config import Listings, Settings, format_number
+from tracker.core.model import MICROS
+
+_SECRET_KEY = re.compile(r"secret|token|password|passwd|api_key|apikey", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@/\s]+@")
+
+
+def mask(value: Any, key: str = "") -> Any:
+    """A value with secrets hidden: secret-named keys and passwords inside URLs."""
+    if isinstance(value, dict):
+        return {k: mask(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(v, key) for v in value]
+    if isinstance(value, str):
+        if _SECRET_KEY.search(key) and value:
+            return "***"
+        return _URL_PASSWORD.sub(r"\1***@", value)
+    return value
+
+
+def effective_config(
+    settings: Settings, settings_file: Path | None, listings: Listings
+) -> dict[str, Any]:
+    """Settings and listings with every default filled in, as plain data."""
+    listing_data = []
+    for listing in listings.by_id.values():
+        source = listings.configs[listing.id].source
+        listing_data.append(
+            {
+                "id": listing.id,
+                "symbol": listing.symbol,
+                "name": listing.name,
+                "calendar": listing.calendar,
+                "timezone": listing.timezone,
+                "currency": listing.currency,
+                "offer_price": listing.offer_price,
+                "shares_outstanding": listing.shares_outstanding,
+                "shares_basis": listing.shares_basis,
+                "listed_on": listing.listed_on.isoformat() if listing.listed_on else None,
+                "source": source.model_dump() if source else None,
+                "rules": [
+                    {
+                        "id": rule.id,
+                        "kind": str(rule.kind),
+                        "direction": str(rule.direction),
+                        "threshold": rule.threshold,
+                        "level": rule.level(listing.offer_price, listing.shares_outstanding)
+                        / MICROS,
+                        "rearm_pct": rule.rearm_pct,
+                        "once": rule.once,
+                    }
+                    for rule in listing.rules
+                ],
+            }
+        )
+    masked: dict[str, Any] = mask(
+        {
+            "settings_file": str(settings_file) if settings_file else None,
+            "settings": settings.model_dump(mode="json"),
+            "listings_file": str(listings.path),
+            "listings": listing_data,
+        }
+    )
+    return masked
+
+
+def render_effective(effective: dict[str, Any]) -> str:
+    """The effective config as text for a terminal."""
+    origin = effective["settings_file"] or "defaults"
+    lines = [f"settings ({origin}, then TRACKER_* environment, then flags):"]
+    lines += [f"  {key} = {value}" for key, value in _flatten(effective["settings"])]
+    listings = effective["listings"]
+    lines.append(f"listings ({effective['listings_file']}): {len(listings)}")
+    for listing in listings:
+        lines.append(
+            f"  {listing['id']}: {listing['name']} ({listing['symbol']}), {listing['calendar']} "
+            f"{listing['timezone']}, offer {listing['offer_price']:g} {listing['currency']}, "
+            f"{listing['shares_outstanding']:,} shares"
+        )
+        if listing["shares_basis"]:
+            lines.append(f"    shares basis: {listing['shares_basis']}")
+        if listing["source"]:
+            lines.append(f"    source: {listing['source']}")
+        for rule in listing["rules"]:
+            once = ", once" if rule["once"] else ""
+            lines.append(
+                f"    rule {rule['id']}: {rule['kind']} {rule['direction']} {format_number(rule['threshold'])} "
+                f"-> price level {rule['level']:.6f}, re-arm {rule['rearm_pct']:g}%{once}"
+            )
+    lines.append("config OK")
+    return "\n".join(lines)
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            items += _flatten(value, f"{prefix}{key}.")
+        else:
+            items.append((f"{prefix}{key}", value))
+    return items

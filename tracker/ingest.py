@@ -1,0 +1,72 @@
+"""The one path from ticks to stored alerts, shared by replay and live polling."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tracker.alerts.record import stored_alert
+from tracker.alerts.sinks import AlertSink
+from tracker.core.model import Listing, ListingState, Tick
+from tracker.core.rules import evaluate
+from tracker.store.repository import SqlStore, StoredAlert
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """What one batch did: ticks stored, ticks already stored before, alerts fired."""
+
+    stored: int
+    already_stored: int
+    alerts: tuple[StoredAlert, ...]
+
+
+class Ingestor:
+    """Evaluates ticks, commits them with their alerts and rule state, then dispatches."""
+
+    def __init__(self, store: SqlStore, sinks: Sequence[AlertSink], language: str = "en") -> None:
+        self.store = store
+        self.sinks = tuple(sinks)
+        self.language = language
+        self._states: dict[str, ListingState] = {}
+
+    def state(self, listing: Listing) -> ListingState:
+        """The listing's rule state, loaded from the store on first use."""
+        if listing.id not in self._states:
+            self.store.save_listing(listing)
+            self._states[listing.id] = self.store.load_state(listing.id)
+        return self._states[listing.id]
+
+    def ingest(self, listing: Listing, ticks: Sequence[Tick]) -> Ingested:
+        """Store a batch of a listing's ticks (in order) atomically and deliver its alerts.
+
+        Ticks at or before the stored high-water mark are already stored and are skipped.
+        """
+        evaluation = evaluate(listing, self.state(listing), ticks)
+        alerts = tuple(stored_alert(listing, alert, self.language) for alert in evaluation.alerts)
+        if evaluation.ticks:
+            self.store.commit_batch(
+                listing.id,
+                evaluation.ticks,
+                alerts,
+                evaluation.state,
+                [sink.name for sink in self.sinks],
+            )
+            self._states[listing.id] = evaluation.state
+        if alerts:
+            self.dispatch()
+        return Ingested(len(evaluation.ticks), len(ticks) - len(evaluation.ticks), alerts)
+
+    def dispatch(self) -> int:
+        """Deliver every pending alert to every sink; return how many deliveries were made."""
+        delivered = 0
+        for sink in self.sinks:
+            pending = self.store.pending_alerts(sink.name)
+            if pending:
+                done = sink.deliver(pending)
+                self.store.mark_delivered(sink.name, done)
+                delivered += len(done)
+        return delivered

@@ -1,0 +1,1 @@
+"""Where ticks come from: recorded tapes and, later, live quote providers."""

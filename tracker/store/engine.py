@@ -1,0 +1,123 @@
+"""Engines and schema migrations (Alembic, under ``db/``)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from tracker.errors import ConfigError, StorageError
+from tracker.resources import bundled
+from tracker.store.tables import SCHEMA_REVISION
+
+logger = logging.getLogger(__name__)
+
+MEMORY_URL = "sqlite://"
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for a SQLAlchemy URL; SQLite files get WAL and ``synchronous=NORMAL``."""
+    try:
+        parsed = sa.make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"database URL {url!r} is not an SQLAlchemy URL") from None
+    options: dict[str, Any] = {}
+    sqlite = parsed.get_backend_name() == "sqlite"
+    memory = sqlite and parsed.database in (None, "", ":memory:")
+    if memory:
+        options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        engine = sa.create_engine(parsed, **options)
+    except (NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(f"database URL {url!r}: no driver for it ({exc})") from None
+    if sqlite:
+        if not memory and parsed.database:
+            directory = Path(parsed.database).parent
+            if not directory.is_dir():
+                raise ConfigError(f"database {parsed.database}: folder {directory} does not exist")
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _alembic_config(connection: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(bundled("db")))
+    config.attributes["connection"] = connection
+    return config
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision stored in the database, None for a database without one."""
+    try:
+        with engine.connect() as connection:
+            if not sa.inspect(connection).has_table("alembic_version"):
+                return None
+            return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    except SQLAlchemyError as exc:
+        raise storage_error(engine, exc) from exc
+
+
+def upgrade(engine: Engine) -> str:
+    """Migrate the database to the newest schema; return the revision it is at."""
+    from alembic import command
+
+    try:
+        with engine.begin() as connection:
+            command.upgrade(_alembic_config(connection), "head")
+    except SQLAlchemyError as exc:
+        raise storage_error(engine, exc) from exc
+    return SCHEMA_REVISION
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Migrate a fresh database (or any SQLite one) to the schema this code expects.
+
+    Another database at an older revision is left alone: ``tracker db upgrade``
+    migrates it when its operator decides.
+    """
+    revision = current_revision(engine)
+    if revision == SCHEMA_REVISION:
+        return
+    if revision is None:
+        with engine.connect() as connection:
+            tables = sa.inspect(connection).get_table_names()
+        if tables and engine.dialect.name != "sqlite":
+            raise StorageError(
+                f"database {_safe_url(engine)} has tables but no tracker schema version; "
+                "point --db at an empty database or one made by the tracker"
+            )
+    elif engine.dialect.name != "sqlite":
+        raise ConfigError(
+            f"database {_safe_url(engine)} is at schema {revision}, this tracker needs "
+            f"{SCHEMA_REVISION}: run `tracker db upgrade`"
+        )
+    logger.info("migrating %s to schema %s", _safe_url(engine), SCHEMA_REVISION)
+    upgrade(engine)
+
+
+def _safe_url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def storage_error(engine: Engine, exc: SQLAlchemyError) -> StorageError:
+    """A one-line StorageError for a driver error, naming the database."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    reason = detail[0] if detail else type(exc).__name__
+    return StorageError(f"database {_safe_url(engine)}: {reason}")
