@@ -50,6 +50,7 @@ def _ingest(
     listing: Listing, ticks: Sequence[Tick], ingestor: Ingestor, report: ReplayReport
 ) -> None:
     done = ingestor.ingest(listing, ticks)
+    logger.debug("stored %d ticks of %s, %d alerts", done.stored, listing.id, len(done.alerts))
     report.stored += done.stored
     report.already_stored += done.already_stored
     report.alerts.extend(done.alerts)

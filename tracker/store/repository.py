@@ -45,6 +45,10 @@ class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    def close(self) -> None:
+        """Close the store's connections."""
+        self.engine.dispose()
+
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
         try:
@@ -133,14 +137,13 @@ class SqlStore:
                         for alert in alerts
                     ],
                 )
-                connection.execute(
-                    t.deliveries.insert(),
-                    [
-                        {"alert_id": alert.alert_id, "sink": sink, "state": PENDING, "attempts": 0}
-                        for alert in alerts
-                        for sink in sinks
-                    ],
-                )
+                deliveries = [
+                    {"alert_id": alert.alert_id, "sink": sink, "state": PENDING, "attempts": 0}
+                    for alert in alerts
+                    for sink in sinks
+                ]
+                if deliveries:
+                    connection.execute(t.deliveries.insert(), deliveries)
             _upsert(
                 connection,
                 t.listing_state,

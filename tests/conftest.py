@@ -1,0 +1,22 @@
+"""Shared fixtures: the repository's paths and a clean working directory for commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from factories import LISTINGS, ROOT, SAMPLE_TAPE
+
+__all__ = ["LISTINGS", "ROOT", "SAMPLE_TAPE"]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh working directory with no TRACKER_* variables set."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("TRACKER_") and name != "TRACKER_TEST_PG_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

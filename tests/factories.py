@@ -1,0 +1,67 @@
+"""Test factories: every field has a default, so a test names only what it is about."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from tracker.core.model import Direction, Kind, Listing, Rule, Tick, datetime_to_ts
+
+HKT = ZoneInfo("Asia/Hong_Kong")
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_TAPE = ROOT / "tracker" / "data" / "biren-2026-01-02.csv"
+LISTINGS = ROOT / "config" / "listings.toml"
+
+
+def ts_us(text: str = "2026-01-02T09:30:00+08:00") -> int:
+    """Epoch microseconds of an ISO time (exchange time, HKT, when it has no offset)."""
+    moment = dt.datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=HKT)
+    return datetime_to_ts(moment)
+
+
+def make_tick(
+    price: float = 35.70,
+    ts: str = "2026-01-02T09:30:00+08:00",
+    seq: int = 0,
+    volume: float | None = 1000,
+    turnover: float | None = None,
+) -> Tick:
+    return Tick(ts_us(ts), seq, price, volume, turnover)
+
+
+def make_rule(
+    threshold: float = 50,
+    kind: Kind | str = Kind.GAIN_PCT,
+    direction: Direction | str = Direction.UP,
+    rearm_pct: float = 1.0,
+    once: bool = False,
+    id: str | None = None,
+) -> Rule:
+    kind, direction = Kind(kind), Direction(direction)
+    rule_id = id or f"{kind}-{direction}-{threshold:g}"
+    return Rule(rule_id, kind, threshold, direction, rearm_pct, once)
+
+
+def make_listing(
+    rules: tuple[Rule, ...] = (),
+    id: str = "biren",
+    offer_price: float = 19.60,
+    shares_outstanding: int = 2_646_592_710,
+    timezone: str = "Asia/Hong_Kong",
+) -> Listing:
+    return Listing(
+        id=id,
+        symbol="6082.HK",
+        name="Biren Technology",
+        calendar="XHKG",
+        timezone=timezone,
+        currency="HKD",
+        offer_price=offer_price,
+        shares_outstanding=shares_outstanding,
+        shares_basis="implied by the reported HK$100.2bn at HK$37.86",
+        listed_on=dt.date(2026, 1, 2),
+        rules=rules,
+    )

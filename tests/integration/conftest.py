@@ -1,0 +1,54 @@
+"""Real databases: a SQLite file, and a PostgreSQL database made for the test and dropped after.
+
+PostgreSQL tests read ``TRACKER_TEST_PG_URL`` (e.g. ``postgresql://postgres@127.0.0.1:5432/test``).
+Without it they skip; with it an unreachable server fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+
+def _admin_url() -> sa.URL | None:
+    raw = os.environ.get("TRACKER_TEST_PG_URL")
+    if not raw:
+        return None
+    url = sa.make_url(raw)
+    return url.set(drivername="postgresql+psycopg")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database's URL, dropped after the test."""
+    admin = _admin_url()
+    if admin is None:
+        pytest.skip("TRACKER_TEST_PG_URL is not set")
+    name = f"tracker_test_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite file that does not exist yet."""
+    return f"sqlite:///{tmp_path / 'tracker.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Each storage backend in turn: the same contract suite runs against both."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    return str(request.getfixturevalue(fixture))

@@ -1,0 +1,173 @@
+"""The storage contract, run against a SQLite file and a real PostgreSQL database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from factories import SAMPLE_TAPE, make_listing, make_rule, make_tick
+
+from tracker.alerts.sinks import JsonlAlertLog
+from tracker.core.model import ListingState, RuleState
+from tracker.errors import StorageError
+from tracker.ingest import Ingestor
+from tracker.replay import replay_tape
+from tracker.sources.tape import read_tape
+from tracker.store.engine import create_engine, current_revision, ensure_schema
+from tracker.store.repository import SqlStore, StoredAlert
+from tracker.store.tables import SCHEMA_REVISION
+
+
+@pytest.fixture
+def open_store() -> Iterator[Callable[[str], SqlStore]]:
+    """Opens stores on a URL, migrated, and closes them after the test."""
+    opened: list[SqlStore] = []
+
+    def open_(url: str) -> SqlStore:
+        engine = create_engine(url)
+        ensure_schema(engine)
+        opened.append(SqlStore(engine))
+        return opened[-1]
+
+    yield open_
+    for store in opened:
+        store.close()
+
+
+def biren():
+    return make_listing(
+        rules=(
+            make_rule(50),
+            make_rule(80),
+            make_rule(100e9, kind="market_cap", id="mcap-100b"),
+            make_rule(100),
+            make_rule(19.60, kind="price", direction="down", id="below-offer"),
+        )
+    )
+
+
+def test_fresh_database_is_migrated_on_first_use(db_url: str) -> None:
+    engine = create_engine(db_url)
+    assert current_revision(engine) is None
+    ensure_schema(engine)
+    assert current_revision(engine) == SCHEMA_REVISION
+    ensure_schema(engine)  # a second time is a no-op
+    assert current_revision(engine) == SCHEMA_REVISION
+    engine.dispose()
+
+
+def test_state_round_trips_with_the_ticks(
+    db_url: str, open_store: Callable[[str], SqlStore]
+) -> None:
+    store = open_store(db_url)
+    ticks = [
+        make_tick(35.70, "2026-01-02T09:20:00+08:00"),
+        make_tick(35.72, "2026-01-02T09:20:00+08:00", seq=1, volume=None),
+    ]
+    state = ListingState(ticks[-1].ts_us, 1, {("r", 29_400_000): RuleState("r", 29_400_000, False)})
+    store.save_listing(biren())
+    store.commit_batch("biren", ticks, [], state, ["log"])
+    assert store.load_state("biren") == state
+    assert store.ticks("biren") == ticks
+    assert store.load_state("other") == ListingState()
+
+
+def test_a_failed_batch_writes_nothing(db_url: str, open_store: Callable[[str], SqlStore]) -> None:
+    store = open_store(db_url)
+    tick = make_tick()
+    store.commit_batch("biren", [tick], [], ListingState(tick.ts_us, 0), ["log"])
+    later = make_tick(36.0, "2026-01-02T09:31:00+08:00")
+    with pytest.raises(StorageError, match="database"):
+        # the first tick again collides with its stored copy: the whole batch is rolled back
+        store.commit_batch("biren", [later, tick], [], ListingState(later.ts_us, 0), ["log"])
+    assert store.ticks("biren") == [tick]
+    assert store.load_state("biren").last_ts_us == tick.ts_us
+
+
+def test_pending_alerts_follow_store_order_per_sink(
+    db_url: str, open_store: Callable[[str], SqlStore]
+) -> None:
+    store = open_store(db_url)
+    alerts = [
+        StoredAlert(
+            f"{i:032x}", "biren", f"rule-{i}", make_tick().ts_us + i, 0, json.dumps({"n": i})
+        )
+        for i in (3, 1, 2)
+    ]
+    store.commit_batch(
+        "biren", [make_tick()], alerts, ListingState(make_tick().ts_us, 0), ["log", "hook"]
+    )
+    assert [a.alert_id for a in store.pending_alerts("log")] == [a.alert_id for a in alerts]
+    store.mark_delivered("log", [alerts[0].alert_id])
+    assert [a.rule_id for a in store.pending_alerts("log")] == ["rule-1", "rule-2"]
+    assert len(store.pending_alerts("hook")) == 3
+
+
+def test_ingesting_the_same_ticks_twice_stores_and_fires_once(
+    db_url: str, tmp_path: Path, open_store: Callable[[str], SqlStore]
+) -> None:
+    log = tmp_path / "alerts.jsonl"
+    ticks = [make_tick(30.0, "2026-01-02T09:20:00"), make_tick(36.0, "2026-01-02T09:30:00")]
+    first = Ingestor(open_store(db_url), [JsonlAlertLog(log)]).ingest(biren(), ticks)
+    again = Ingestor(open_store(db_url), [JsonlAlertLog(log)]).ingest(biren(), ticks)
+    assert (first.stored, len(first.alerts)) == (2, 2)
+    assert (again.stored, again.already_stored, again.alerts) == (0, 2, ())
+    assert len(log.read_text().splitlines()) == 2
+
+
+def test_sample_day_replays_to_the_published_alerts_once(
+    db_url: str, tmp_path: Path, open_store: Callable[[str], SqlStore]
+) -> None:
+    listing = biren()
+    tape = read_tape(SAMPLE_TAPE, listing.timezone)
+    log = tmp_path / "alerts.jsonl"
+    for _ in range(2):
+        store = open_store(db_url)
+        replay_tape(listing, tape, Ingestor(store, [JsonlAlertLog(log)]), chunk_size=500)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["rule"], r["ts"], r["price"], r["gap"]) for r in records] == [
+        ("gain_pct-up-50", "2026-01-02T09:20:00+08:00", 35.70, True),
+        ("gain_pct-up-80", "2026-01-02T09:20:00+08:00", 35.70, True),
+        ("mcap-100b", "2026-01-02T10:15:00+08:00", 37.86, False),
+        ("gain_pct-up-100", records[3]["ts"], 39.20, False),
+    ]
+    assert store.count("ticks") == len(tape.ticks)
+    assert store.count("alerts") == 4
+    assert [json.loads(a.record) for a in store.alerts("biren")] == records
+
+
+def test_chunk_size_does_not_change_what_is_stored(
+    tmp_path: Path, open_store: Callable[[str], SqlStore]
+) -> None:
+    listing = biren()
+    tape = read_tape(SAMPLE_TAPE, listing.timezone)
+    results = []
+    for chunk in (1, 7, 10_000):
+        store = open_store(f"sqlite:///{tmp_path / f'c{chunk}.db'}")
+        replay_tape(listing, tape, Ingestor(store, []), chunk_size=chunk if chunk > 1 else 997)
+        results.append(
+            ([a.record for a in store.alerts()], store.ticks("biren"), store.load_state("biren"))
+        )
+    assert results[0] == results[1] == results[2]
+
+
+def test_unreachable_database_is_a_storage_error() -> None:
+    engine = create_engine("postgresql://postgres@127.0.0.1:1/nothing")
+    with pytest.raises(StorageError, match=r"127\.0\.0\.1"):
+        ensure_schema(engine)
+    engine.dispose()
+
+
+def test_tables_match_the_migrations(db_url: str) -> None:
+    from tracker.store.tables import metadata
+
+    engine = create_engine(db_url)
+    ensure_schema(engine)
+    inspector = sa.inspect(engine)
+    for table in metadata.sorted_tables:
+        stored = {c["name"] for c in inspector.get_columns(table.name)}
+        assert stored == set(table.columns.keys()), table.name
+    engine.dispose()
