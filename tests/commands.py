@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+Tracker = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def tracker_env(**extra: str) -> dict[str, str]:

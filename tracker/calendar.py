@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tracker.core.model import datetime_to_ts
@@ -18,18 +20,30 @@ from tracker.core.model import datetime_to_ts
 _AUCTIONS: dict[str, tuple[int, int]] = {"XHKG": (30, 10)}
 
 
-def _calendar(code: str, start: dt.date, end: dt.date) -> Any:
-    import exchange_calendars as xcals
+@contextmanager
+def _quiet_pandas() -> Iterator[None]:
+    """exchange_calendars 4.x uses pandas APIs that pandas 3 deprecates (``DatetimeIndex.weekday``,
+    ``Series.values`` of tz-aware data); those warnings are its to fix, not the user's to see."""
     from pandas.errors import Pandas4Warning
 
     with warnings.catch_warnings():
-        # exchange_calendars 4.x still calls DatetimeIndex.weekday, deprecated in pandas 3.
-        warnings.filterwarnings("ignore", "DatetimeIndex.weekday", Pandas4Warning)
-        return xcals.get_calendar(code, start=start.isoformat(), end=end.isoformat())
+        warnings.simplefilter("ignore", Pandas4Warning)
+        yield
+
+
+def _calendar(code: str, start: dt.date, end: dt.date) -> Any:
+    import exchange_calendars as xcals
+
+    return xcals.get_calendar(code, start=start.isoformat(), end=end.isoformat())
 
 
 def open_intervals(code: str, start: dt.datetime, end: dt.datetime) -> list[tuple[int, int]]:
     """Periods (epoch microseconds, UTC) when the market trades or auctions, around two instants."""
+    with _quiet_pandas():
+        return _open_intervals(code, start, end)
+
+
+def _open_intervals(code: str, start: dt.datetime, end: dt.datetime) -> list[tuple[int, int]]:
     first, last = start.date() - dt.timedelta(days=1), end.date() + dt.timedelta(days=1)
     calendar = _calendar(code, first - dt.timedelta(days=14), last + dt.timedelta(days=14))
     before, after = _AUCTIONS.get(code, (0, 0))

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from commands import tracker_command, tracker_env
-
-Tracker = Callable[..., subprocess.CompletedProcess[str]]
+from commands import Tracker, tracker_command, tracker_env
 
 
 @pytest.fixture
