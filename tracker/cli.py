@@ -10,13 +10,19 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
 
 from tracker import __version__
 from tracker.errors import ConfigError, InputError, TrackerError
+
+if TYPE_CHECKING:
+    from tracker.bootstrap import App
+    from tracker.core.model import Listing
+    from tracker.replay import ReplayReport
+    from tracker.store.repository import StoredAlert
 
 logger = logging.getLogger(__name__)
 
@@ -137,10 +143,9 @@ def replay(
 
     pace = _speed(speed)
     settings = build_settings(db, alert_log)
-    app = build_app(listings_path(config), settings, dry_run=dry_run)
+    app = build_app(listings_path(config), settings, dry_run=dry_run, listeners=[_print_alert])
     listing = app.listings.get(listing_id)
     report = _replay(app, listing, tape, pace, skip_bad)
-    _print_alerts(report.alerts)
     where = (
         "an in-memory database (dry run, nothing kept)" if dry_run else _safe_url(settings.db_url)
     )
@@ -152,7 +157,9 @@ def replay(
     )
 
 
-def _replay(app: Any, listing: Any, tape: Path, pace: float | None, skip_bad: bool) -> Any:
+def _replay(
+    app: App, listing: Listing, tape: Path, pace: float | None, skip_bad: bool
+) -> ReplayReport:
     from tracker.replay import PacedReplay, replay_tape
     from tracker.sources.tape import read_tape
 
@@ -169,7 +176,7 @@ def _replay(app: Any, listing: Any, tape: Path, pace: float | None, skip_bad: bo
         for line in _shown(problems):
             click.echo(line, err=True)
         click.echo(f"{tape}: skipping {count:,} bad {_rows(count)} of {recorded.rows:,}", err=True)
-    if pace is None:
+    if pace is None or not recorded.ticks:
         return replay_tape(listing, recorded, app.ingestor, app.settings.replay.chunk_size)
     from tracker.calendar import open_intervals
     from tracker.scheduling import SteppedRun
@@ -192,11 +199,10 @@ def _shown(problems: Sequence[str]) -> list[str]:
     return [*problems[:MAX_SHOWN], f"... and {len(problems) - MAX_SHOWN:,} more bad rows"]
 
 
-def _print_alerts(alerts: Sequence[Any]) -> None:
-    for alert in alerts:
-        record = json.loads(alert.record)
-        flag = " [gap]" if record["gap"] else ""
-        click.echo(f"ALERT {record['ts']} {record['rule']}{flag}: {record['message']}")
+def _print_alert(alert: StoredAlert) -> None:
+    record = json.loads(alert.record)
+    flag = " [gap]" if record["gap"] else ""
+    click.echo(f"ALERT {record['ts']} {record['rule']}{flag}: {record['message']}")
 
 
 def _safe_url(url: str) -> str:
@@ -212,8 +218,8 @@ def _safe_url(url: str) -> str:
 def demo(config: str | None, db: str | None, alert_log: str | None) -> None:
     """Replay the bundled Biren first day into a fresh SQLite file; print alerts and summary."""
     from tracker.bootstrap import build_app, build_settings
-    from tracker.report import day_report, local_date, render
-    from tracker.resources import SAMPLE_LISTING, SAMPLE_TAPE, bundled
+    from tracker.report import day_report, render
+    from tracker.resources import SAMPLE_DATE, SAMPLE_LISTING, SAMPLE_TAPE, bundled
 
     folder = Path(tempfile.mkdtemp(prefix="tracker-demo-"))
     settings = build_settings(
@@ -223,25 +229,16 @@ def demo(config: str | None, db: str | None, alert_log: str | None) -> None:
     app = build_app(listings_file, settings)
     listing = app.listings.get(SAMPLE_LISTING)
     report = _replay(app, listing, SAMPLE_TAPE, None, False)
-    date = local_date(listing, report_first_ts(app, listing))
-    stored = [a for a in app.store.alerts(listing.id)]
     click.echo(
         f"Replayed {report.ticks:,} ticks of {listing.name}'s first day ({SAMPLE_TAPE.name}; "
         "ticks between the published figures are synthetic).\n"
     )
-    _print_alerts(stored)
-    summary = day_report(app.store, listing, date)
+    for alert in app.store.alerts(listing.id):
+        _print_alert(alert)
+    summary = day_report(app.store, listing, SAMPLE_DATE)
     if summary is not None:
         click.echo("\n" + render(summary))
     click.echo(f"\ndatabase  {_safe_url(settings.db_url)}\nalert log {settings.alert_log}")
-
-
-def report_first_ts(app: Any, listing: Any) -> int:
-    """The first stored tick's instant."""
-    ticks = app.store.ticks(listing.id)
-    if not ticks:
-        raise InputError(f"no ticks stored for {listing.id}")
-    return int(ticks[0].ts_us)
 
 
 @cli.command()
@@ -264,7 +261,7 @@ def alerts(
     listings = load_listings(listings_path(config))
     if listing_id is not None:
         listings.get(listing_id)
-    store = open_store(build_settings(db))
+    store = open_store(build_settings(db), create=False)
     now = dt.datetime.now(dt.UTC)
     for alert in store.alerts(listing_id):
         if since is not None:

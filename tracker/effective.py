@@ -91,8 +91,9 @@ def render_effective(effective: dict[str, Any]) -> str:
             lines.append(f"    source: {listing['source']}")
         for rule in listing["rules"]:
             once = ", once" if rule["once"] else ""
+            threshold = format_number(rule["threshold"])
             lines.append(
-                f"    rule {rule['id']}: {rule['kind']} {rule['direction']} {format_number(rule['threshold'])} "
+                f"    rule {rule['id']}: {rule['kind']} {rule['direction']} {threshold} "
                 f"-> price level {rule['level']:.6f}, re-arm {rule['rearm_pct']:g}%{once}"
             )
     lines.append("config OK")

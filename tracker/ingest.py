@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tracker.alerts.record import stored_alert
@@ -24,13 +24,27 @@ class Ingested:
     alerts: tuple[StoredAlert, ...]
 
 
-class Ingestor:
-    """Evaluates ticks, commits them with their alerts and rule state, then dispatches."""
+AlertListener = Callable[[StoredAlert], None]
 
-    def __init__(self, store: SqlStore, sinks: Sequence[AlertSink], language: str = "en") -> None:
+
+class Ingestor:
+    """Evaluates ticks, commits them with their alerts and rule state, then dispatches.
+
+    Listeners hear of each new alert once it is committed and dispatched (the
+    command line prints them); unlike sinks they are not part of the outbox.
+    """
+
+    def __init__(
+        self,
+        store: SqlStore,
+        sinks: Sequence[AlertSink],
+        language: str = "en",
+        listeners: Sequence[AlertListener] = (),
+    ) -> None:
         self.store = store
         self.sinks = tuple(sinks)
         self.language = language
+        self.listeners = list(listeners)
         self._states: dict[str, ListingState] = {}
 
     def state(self, listing: Listing) -> ListingState:
@@ -58,6 +72,9 @@ class Ingestor:
             self._states[listing.id] = evaluation.state
         if alerts:
             self.dispatch()
+            for alert in alerts:
+                for listener in self.listeners:
+                    listener(alert)
         return Ingested(len(evaluation.ticks), len(ticks) - len(evaluation.ticks), alerts)
 
     def dispatch(self) -> int:

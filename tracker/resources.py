@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from importlib import resources
 from pathlib import Path
 
 PACKAGE = Path(str(resources.files("tracker")))
 SAMPLE_TAPE = PACKAGE / "data" / "biren-2026-01-02.csv"
 SAMPLE_LISTING = "biren"
+SAMPLE_DATE = dt.date(2026, 1, 2)
 
 
 def bundled(relative: str) -> Path:

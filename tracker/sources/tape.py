@@ -16,6 +16,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,9 +29,10 @@ REQUIRED = ("ts", "price")
 
 _TS = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?"
-    r"(Z|[+-]\d{2}(?::?\d{2})?)?"
+    r"(Z|[+-]\d{2}(?::?\d{2})?)?",
+    re.ASCII,
 )
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +158,7 @@ def _number(name: str, value: Any, *, required: bool) -> float | None:
         if not _NUMBER.fullmatch(value):
             raise _RowError(f"{name} {value!r} is not a number")
         number = float(value)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
+    elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         number = float(value)
     else:
         raise _RowError(f"{name} {value!r} is not a number")
@@ -218,8 +220,8 @@ def _csv_records(
             yield f"{path}:{start}", _RowError(f"unreadable row: {exc}"), None, None, None
             continue
         end = reader.line_num
-        if not fields:
-            continue
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue  # a blank (or whitespace-only) line
         where = f"{path}:{start}"
         if len(fields) != width:
             error = _RowError(f"{len(fields)} fields where the header has {width}")
@@ -251,10 +253,12 @@ def _parquet_rows(path: Path) -> Iterator[_Row]:
         )
     ts = table.column("ts")
     if pa.types.is_timestamp(ts.type):
-        if ts.type.tz is None:
-            ts_values: list[Any] = ts.to_pylist()  # naive: exchange time, localized per row
+        # microseconds are the tracker's resolution: finer parts are truncated
+        if ts.type.tz is None:  # naive: exchange time, localized per row
+            ts_values: list[Any] = pc.cast(ts, pa.timestamp("us"), safe=False).to_pylist()
         else:
-            ts_values = pc.cast(ts, pa.timestamp("us", "UTC")).cast(pa.int64()).to_pylist()
+            utc = pc.cast(ts, pa.timestamp("us", "UTC"), safe=False)
+            ts_values = pc.cast(utc, pa.int64()).to_pylist()
     else:
         ts_values = ts.to_pylist()
 
