@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracker.alerts.sinks import AlertSink, JsonlAlertLog
-from tracker.config import Listings, Settings, load_listings, load_settings
+from tracker.config import Listings, Settings, load_settings
 from tracker.errors import ConfigError
 from tracker.ingest import AlertListener, Ingestor
 from tracker.store.engine import MEMORY_URL, create_engine, ensure_schema, sqlite_file
@@ -44,14 +44,13 @@ def open_store(settings: Settings, *, dry_run: bool = False, create: bool = True
 
 
 def build_app(
-    listings_file: Path,
+    listings: Listings,
     settings: Settings,
     *,
     dry_run: bool = False,
     listeners: Sequence[AlertListener] = (),
 ) -> App:
     """Wire a command's pieces; a dry run keeps nothing: in-memory store, no alert log."""
-    listings = load_listings(listings_file)
     folder = settings.alert_log.parent
     if not dry_run and not folder.is_dir():
         raise ConfigError(f"alert log {settings.alert_log}: folder {folder} does not exist")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from tracker.bootstrap import App
     from tracker.core.model import Listing
     from tracker.replay import ReplayReport
+    from tracker.sources.tape import Tape
     from tracker.store.repository import StoredAlert
 
 logger = logging.getLogger(__name__)
@@ -139,13 +140,15 @@ def replay(
 ) -> None:
     """Replay a recorded tape (CSV or Parquet) of a listing's ticks."""
     from tracker.bootstrap import build_app, build_settings
-    from tracker.config import listings_path
+    from tracker.config import listings_path, load_listings
 
     pace = _speed(speed)
     settings = build_settings(db, alert_log)
-    app = build_app(listings_path(config), settings, dry_run=dry_run, listeners=[_print_alert])
-    listing = app.listings.get(listing_id)
-    report = _replay(app, listing, tape, pace, skip_bad)
+    listings = load_listings(listings_path(config))
+    listing = listings.get(listing_id)
+    recorded = _read_checked(tape, listing, skip_bad)  # before anything is opened or written
+    app = build_app(listings, settings, dry_run=dry_run, listeners=[_print_alert])
+    report = _play(app, listing, recorded, pace)
     where = (
         "an in-memory database (dry run, nothing kept)" if dry_run else _safe_url(settings.db_url)
     )
@@ -157,10 +160,8 @@ def replay(
     )
 
 
-def _replay(
-    app: App, listing: Listing, tape: Path, pace: float | None, skip_bad: bool
-) -> ReplayReport:
-    from tracker.replay import PacedReplay, replay_tape
+def _read_checked(tape: Path, listing: Listing, skip_bad: bool) -> Tape:
+    """Read a tape; bad rows refuse it, or with ``skip_bad`` are reported and left out."""
     from tracker.sources.tape import read_tape
 
     recorded = read_tape(tape, listing.timezone)
@@ -176,6 +177,13 @@ def _replay(
         for line in _shown(problems):
             click.echo(line, err=True)
         click.echo(f"{tape}: skipping {count:,} bad {_rows(count)} of {recorded.rows:,}", err=True)
+    return recorded
+
+
+def _play(app: App, listing: Listing, recorded: Tape, pace: float | None) -> ReplayReport:
+    """Replay a read tape as fast as possible, or paced on the scheduler."""
+    from tracker.replay import PacedReplay, replay_tape
+
     if pace is None or not recorded.ticks:
         return replay_tape(listing, recorded, app.ingestor, app.settings.replay.chunk_size)
     from tracker.calendar import open_intervals
@@ -218,6 +226,7 @@ def _safe_url(url: str) -> str:
 def demo(config: str | None, db: str | None, alert_log: str | None) -> None:
     """Replay the bundled Biren first day into a fresh SQLite file; print alerts and summary."""
     from tracker.bootstrap import build_app, build_settings
+    from tracker.config import load_listings
     from tracker.report import day_report, render
     from tracker.resources import SAMPLE_DATE, SAMPLE_LISTING, SAMPLE_TAPE, bundled
 
@@ -225,10 +234,11 @@ def demo(config: str | None, db: str | None, alert_log: str | None) -> None:
     settings = build_settings(
         db or f"sqlite:///{folder / 'tracker.db'}", alert_log or str(folder / "alerts.jsonl")
     )
-    listings_file = Path(config) if config else bundled("config/listings.toml")
-    app = build_app(listings_file, settings)
-    listing = app.listings.get(SAMPLE_LISTING)
-    report = _replay(app, listing, SAMPLE_TAPE, None, False)
+    listings = load_listings(Path(config) if config else bundled("config/listings.toml"))
+    listing = listings.get(SAMPLE_LISTING)
+    recorded = _read_checked(SAMPLE_TAPE, listing, skip_bad=False)
+    app = build_app(listings, settings)
+    report = _play(app, listing, recorded, None)
     click.echo(
         f"Replayed {report.ticks:,} ticks of {listing.name}'s first day ({SAMPLE_TAPE.name}; "
         "ticks between the published figures are synthetic).\n"
