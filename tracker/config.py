@@ -286,9 +286,18 @@ def load_settings(**flags: Any) -> Settings:
     try:
         return FileSettings(**overrides)
     except ValidationError as exc:
-        origin = str(path) if path else "settings"
-        problems = [
-            f"{origin}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-            for err in exc.errors()
-        ]
-        raise ConfigError(f"{origin}: invalid settings", problems) from None
+        problems = [_settings_problem(err, path, overrides) for err in exc.errors()]
+        raise ConfigError("invalid settings", problems) from None
+
+
+def _settings_problem(error: Mapping[str, Any], path: Path | None, flags: Mapping[str, Any]) -> str:
+    """One line naming where a bad setting came from: a flag, a variable or the file."""
+    loc = [str(part) for part in error["loc"]]
+    variable = "TRACKER_" + "__".join(loc).upper()
+    if loc and loc[0] in flags:
+        origin = "--" + {"db_url": "db"}.get(loc[0], loc[0].replace("_", "-"))
+    elif variable in os.environ:
+        origin = variable
+    else:
+        origin = f"{path}: {'.'.join(loc)}" if path else ".".join(loc)
+    return f"{origin}: {error['msg']}, got {error.get('input')!r}"
