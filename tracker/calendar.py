@@ -8,22 +8,50 @@ auction (16:00-16:10, or 12:00-12:10 on half days); they are added here.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from enum import StrEnum
+from typing import Any, NamedTuple
 
 from tracker.core.model import datetime_to_ts
 
 # Minutes of auction before the open and after the close, per calendar code.
 _AUCTIONS: dict[str, tuple[int, int]] = {"XHKG": (30, 10)}
+_MARGIN = dt.timedelta(days=14)
+
+
+class Phase(StrEnum):
+    """What a market is doing at an instant."""
+
+    CLOSED = "closed"
+    PRE_OPEN = "pre_open"
+    CONTINUOUS = "continuous"
+    LUNCH = "lunch"
+    CLOSING_AUCTION = "closing_auction"
+
+
+# Phases in which trades print and quotes are worth polling.
+TRADING = frozenset({Phase.PRE_OPEN, Phase.CONTINUOUS, Phase.CLOSING_AUCTION})
+
+
+class Period(NamedTuple):
+    """A span of one phase, in epoch microseconds (UTC), end exclusive."""
+
+    start: int
+    end: int
+    phase: Phase
 
 
 @contextmanager
 def _quiet_pandas() -> Iterator[None]:
-    """exchange_calendars 4.x uses pandas APIs that pandas 3 deprecates (``DatetimeIndex.weekday``,
-    ``Series.values`` of tz-aware data); those warnings are its to fix, not the user's to see."""
+    """Silence pandas 3 deprecations raised inside exchange_calendars 4.x.
+
+    It calls ``DatetimeIndex.weekday`` and ``Series.values`` on tz-aware data;
+    those warnings are its to fix, not the user's to see.
+    """
     from pandas.errors import Pandas4Warning
 
     with warnings.catch_warnings():
@@ -31,33 +59,89 @@ def _quiet_pandas() -> Iterator[None]:
         yield
 
 
-def _calendar(code: str, start: dt.date, end: dt.date) -> Any:
-    import exchange_calendars as xcals
+class MarketCalendar:
+    """The phases of one exchange over time, built lazily around the instants asked about."""
 
-    return xcals.get_calendar(code, start=start.isoformat(), end=end.isoformat())
+    def __init__(self, code: str) -> None:
+        self.code = code
+        self._first: dt.date | None = None
+        self._last: dt.date | None = None
+        self._periods: list[Period] = []
+        self._starts: list[int] = []
+
+    def periods(self, start: dt.datetime, end: dt.datetime) -> list[Period]:
+        """Every non-closed period that overlaps [start, end)."""
+        self._cover(start.date() - dt.timedelta(days=1), end.date() + dt.timedelta(days=1))
+        lo, hi = datetime_to_ts(start), datetime_to_ts(end)
+        return [p for p in self._periods if p.end > lo and p.start < hi]
+
+    def phase(self, instant: dt.datetime) -> Phase:
+        """The phase the market is in at an instant."""
+        self._cover(instant.date() - dt.timedelta(days=1), instant.date() + dt.timedelta(days=1))
+        ts = datetime_to_ts(instant)
+        i = bisect.bisect_right(self._starts, ts) - 1
+        if i >= 0 and ts < self._periods[i].end:
+            return self._periods[i].phase
+        return Phase.CLOSED
+
+    def trading_seconds(self, start: dt.datetime, end: dt.datetime) -> float:
+        """Seconds of trading phases (auctions and continuous trading) between two instants."""
+        lo, hi = datetime_to_ts(start), datetime_to_ts(end)
+        total = 0
+        for period in self.periods(start, end):
+            if period.phase in TRADING:
+                total += max(0, min(hi, period.end) - max(lo, period.start))
+        return total / 1_000_000
+
+    def _cover(self, first: dt.date, last: dt.date) -> None:
+        if self._first is not None and self._last is not None:
+            if self._first <= first and last <= self._last:
+                return
+            first, last = min(first, self._first), max(last, self._last)
+        self._first, self._last = first - _MARGIN, last + _MARGIN
+        with _quiet_pandas():
+            self._periods = self._build(self._first, self._last)
+        self._starts = [p.start for p in self._periods]
+
+    def _build(self, first: dt.date, last: dt.date) -> list[Period]:
+        import exchange_calendars as xcals
+
+        calendar: Any = xcals.get_calendar(self.code, start=first.isoformat(), end=last.isoformat())
+        before, after = _AUCTIONS.get(self.code, (0, 0))
+        periods: list[Period] = []
+        for session in calendar.sessions:
+            opens = calendar.session_open(session).to_pydatetime()
+            closes = calendar.session_close(session).to_pydatetime()
+            pause = calendar.session_break_start(session)
+            if before:
+                periods.append(_period(opens - dt.timedelta(minutes=before), opens, Phase.PRE_OPEN))
+            if pause is not None and str(pause) != "NaT":
+                resume = calendar.session_break_end(session).to_pydatetime()
+                periods.append(_period(opens, pause.to_pydatetime(), Phase.CONTINUOUS))
+                periods.append(_period(pause.to_pydatetime(), resume, Phase.LUNCH))
+                periods.append(_period(resume, closes, Phase.CONTINUOUS))
+            else:
+                periods.append(_period(opens, closes, Phase.CONTINUOUS))
+            if after:
+                end = closes + dt.timedelta(minutes=after)
+                periods.append(_period(closes, end, Phase.CLOSING_AUCTION))
+        return periods
+
+
+def _period(start: dt.datetime, end: dt.datetime, phase: Phase) -> Period:
+    return Period(datetime_to_ts(start), datetime_to_ts(end), phase)
 
 
 def open_intervals(code: str, start: dt.datetime, end: dt.datetime) -> list[tuple[int, int]]:
-    """Periods (epoch microseconds, UTC) when the market trades or auctions, around two instants."""
-    with _quiet_pandas():
-        return _open_intervals(code, start, end)
-
-
-def _open_intervals(code: str, start: dt.datetime, end: dt.datetime) -> list[tuple[int, int]]:
-    first, last = start.date() - dt.timedelta(days=1), end.date() + dt.timedelta(days=1)
-    calendar = _calendar(code, first - dt.timedelta(days=14), last + dt.timedelta(days=14))
-    before, after = _AUCTIONS.get(code, (0, 0))
-    intervals: list[tuple[int, int]] = []
-    for session in calendar.sessions:
-        if not first <= session.date() <= last:
+    """Spans (epoch microseconds, UTC) of trading phases around two instants, merged."""
+    merged: list[tuple[int, int]] = []
+    for period in MarketCalendar(code).periods(
+        start - dt.timedelta(days=1), end + dt.timedelta(days=1)
+    ):
+        if period.phase not in TRADING:
             continue
-        opens = calendar.session_open(session).to_pydatetime() - dt.timedelta(minutes=before)
-        closes = calendar.session_close(session).to_pydatetime() + dt.timedelta(minutes=after)
-        pause = calendar.session_break_start(session)
-        if pause is not None and str(pause) != "NaT":
-            resume = calendar.session_break_end(session).to_pydatetime()
-            intervals.append((datetime_to_ts(opens), datetime_to_ts(pause.to_pydatetime())))
-            intervals.append((datetime_to_ts(resume), datetime_to_ts(closes)))
+        if merged and merged[-1][1] == period.start:
+            merged[-1] = (merged[-1][0], period.end)
         else:
-            intervals.append((datetime_to_ts(opens), datetime_to_ts(closes)))
-    return intervals
+            merged.append((period.start, period.end))
+    return merged

@@ -14,7 +14,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -53,12 +61,35 @@ class RuleConfig(_Strict):
         return Rule(rule_id, self.kind, self.threshold, self.direction, self.rearm_pct, self.once)
 
 
+class JsonFields(_Strict):
+    """Where an ``http_json`` payload keeps each figure: dotted paths like ``data.last``."""
+
+    price: str
+    time: str
+    volume: str | None = None
+    turnover: str | None = None
+    high: str | None = None
+    low: str | None = None
+
+
 class SourceConfig(_Strict):
     """A ``[listings.source]`` table: where the daemon polls this listing's quotes."""
 
     provider: Literal["feed", "http_json", "yahoo", "tencent"]
     url: str | None = None
     interval: Annotated[_Number, Field(gt=0)] = 5.0
+    timeout: Annotated[_Number, Field(gt=0)] = 5.0
+    fields: JsonFields | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> SourceConfig:
+        if self.provider in ("feed", "http_json") and not self.url:
+            raise ValueError(f"provider {self.provider!r} needs a url")
+        if self.provider == "http_json" and self.fields is None:
+            raise ValueError("provider 'http_json' needs [listings.source.fields] (price, time...)")
+        if self.provider != "http_json" and self.fields is not None:
+            raise ValueError("fields are for provider 'http_json' only")
+        return self
 
 
 class ListingConfig(_Strict):

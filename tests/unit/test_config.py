@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import LISTINGS
+from factories import LISTINGS
 
 from tracker.config import load_listings, load_settings
 from tracker.core.model import Direction, Kind
@@ -186,6 +186,29 @@ def test_rule_options_are_read(workdir: Path) -> None:
 def test_every_provider_of_the_contract_is_accepted(workdir: Path) -> None:
     for provider in ("feed", "http_json", "yahoo", "tencent"):
         source = f'[listings.source]\nprovider = "{provider}"\nurl = "http://127.0.0.1:1/q"\n'
+        if provider == "http_json":
+            source += '[listings.source.fields]\nprice = "data.last"\ntime = "data.time"\n'
+        load_listings(write(workdir, LISTING + source))
+
+
+def test_yahoo_and_tencent_need_no_url_but_feed_and_http_json_do(workdir: Path) -> None:
+    for provider in ("yahoo", "tencent"):
+        load_listings(write(workdir, LISTING + f'[listings.source]\nprovider = "{provider}"\n'))
+    for provider in ("feed", "http_json"):
+        path = write(workdir, LISTING + f'[listings.source]\nprovider = "{provider}"\n')
+        with pytest.raises(ConfigError) as caught:
+            load_listings(path)
+        assert any("needs a url" in line for line in caught.value.problems)
+
+
+def test_http_json_fields_are_required_and_only_for_http_json(workdir: Path) -> None:
+    source = '[listings.source]\nprovider = "http_json"\nurl = "http://127.0.0.1:1/q"\n'
+    with pytest.raises(ConfigError, match="invalid"):
+        load_listings(write(workdir, LISTING + source))
+    source = (
+        '[listings.source]\nprovider = "yahoo"\n[listings.source.fields]\nprice = "p"\ntime = "t"\n'
+    )
+    with pytest.raises(ConfigError, match="invalid"):
         load_listings(write(workdir, LISTING + source))
 
 

@@ -54,10 +54,11 @@ def message(
     gain: float,
     cap: int,
     language: str = "en",
+    late: bool = False,
 ) -> str:
     """The alert as one sentence in the chosen language."""
     if language == "zh-Hans":
-        return _message_zh(listing, alert, local_time, gain, cap)
+        return _message_zh(listing, alert, local_time, gain, cap, late)
     rule, up = alert.rule, alert.rule.direction is Direction.UP
     if rule.kind is Kind.GAIN_PCT:
         what = f"{'reached' if up else 'fell below'} {rule.threshold:+g}% vs offer"
@@ -76,11 +77,20 @@ def message(
         text += f", market cap {big_money(listing, cap)} on {shares}{basis}"
     if alert.gap:
         text += ", at the day's first trade"
+    if alert.inferred:
+        text += f", from the day's {'high' if up else 'low'} between two polls"
+    if late:
+        text += " (late: the tracker was not polling when it happened)"
     return text
 
 
 def _message_zh(
-    listing: Listing, alert: ThresholdCrossed, local_time: dt.datetime, gain: float, cap: int
+    listing: Listing,
+    alert: ThresholdCrossed,
+    local_time: dt.datetime,
+    gain: float,
+    cap: int,
+    late: bool,
 ) -> str:
     rule, up = alert.rule, alert.rule.direction is Direction.UP
     unit = _ZH_CURRENCY.get(listing.currency, listing.currency)
@@ -99,4 +109,21 @@ def _message_zh(
         )
     if alert.gap:
         text += "，为当日首笔成交"
+    if alert.inferred:
+        text += f"，由两次轮询之间的当日{'最高' if up else '最低'}价推断"
+    if late:
+        text += "（延迟：发生时追踪器未在轮询）"
     return text + "。"
+
+
+def source_message(listing: Listing, event: str, reason: str, minutes: float, language: str) -> str:
+    """A notice that a listing's quote source is down or back."""
+    if language == "zh-Hans":
+        if event == "down":
+            return f"{listing.name}（{listing.symbol}）行情源已中断{minutes:.0f}分钟：{reason}。"
+        return f"{listing.name}（{listing.symbol}）行情源已恢复，中断约{minutes:.0f}分钟。"
+    if event == "down":
+        return (
+            f"{listing.name} ({listing.symbol}) quote source down for {minutes:.0f} min: {reason}"
+        )
+    return f"{listing.name} ({listing.symbol}) quote source back after {minutes:.0f} min"

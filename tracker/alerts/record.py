@@ -6,9 +6,9 @@ import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tracker.alerts.messages import message
+from tracker.alerts.messages import message, source_message
 from tracker.core.metrics import gain_pct, market_cap
-from tracker.core.model import MICROS, Listing, ThresholdCrossed, alert_id
+from tracker.core.model import MICROS, Listing, ThresholdCrossed, alert_id, ts_to_datetime
 from tracker.store.repository import StoredAlert
 
 
@@ -16,8 +16,15 @@ def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
-def alert_record(listing: Listing, alert: ThresholdCrossed, language: str = "en") -> dict[str, Any]:
-    """The contract's alert record for a crossing."""
+def alert_record(
+    listing: Listing, alert: ThresholdCrossed, language: str = "en", *, late: bool = False
+) -> dict[str, Any]:
+    """The contract's alert record for a crossing.
+
+    ``inferred``: fired by a provider's day high or low between polls, not by a
+    polled tick. ``late``: fired by the first poll after the daemon missed polls
+    while the market traded (it was down).
+    """
     tick, rule = alert.tick, alert.rule
     local = tick.ts.astimezone(ZoneInfo(listing.timezone))
     gain = gain_pct(listing, tick.price)
@@ -39,18 +46,60 @@ def alert_record(listing: Listing, alert: ThresholdCrossed, language: str = "en"
         "market_cap": cap,
         "shares_basis": listing.shares_basis,
         "gap": alert.gap,
-        "message": message(listing, alert, local, gain, cap, language),
+        "message": message(listing, alert, local, gain, cap, language, late),
+        "inferred": alert.inferred,
+        "late": late,
     }
 
 
-def stored_alert(listing: Listing, alert: ThresholdCrossed, language: str = "en") -> StoredAlert:
+def stored_alert(
+    listing: Listing, alert: ThresholdCrossed, language: str = "en", *, late: bool = False
+) -> StoredAlert:
     """The record of a crossing, serialized for the store and the sinks."""
-    record = alert_record(listing, alert, language)
+    record = alert_record(listing, alert, language, late=late)
     return StoredAlert(
         alert_id=record["alert_id"],
         listing_id=listing.id,
         rule_id=alert.rule.id,
         ts_us=alert.tick.ts_us,
         seq=alert.tick.seq,
+        record=json.dumps(record, ensure_ascii=False, separators=(", ", ": ")),
+    )
+
+
+def source_notice(
+    listing: Listing,
+    event: str,
+    at_us: int,
+    since_us: int,
+    provider: str,
+    reason: str,
+    language: str = "en",
+) -> StoredAlert:
+    """A ``"kind": "source"`` record: the listing's quote source is ``down`` or ``back``."""
+    rule = f"source-{event}"
+    local = ts_to_datetime(at_us).astimezone(ZoneInfo(listing.timezone))
+    minutes = (at_us - since_us) / 60_000_000
+    notice_id = alert_id(listing.id, rule, at_us, 0)
+    record: dict[str, Any] = {
+        "alert_id": notice_id,
+        "listing": listing.id,
+        "symbol": listing.symbol,
+        "rule": rule,
+        "kind": "source",
+        "event": event,
+        "provider": provider,
+        "reason": reason,
+        "ts": local.isoformat(),
+        "since": ts_to_datetime(since_us).astimezone(ZoneInfo(listing.timezone)).isoformat(),
+        "seq": 0,
+        "message": source_message(listing, event, reason, minutes, language),
+    }
+    return StoredAlert(
+        alert_id=notice_id,
+        listing_id=listing.id,
+        rule_id=rule,
+        ts_us=at_us,
+        seq=0,
         record=json.dumps(record, ensure_ascii=False, separators=(", ", ": ")),
     )

@@ -113,6 +113,7 @@ class ThresholdCrossed:
     level: int
     tick: Tick
     gap: bool
+    inferred: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,18 +126,26 @@ class RuleState:
 
 
 @dataclass(frozen=True, slots=True)
+class Extremes:
+    """A provider's high and low of the day as of a quote's last trade (``ts_us``)."""
+
+    ts_us: int
+    high: float | None
+    low: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class ListingState:
-    """What the core remembers of a listing between batches of ticks."""
+    """What the core remembers of a listing between batches of ticks.
+
+    ``last_ts_us``/``last_seq`` is the high-water mark of evaluated ticks;
+    ``extremes`` the last day high and low a live provider reported.
+    """
 
     last_ts_us: int | None = None
     last_seq: int = -1
     rules: dict[tuple[str, int], RuleState] = field(default_factory=dict)
-
-    def is_after_last(self, tick: Tick) -> bool:
-        """Whether a tick comes after the last one evaluated (the high-water mark)."""
-        if self.last_ts_us is None:
-            return True
-        return (tick.ts_us, tick.seq) > (self.last_ts_us, self.last_seq)
+    extremes: Extremes | None = None
 
 
 def alert_id(listing_id: str, rule_id: str, ts_us: int, seq: int) -> str:

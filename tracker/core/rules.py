@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from tracker.core.model import (
     MICROS,
     Direction,
+    Extremes,
     Listing,
     ListingState,
     Rule,
@@ -46,16 +47,32 @@ class _Day:
         self._end_us = datetime_to_ts(midnight)
         return True
 
+    def same_day(self, a_us: int, b_us: int) -> bool:
+        """Whether two instants fall on the same exchange-local date."""
+        return self._date(a_us) == self._date(b_us)
+
+    def _date(self, ts_us: int) -> dt.date:
+        return ts_to_datetime(ts_us).astimezone(self._zone).date()
+
     def seed(self, ts_us: int | None) -> None:
         if ts_us is not None:
             self.starts_new_day(ts_us)
 
 
-def evaluate(listing: Listing, state: ListingState, ticks: Iterable[Tick]) -> Evaluation:
+def evaluate(
+    listing: Listing,
+    state: ListingState,
+    ticks: Iterable[Tick],
+    extremes: Extremes | None = None,
+) -> Evaluation:
     """Run ticks, in (ts, seq) order, through the listing's rules.
 
     Ticks at or before the state's high-water mark were evaluated before and are
     dropped, so a batch that is replayed again fires nothing twice.
+
+    ``extremes`` (live polling only) is the provider's day high and low after
+    these ticks: a new high or low that passed an armed rule's level which no
+    polled tick reached fires the rule as ``inferred``. Extremes never re-arm a rule.
     """
     compiled = [_compile(listing, rule, state) for rule in listing.rules]
     day = _Day(listing.timezone)
@@ -73,11 +90,43 @@ def evaluate(listing: Listing, state: ListingState, ticks: Iterable[Tick]) -> Ev
         for rule in compiled:
             if rule.step(price):
                 alerts.append(ThresholdCrossed(listing.id, rule.rule, rule.level, tick, gap))
+    seen = state.extremes
+    if extremes is not None:
+        seq = last_seq if extremes.ts_us == last_ts else 0
+        fresh = _fresh_extremes(extremes, seen, day)
+        alerts.extend(_inferred(listing, compiled, fresh, seq))
+        seen = extremes
     rules = dict(state.rules)
     for rule in compiled:
         rules[(rule.rule.id, rule.level)] = RuleState(rule.rule.id, rule.level, rule.armed)
-    new_state = ListingState(last_ts, last_seq, rules)
+    new_state = ListingState(last_ts, last_seq, rules, seen)
     return Evaluation(tuple(alerts), new_state, tuple(accepted))
+
+
+def _inferred(
+    listing: Listing, compiled: list[_Compiled], fresh: Extremes, seq: int
+) -> list[ThresholdCrossed]:
+    """Armed rules whose level a new high (up rules) or low (down rules) passed."""
+    fired = []
+    for rule in compiled:
+        extreme = fresh.high if rule.up else fresh.low
+        if extreme is not None and rule.armed and rule.step(to_micros(extreme)):
+            tick = Tick(fresh.ts_us, seq, extreme)
+            fired.append(ThresholdCrossed(listing.id, rule.rule, rule.level, tick, False, True))
+    return fired
+
+
+def _fresh_extremes(extremes: Extremes, seen: Extremes | None, day: _Day) -> Extremes:
+    """The parts of a day high and low that are new since the last ones seen (same day)."""
+    if seen is None or not day.same_day(seen.ts_us, extremes.ts_us):
+        return extremes
+    high = extremes.high
+    if high is not None and seen.high is not None and high <= seen.high:
+        high = None
+    low = extremes.low
+    if low is not None and seen.low is not None and low >= seen.low:
+        low = None
+    return Extremes(extremes.ts_us, high, low)
 
 
 class _Compiled:

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from tracker.core.model import Listing, ListingState, RuleState, Tick
+from tracker.core.model import Extremes, Listing, ListingState, RuleState, Tick
 from tracker.store import tables as t
 from tracker.store.engine import storage_error
 
@@ -37,6 +37,26 @@ class StoredAlert:
     ts_us: int
     seq: int
     record: str
+
+
+@dataclass(frozen=True, slots=True)
+class PollerState:
+    """What a listing's poller must remember across restarts."""
+
+    last_poll_us: int | None = None
+    failing_since_us: int | None = None
+    down_notified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """A daemon's last sign of life: wall time and its clock's time (epoch microseconds)."""
+
+    name: str
+    wall_us: int
+    clock_us: int
+    pid: int
+    detail: str | None
 
 
 class SqlStore:
@@ -83,9 +103,7 @@ class SqlStore:
         """The listing's high-water mark and rule states, fresh when nothing is stored."""
         with self._read() as connection:
             mark = connection.execute(
-                sa.select(t.listing_state.c.last_ts_us, t.listing_state.c.last_seq).where(
-                    t.listing_state.c.listing_id == listing_id
-                )
+                sa.select(t.listing_state).where(t.listing_state.c.listing_id == listing_id)
             ).first()
             rows = connection.execute(
                 sa.select(t.rule_state.c.rule_id, t.rule_state.c.level, t.rule_state.c.armed).where(
@@ -95,7 +113,10 @@ class SqlStore:
         rules = {(r.rule_id, r.level): RuleState(r.rule_id, r.level, bool(r.armed)) for r in rows}
         if mark is None:
             return ListingState(rules=rules)
-        return ListingState(mark.last_ts_us, mark.last_seq, rules)
+        extremes = None
+        if mark.extremes_ts_us is not None:
+            extremes = Extremes(mark.extremes_ts_us, mark.day_high, mark.day_low)
+        return ListingState(mark.last_ts_us, mark.last_seq, rules, extremes)
 
     def commit_batch(
         self,
@@ -123,27 +144,8 @@ class SqlStore:
                     ],
                 )
             if alerts:
-                connection.execute(
-                    t.alerts.insert(),
-                    [
-                        {
-                            "alert_id": alert.alert_id,
-                            "listing_id": alert.listing_id,
-                            "rule_id": alert.rule_id,
-                            "ts_us": alert.ts_us,
-                            "seq": alert.seq,
-                            "record": alert.record,
-                        }
-                        for alert in alerts
-                    ],
-                )
-                deliveries = [
-                    {"alert_id": alert.alert_id, "sink": sink, "state": PENDING, "attempts": 0}
-                    for alert in alerts
-                    for sink in sinks
-                ]
-                if deliveries:
-                    connection.execute(t.deliveries.insert(), deliveries)
+                _insert_alerts(connection, alerts, sinks)
+            extremes = state.extremes
             _upsert(
                 connection,
                 t.listing_state,
@@ -152,6 +154,9 @@ class SqlStore:
                         "listing_id": listing_id,
                         "last_ts_us": state.last_ts_us,
                         "last_seq": state.last_seq,
+                        "extremes_ts_us": extremes.ts_us if extremes else None,
+                        "day_high": extremes.high if extremes else None,
+                        "day_low": extremes.low if extremes else None,
                     }
                 ],
                 ["listing_id"],
@@ -171,6 +176,11 @@ class SqlStore:
                     ],
                     ["listing_id", "rule_id", "level"],
                 )
+
+    def add_alerts(self, alerts: Sequence[StoredAlert], sinks: Sequence[str]) -> None:
+        """Store notices that come with no tick (a source down or back), pending for every sink."""
+        with self._transaction() as connection:
+            _insert_alerts(connection, alerts, sinks)
 
     def pending_alerts(self, sink: str) -> list[StoredAlert]:
         """Alerts not yet delivered to a sink, in the order they were stored."""
@@ -223,6 +233,67 @@ class SqlStore:
         with self._read() as connection:
             return [Tick(*row) for row in connection.execute(query)]
 
+    def last_tick(self, listing_id: str) -> Tick | None:
+        """A listing's latest stored tick."""
+        c = t.ticks.c
+        query = (
+            sa.select(c.ts_us, c.seq, c.price, c.volume, c.turnover)
+            .where(c.listing_id == listing_id)
+            .order_by(c.ts_us.desc(), c.seq.desc())
+            .limit(1)
+        )
+        with self._read() as connection:
+            row = connection.execute(query).first()
+        return Tick(*row) if row else None
+
+    def totals(self, listing_id: str, start_us: int, end_us: int) -> tuple[float, float]:
+        """Volume and turnover of a listing's stored ticks in [start, end)."""
+        c = t.ticks.c
+        query = sa.select(
+            sa.func.coalesce(sa.func.sum(c.volume), 0), sa.func.coalesce(sa.func.sum(c.turnover), 0)
+        ).where(c.listing_id == listing_id, c.ts_us >= start_us, c.ts_us < end_us)
+        with self._read() as connection:
+            volume, turnover = connection.execute(query).one()
+        return float(volume), float(turnover)
+
+    def load_poller(self, listing_id: str) -> PollerState:
+        """A listing's poller state; fresh when it was never polled."""
+        query = sa.select(
+            t.pollers.c.last_poll_us, t.pollers.c.failing_since_us, t.pollers.c.down_notified
+        ).where(t.pollers.c.listing_id == listing_id)
+        with self._read() as connection:
+            row = connection.execute(query).first()
+        return PollerState(row[0], row[1], bool(row[2])) if row else PollerState()
+
+    def save_poller(self, listing_id: str, state: PollerState) -> None:
+        """Remember a listing's poller state."""
+        values = {
+            "listing_id": listing_id,
+            "last_poll_us": state.last_poll_us,
+            "failing_since_us": state.failing_since_us,
+            "down_notified": state.down_notified,
+        }
+        with self._transaction() as connection:
+            _upsert(connection, t.pollers, [values], ["listing_id"])
+
+    def beat(self, heartbeat: Heartbeat) -> None:
+        """Record a daemon's heartbeat."""
+        values = {
+            "name": heartbeat.name,
+            "wall_us": heartbeat.wall_us,
+            "clock_us": heartbeat.clock_us,
+            "pid": heartbeat.pid,
+            "detail": heartbeat.detail,
+        }
+        with self._transaction() as connection:
+            _upsert(connection, t.heartbeats, [values], ["name"])
+
+    def heartbeats(self) -> list[Heartbeat]:
+        """Every daemon's last heartbeat."""
+        with self._read() as connection:
+            rows = connection.execute(sa.select(t.heartbeats).order_by(t.heartbeats.c.name))
+            return [Heartbeat(*row) for row in rows]
+
     def count(self, table: str, listing_id: str | None = None) -> int:
         """How many rows a table holds, optionally for one listing."""
         source = t.metadata.tables[table]
@@ -231,6 +302,32 @@ class SqlStore:
             query = query.where(source.c.listing_id == listing_id)
         with self._read() as connection:
             return int(connection.execute(query).scalar_one())
+
+
+def _insert_alerts(
+    connection: Connection, alerts: Sequence[StoredAlert], sinks: Sequence[str]
+) -> None:
+    connection.execute(
+        t.alerts.insert(),
+        [
+            {
+                "alert_id": alert.alert_id,
+                "listing_id": alert.listing_id,
+                "rule_id": alert.rule_id,
+                "ts_us": alert.ts_us,
+                "seq": alert.seq,
+                "record": alert.record,
+            }
+            for alert in alerts
+        ],
+    )
+    deliveries = [
+        {"alert_id": alert.alert_id, "sink": sink, "state": PENDING, "attempts": 0}
+        for alert in alerts
+        for sink in sinks
+    ]
+    if deliveries:
+        connection.execute(t.deliveries.insert(), deliveries)
 
 
 def _upsert(

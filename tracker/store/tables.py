@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 # The Alembic head revision this code expects; a test checks it against db/versions.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 metadata = sa.MetaData()
 
@@ -38,6 +38,9 @@ listing_state = sa.Table(
     sa.Column("listing_id", sa.String(64), primary_key=True),
     sa.Column("last_ts_us", sa.BigInteger(), nullable=True),
     sa.Column("last_seq", sa.Integer(), nullable=False),
+    sa.Column("extremes_ts_us", sa.BigInteger(), nullable=True),
+    sa.Column("day_high", sa.Double(), nullable=True),
+    sa.Column("day_low", sa.Double(), nullable=True),
 )
 
 rule_state = sa.Table(
@@ -70,4 +73,23 @@ deliveries = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
     sa.Index("ix_alert_deliveries_sink_state", "sink", "state"),
+)
+
+pollers = sa.Table(
+    "pollers",
+    metadata,
+    sa.Column("listing_id", sa.String(64), primary_key=True),
+    sa.Column("last_poll_us", sa.BigInteger(), nullable=True),
+    sa.Column("failing_since_us", sa.BigInteger(), nullable=True),
+    sa.Column("down_notified", sa.Boolean(), nullable=False),
+)
+
+heartbeats = sa.Table(
+    "heartbeats",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("wall_us", sa.BigInteger(), nullable=False),
+    sa.Column("clock_us", sa.BigInteger(), nullable=False),
+    sa.Column("pid", sa.Integer(), nullable=False),
+    sa.Column("detail", sa.Text(), nullable=True),
 )

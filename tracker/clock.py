@@ -1,0 +1,60 @@
+"""Clocks: the real one, and a simulated one that runs from a chosen instant at a speed.
+
+On a simulated clock market durations (poll intervals, "down for N minutes")
+are simulated; wall-time waits (HTTP timeouts, backoff) are not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Tells the time: UTC, tz-aware."""
+
+    @property
+    def speed(self) -> float:
+        """Clock seconds per wall second."""
+        ...
+
+    def now(self) -> dt.datetime:
+        """The current instant."""
+        ...
+
+
+class SystemClock:
+    """The machine's clock."""
+
+    speed = 1.0
+
+    def now(self) -> dt.datetime:
+        """The current instant."""
+        return dt.datetime.now(dt.UTC)
+
+
+class SimulatedClock:
+    """Starts at ``start`` when made and runs ``speed`` times as fast as the wall clock."""
+
+    def __init__(
+        self,
+        start: dt.datetime,
+        speed: float = 1.0,
+        wall: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if start.tzinfo is None:
+            raise ValueError("a simulated clock starts at a tz-aware instant")
+        self.start = start.astimezone(dt.UTC)
+        self.speed = speed
+        self._wall = wall
+        self._origin = wall()
+
+    def now(self) -> dt.datetime:
+        """The simulated instant."""
+        return self.start + dt.timedelta(seconds=(self._wall() - self._origin) * self.speed)
+
+    def wall_seconds(self, clock_seconds: float) -> float:
+        """How many wall seconds a span of clock seconds takes."""
+        return clock_seconds / self.speed

@@ -1,0 +1,1 @@
+"""Live quote providers: one small interface, one module per provider format."""
