@@ -65,3 +65,19 @@ def make_listing(
         listed_on=dt.date(2026, 1, 2),
         rules=rules,
     )
+
+
+class FixedClock:
+    """A clock that says what the test sets; speed 1."""
+
+    speed = 1.0
+
+    def __init__(self, when: str = "2026-01-02T09:31:00+08:00") -> None:
+        self.set(when)
+
+    def set(self, when: str) -> None:
+        moment = dt.datetime.fromisoformat(when)
+        self.moment = moment if moment.tzinfo else moment.replace(tzinfo=HKT)
+
+    def now(self) -> dt.datetime:
+        return self.moment

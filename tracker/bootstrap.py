@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from tracker.alerts.sinks import AlertSink, JsonlAlertLog
+from tracker.clock import Clock, SimulatedClock
 from tracker.config import Listings, Settings, load_settings
-from tracker.errors import ConfigError
+from tracker.errors import ConfigError, SourceUnavailableError
 from tracker.ingest import AlertListener, Ingestor
 from tracker.store.engine import MEMORY_URL, create_engine, ensure_schema, sqlite_file
 from tracker.store.repository import SqlStore
+
+if TYPE_CHECKING:
+    from tracker.daemon import Daemon
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +64,58 @@ def build_app(
     store = open_store(settings, dry_run=dry_run)
     sinks: list[AlertSink] = [] if dry_run else [JsonlAlertLog(settings.alert_log)]
     return App(settings, listings, store, Ingestor(store, sinks, settings.language, listeners))
+
+
+def parse_instant(text: str, timezone: str, option: str) -> dt.datetime:
+    """An ISO 8601 time from the command line; without an offset it is exchange time."""
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: not an ISO 8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone))
+
+
+def fetch_clock(url: str) -> SimulatedClock:
+    """A clock that follows a feed's ``/clock``: its instant now, running at its speed."""
+    import httpx
+
+    try:
+        data = httpx.get(url, timeout=5).raise_for_status().json()
+        now = dt.datetime.fromisoformat(data["now"])
+        speed = float(data["speed"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        raise SourceUnavailableError(f"--clock {url}: cannot read the clock: {exc}") from None
+    return SimulatedClock(now, speed)
+
+
+def build_daemon(app: App, clock: Clock, until: dt.datetime | None) -> Daemon:
+    """Pollers for every listing with a ``[listings.source]``, on one HTTP client."""
+    import httpx
+
+    from tracker import __version__
+    from tracker.calendar import MarketCalendar
+    from tracker.daemon import Daemon
+    from tracker.live import ListingPoller, PollSettings
+    from tracker.sources.providers import make_provider
+
+    sources = {
+        listing_id: config.source
+        for listing_id, config in app.listings.configs.items()
+        if config.source is not None
+    }
+    if not sources:
+        raise ConfigError(
+            f"{app.listings.path}: no listing has a [listings.source]: nothing to poll"
+        )
+    client = httpx.Client(headers={"User-Agent": f"listing-tracker/{__version__}"})
+    calendars: dict[str, MarketCalendar] = {}
+    pollers = []
+    for listing_id, source in sources.items():
+        listing = app.listings.by_id[listing_id]
+        calendar = calendars.setdefault(listing.calendar, MarketCalendar(listing.calendar))
+        settings = PollSettings(interval=source.interval)
+        provider = make_provider(listing, source)
+        pollers.append(
+            ListingPoller(listing, provider, app.ingestor, calendar, clock, client, settings)
+        )
+    return Daemon(pollers, app.ingestor, clock, until)

@@ -7,10 +7,12 @@ check the wiring with ``get_jobs()``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -72,3 +74,46 @@ class SteppedRun:
             scheduler.shutdown(wait=True)
         if self.error is not None:
             raise self.error
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A recurring job: a stable id, what to call, and how often in wall seconds."""
+
+    id: str
+    func: Callable[[], object]
+    every: float
+
+
+def recurring_scheduler(jobs: list[Job]) -> BackgroundScheduler:
+    """A scheduler (not started) running each job on its interval, one run at a time.
+
+    Each job first runs at once; misfired runs are coalesced into one; a job that
+    raises is logged and runs again on its next interval.
+    """
+    scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"misfire_grace_time": None})
+    start = dt.datetime.now(dt.UTC)
+    for job in jobs:
+        scheduler.add_job(
+            _logged(job),
+            "interval",
+            seconds=job.every,
+            id=job.id,
+            name=job.id,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=start,
+        )
+    return scheduler
+
+
+def _logged(job: Job) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            job.func()
+        except Exception as exc:
+            logger.error(
+                "job %s failed: %s", job.id, exc, exc_info=logger.isEnabledFor(logging.DEBUG)
+            )
+
+    return run

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from tracker.core.model import Tick, datetime_to_ts
@@ -271,3 +271,26 @@ def _parquet_rows(path: Path) -> Iterator[_Row]:
         zip(ts_values, column("price"), column("volume"), column("turnover"), strict=True), 1
     ):
         yield (f"{path}:row {n}", *row)
+
+
+def write_tape(out: TextIO, ticks: Iterable[Tick], timezone: str) -> int:
+    """Write ticks as a CSV tape (times in the exchange zone with offset); return the count."""
+    zone = ZoneInfo(timezone)
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["ts", "price", "volume", "turnover"])
+    count = 0
+    for tick in ticks:
+        writer.writerow(
+            [
+                tick.ts.astimezone(zone).isoformat(),
+                repr(tick.price),
+                "" if tick.volume is None else _plain(tick.volume),
+                "" if tick.turnover is None else _plain(tick.turnover),
+            ]
+        )
+        count += 1
+    return count
+
+
+def _plain(value: float) -> str:
+    return str(int(value)) if value.is_integer() else repr(value)

@@ -1,0 +1,114 @@
+"""The live daemon: pollers, the dispatcher, a status line and a heartbeat on the scheduler."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
+from tracker.clock import Clock
+from tracker.core.model import datetime_to_ts, ts_to_datetime
+from tracker.ingest import Ingestor
+from tracker.live import ListingPoller
+from tracker.scheduling import Job, recurring_scheduler
+from tracker.store.repository import Heartbeat
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_WALL_SECONDS = 5.0
+DISPATCH_WALL_SECONDS = 1.0
+STATUS_CLOCK_SECONDS = 60.0
+HEARTBEAT_NAME = "daemon"
+
+
+class Daemon:
+    """Runs the live path until stopped (a signal) or until its clock passes ``until``."""
+
+    def __init__(
+        self,
+        pollers: Sequence[ListingPoller],
+        ingestor: Ingestor,
+        clock: Clock,
+        until: dt.datetime | None = None,
+    ) -> None:
+        self.pollers = list(pollers)
+        self.ingestor = ingestor
+        self.clock = clock
+        self.until = until
+        self.stopping = threading.Event()
+
+    def jobs(self) -> list[Job]:
+        """The jobs; intervals in wall seconds (clock seconds over the clock's speed)."""
+        speed = self.clock.speed
+        jobs = [
+            Job(f"poll:{p.listing.id}", p.poll, p.settings.interval / speed) for p in self.pollers
+        ]
+        jobs.append(Job("dispatch", self.ingestor.dispatch, DISPATCH_WALL_SECONDS))
+        jobs.append(Job("status", self.log_status, max(1.0, STATUS_CLOCK_SECONDS / speed)))
+        jobs.append(Job("heartbeat", self.beat, HEARTBEAT_WALL_SECONDS))
+        return jobs
+
+    def run(self) -> None:
+        """Poll until stopped; then let the jobs in flight finish and deliver what is pending."""
+        scheduler = recurring_scheduler(self.jobs())
+        logger.info(
+            "daemon started: %d listings, clock %s at %gx",
+            len(self.pollers),
+            self.clock.now().isoformat(),
+            self.clock.speed,
+        )
+        scheduler.start()
+        try:
+            while not self.stopping.wait(timeout=0.1):
+                if self.until is not None and self.clock.now() >= self.until:
+                    logger.info("reached --until %s", self.until.isoformat())
+                    break
+        finally:
+            scheduler.shutdown(wait=True)
+            self.ingestor.dispatch()
+            self.beat(stopped=True)
+            logger.info("daemon stopped")
+
+    def stop(self) -> None:
+        """Ask the daemon to stop (safe from a signal handler)."""
+        self.stopping.set()
+
+    def beat(self, stopped: bool = False) -> None:
+        """Record that the daemon is alive (or has stopped cleanly)."""
+        self.ingestor.store.beat(
+            Heartbeat(
+                HEARTBEAT_NAME,
+                time.time_ns() // 1000,
+                datetime_to_ts(self.clock.now()),
+                os.getpid(),
+                "stopped" if stopped else f"{len(self.pollers)} listings",
+            )
+        )
+
+    def log_status(self) -> None:
+        """The status line: per listing, ticks stored, alerts, last tick age, provider errors."""
+        now = self.clock.now()
+        parts = []
+        for poller in self.pollers:
+            last = self.ingestor.state(poller.listing).last_ts_us
+            age = "no tick yet" if last is None else f"last tick {_age(now, last)} ago"
+            stats = poller.stats
+            parts.append(
+                f"{poller.listing.id}: {stats.ticks} ticks, {stats.alerts} alerts, {age}, "
+                f"{stats.errors} provider errors"
+            )
+        local = now.astimezone(ZoneInfo(self.pollers[0].listing.timezone)) if self.pollers else now
+        logger.info("status at %s: %s", local.strftime("%Y-%m-%d %H:%M:%S %Z"), "; ".join(parts))
+
+
+def _age(now: dt.datetime, ts_us: int) -> str:
+    seconds = max(0, int((now - ts_to_datetime(ts_us)).total_seconds()))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h"
