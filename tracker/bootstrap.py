@@ -113,6 +113,7 @@ def build_daemon(app: App, clock: Clock, until: dt.datetime | None) -> Daemon:
     for listing_id, source in sources.items():
         listing = app.listings.by_id[listing_id]
         calendar = calendars.setdefault(listing.calendar, MarketCalendar(listing.calendar))
+        calendar.phase(clock.now())  # build its sessions now, not in the first poll
         settings = PollSettings(interval=source.interval)
         provider = make_provider(listing, source)
         pollers.append(

@@ -44,6 +44,9 @@ def _configure_logging(verbosity: int) -> None:
         max(-1, min(verbosity, 2)), logging.DEBUG
     )
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", force=True, level=level)
+    # APScheduler logs every job run at INFO, and a poll skipped because the last one is
+    # still running at WARNING (coalescing, as designed); only -vv shows those.
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbosity >= 2 else logging.ERROR)
 
 
 def verbosity_options(func: F) -> F:
@@ -366,6 +369,74 @@ def run(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: daemon.stop())
     daemon.run()
+
+
+@cli.command()
+@click.argument("tape", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--listing", "listing_id", required=True, metavar="ID", help="Listing id in the config."
+)
+@click.option("--start", metavar="ISO", help="Clock start [default: the tape's first tick].")
+@click.option(
+    "--speed",
+    type=float,
+    default=1.0,
+    show_default=True,
+    metavar="N",
+    help="Clock seconds per wall second.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8765, show_default=True, help="Port to listen on.")
+@click.option("--skip-bad", is_flag=True, help="Serve the good rows of a tape with bad rows.")
+@config_option
+def feed(
+    tape: Path,
+    listing_id: str,
+    start: str | None,
+    speed: float,
+    host: str,
+    port: int,
+    skip_bad: bool,
+    config: str | None,
+) -> None:
+    """Serve a tape as live quotes on a simulated clock (GET /quotes/ID, GET /clock).
+
+    Also answers in the Yahoo chart (/v8/finance/chart/SYMBOL) and Tencent (/q=CODE)
+    shapes, so any provider can be pointed at it. Stops on SIGINT or SIGTERM.
+    """
+    import signal
+    import threading
+
+    from tracker.bootstrap import parse_instant
+    from tracker.clock import SimulatedClock
+    from tracker.config import listings_path, load_listings
+    from tracker.sources.feedserver import FeedServer
+
+    if not 0 < speed < float("inf"):
+        raise ConfigError(f"--speed {speed:g}: must be a positive number")
+    listing = load_listings(listings_path(config)).get(listing_id)
+    recorded = _read_checked(tape, listing, skip_bad)
+    if not recorded.ticks:
+        raise InputError(f"{tape}: no good rows to serve")
+    begin = parse_instant(start, listing.timezone, "--start") if start else recorded.ticks[0].ts
+    clock = SimulatedClock(begin, speed)
+    try:
+        server = FeedServer(listing, recorded, clock, host, port)
+    except OSError as exc:
+        raise TrackerError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    server.start()
+    local = clock.now().astimezone(ZoneInfo(listing.timezone))
+    click.echo(
+        f"feed for {listing.id} at {server.url}/quotes/{listing.id} "
+        f"(clock {server.url}/clock: {local.isoformat()} at {speed:g}x)"
+    )
+    try:
+        stop.wait()
+    finally:
+        server.stop()
 
 
 @cli.command()

@@ -1,1 +1,215 @@
-"""Live quote providers: one small interface, one module per provider format."""
+"""Live quote providers: one small interface, one module per provider format.
+
+What the provider modules share lives here too: one GET whose every failure is a
+``QuoteError`` with a short stable reason, and the checks every parsed quote passes
+(a price of 0 or null before any volume is "no trade yet", not a fault).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import logging
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from tracker.config import SourceConfig
+from tracker.core.model import Listing, datetime_to_ts
+from tracker.errors import ConfigError
+from tracker.sources.providers.base import Quote, QuoteError, QuoteProvider
+
+logger = logging.getLogger(__name__)
+
+GARBAGE = "garbage payload"
+BAD_PRICE = "bad price"
+_LATEST_US = 7_258_118_400 * 1_000_000  # 2200-01-01 UTC: a later trade time is garbage
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
+def make_provider(listing: Listing, source: SourceConfig) -> QuoteProvider:
+    """The provider a listing's ``[listings.source]`` names, ready to fetch."""
+    # Imported here: the provider modules import the shared helpers below from this package.
+    from tracker.sources.providers.feed import FeedProvider
+    from tracker.sources.providers.http_json import HttpJsonProvider
+    from tracker.sources.providers.tencent import TencentProvider
+    from tracker.sources.providers.yahoo import YahooProvider
+
+    timeout, zone = source.timeout, listing.timezone
+    if source.provider == "yahoo":
+        return YahooProvider(listing.symbol, base=source.url, timeout=timeout)
+    if source.provider == "tencent":
+        try:
+            return TencentProvider(listing.symbol, base=source.url, timeout=timeout, timezone=zone)
+        except ValueError as exc:
+            raise ConfigError(f"listing {listing.id!r}: source: {exc}") from None
+    if source.url is None:  # the config refuses this; checked again for the type checker
+        raise ConfigError(
+            f"listing {listing.id!r}: source: provider {source.provider!r} needs a url"
+        )
+    if source.provider == "http_json":
+        if source.fields is None:
+            raise ConfigError(f"listing {listing.id!r}: source: http_json needs fields")
+        return HttpJsonProvider(source.url, source.fields, timezone=zone, timeout=timeout)
+    return FeedProvider(source.url, timezone=zone, timeout=timeout)
+
+
+def get_body(
+    client: httpx.Client, url: str, timeout: float, headers: Mapping[str, str] | None = None
+) -> bytes:
+    """Make one GET and return the body; any failure or a status other than 2xx is a QuoteError."""
+    logger.debug("GET %s", url)
+    try:
+        response = client.get(url, timeout=timeout, headers=headers)
+    except httpx.TimeoutException as exc:
+        raise QuoteError("timeout", f"no answer from {url} within {timeout:g} s") from exc
+    except httpx.ConnectError as exc:
+        raise QuoteError("connection refused", f"{url}: {exc}") from exc
+    except httpx.RemoteProtocolError as exc:
+        raise QuoteError(GARBAGE, f"{url}: malformed or cut-off HTTP response: {exc}") from exc
+    except httpx.HTTPError as exc:
+        raise QuoteError("connection error", f"{url}: {exc}") from exc
+    if not response.is_success:
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        detail = f"{url}: {response.reason_phrase}" if response.reason_phrase else url
+        raise QuoteError(f"HTTP {response.status_code}", detail, retry_after)
+    return response.content
+
+
+def retry_after_seconds(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date (wall time)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text)) if math.isfinite(float(text)) else None
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000" in an HTTP-date: UTC
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
+
+
+def garbage(detail: str) -> QuoteError:
+    """The error for a payload that cannot be trusted: unparsable, incomplete or mistyped."""
+    return QuoteError(GARBAGE, detail)
+
+
+def load_json(body: bytes) -> Any:
+    """A JSON body, or a garbage-payload error (truncated, not JSON, not UTF-8)."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise garbage(f"not JSON: {exc}; starts {body[:60]!r}") from None
+
+
+def as_number(value: Any, name: str, *, strings: bool = False) -> float | None:
+    """A figure as a float (None stays None); a value of another type is garbage.
+
+    With ``strings``, decimal text counts as a number and empty text as None.
+    """
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            raise garbage(f"{name} {value!r} is out of range") from None
+    if strings and isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if _DECIMAL.fullmatch(text):
+            return float(text)
+    raise garbage(f"{name} {value!r} is not a number")
+
+
+def seconds_to_us(seconds: float, name: str) -> int:
+    """Epoch microseconds of epoch seconds; a non-finite value is garbage."""
+    if not math.isfinite(seconds):
+        raise garbage(f"{name} {seconds!r} is not a time")
+    return round(seconds * 1_000_000)
+
+
+def iso_to_us(text: str, timezone: str, name: str) -> int:
+    """Epoch microseconds of an ISO 8601 time (without an offset: local time in ``timezone``)."""
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise garbage(f"{name} {text!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(timezone))
+    return datetime_to_ts(moment)
+
+
+def checked_quote(
+    price: float | None,
+    ts_us: int | None,
+    volume: float | None = None,
+    turnover: float | None = None,
+    high: float | None = None,
+    low: float | None = None,
+) -> Quote:
+    """A Quote from a payload's figures, after the checks every provider's answer must pass.
+
+    A price of 0 or null is "no trade yet" unless the day already has volume (then it
+    is a bad price); a high below or a low above the price is widened to the price.
+    """
+    for label, amount in (("volume", volume), ("turnover", turnover)):
+        if amount is not None and not (math.isfinite(amount) and amount >= 0):
+            raise garbage(f"{label} {amount!r} is not a non-negative number")
+    if price is not None and not (math.isfinite(price) and price >= 0):
+        raise QuoteError(BAD_PRICE, f"price {price!r}")
+    if not price:
+        if volume:
+            raise QuoteError(BAD_PRICE, f"price {price!r} after {volume:g} shares traded")
+        return Quote(None, None, volume, turnover)
+    if ts_us is None:
+        raise garbage(f"price {price!r} without a trade time")
+    if not 0 < ts_us < _LATEST_US:
+        raise garbage(f"trade time {ts_us} µs since the epoch is out of range")
+    high, low = _extreme("high", high), _extreme("low", low)
+    return Quote(
+        ts_us,
+        price,
+        volume,
+        turnover,
+        None if high is None else max(high, price),
+        None if low is None else min(low, price),
+    )
+
+
+def _extreme(name: str, value: float | None) -> float | None:
+    """A day's high or low: 0 means unknown, a negative or non-finite one is garbage."""
+    if value is None or value == 0:
+        return None
+    if not (math.isfinite(value) and value > 0):
+        raise garbage(f"{name} {value!r} is not a positive number")
+    return value
+
+
+__all__ = [
+    "BAD_PRICE",
+    "GARBAGE",
+    "Quote",
+    "QuoteError",
+    "QuoteProvider",
+    "as_number",
+    "checked_quote",
+    "garbage",
+    "get_body",
+    "iso_to_us",
+    "load_json",
+    "make_provider",
+    "retry_after_seconds",
+    "seconds_to_us",
+]
