@@ -47,6 +47,8 @@ def _configure_logging(verbosity: int) -> None:
     # APScheduler logs every job run at INFO, and a poll skipped because the last one is
     # still running at WARNING (coalescing, as designed); only -vv shows those.
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbosity >= 2 else logging.ERROR)
+    # httpx logs every request at INFO: a line per poll.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
 
 
 def verbosity_options(func: F) -> F:
@@ -571,7 +573,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in args
     _configure_logging(0)
     try:
-        cli.main(args=args, prog_name="tracker", standalone_mode=False)
+        # Not standalone: a command's ``Exit(code)`` comes back as the return value.
+        code = cli.main(args=args, prog_name="tracker", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.Abort:

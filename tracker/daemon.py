@@ -48,7 +48,7 @@ class Daemon:
             Job(f"poll:{p.listing.id}", p.poll, p.settings.interval / speed) for p in self.pollers
         ]
         jobs.append(Job("dispatch", self.ingestor.dispatch, DISPATCH_WALL_SECONDS))
-        jobs.append(Job("status", self.log_status, max(1.0, STATUS_CLOCK_SECONDS / speed)))
+        jobs.append(Job("status", self.log_status, max(0.25, STATUS_CLOCK_SECONDS / speed)))
         jobs.append(Job("heartbeat", self.beat, HEARTBEAT_WALL_SECONDS))
         return jobs
 

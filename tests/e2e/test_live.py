@@ -1,0 +1,255 @@
+"""The live path as a user runs it: ``tracker feed`` and ``tracker run`` as real processes.
+
+The feed plays the Biren sample day on a fast simulated clock; the daemon follows
+that clock (``--clock``). Waits are for what the processes print, or for the feed's
+clock to reach an instant, never fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from commands import Tracker, tracker_command, tracker_env
+from factories import LISTINGS, SAMPLE_TAPE
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def live_config(folder: Path, port: int, interval: float) -> Path:
+    """The shipped listings with the Biren source pointed at a local feed."""
+    text = LISTINGS.read_text()
+    text = text.replace(
+        "http://127.0.0.1:8765/quotes/biren", f"http://127.0.0.1:{port}/quotes/biren"
+    )
+    text = text.replace("interval = 5", f"interval = {interval:g}")
+    assert f":{port}/" in text
+    path = folder / "listings.toml"
+    path.write_text(text)
+    return path
+
+
+class Feed:
+    """``tracker feed`` in the background, stopped at the end of the test."""
+
+    def __init__(self, config: Path, port: int, speed: float, start: str) -> None:
+        self.port = port
+        self.process = subprocess.Popen(
+            [
+                *tracker_command(),
+                "feed",
+                str(SAMPLE_TAPE),
+                "--listing",
+                "biren",
+                "--config",
+                str(config),
+                "--start",
+                start,
+                "--speed",
+                str(speed),
+                "--port",
+                str(port),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=tracker_env(),
+        )
+        assert self.process.stdout is not None
+        banner = self.process.stdout.readline()  # printed once the server listens
+        assert f"127.0.0.1:{port}/quotes/biren" in banner, (
+            self.process.stderr.read() if self.process.stderr else ""
+        )
+
+    @property
+    def clock_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/clock"
+
+    def wait_until(self, instant: str, deadline: float = 60) -> None:
+        """Block until the feed's clock reaches an instant (asking the feed, no sleeping)."""
+        end = time.monotonic() + deadline
+        with httpx.Client() as client:
+            while client.get(self.clock_url).json()["now"] < instant:
+                assert time.monotonic() < end, f"the feed's clock never reached {instant}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.communicate(timeout=10)
+
+
+@pytest.fixture
+def feed_factory(tmp_path: Path) -> Iterator[Any]:
+    feeds: list[Feed] = []
+
+    def start(speed: float, interval: float, start: str) -> tuple[Feed, Path]:
+        port = free_port()
+        config = live_config(tmp_path, port, interval)
+        feeds.append(Feed(config, port, speed, start))
+        return feeds[-1], config
+
+    yield start
+    for feed in feeds:
+        feed.stop()
+
+
+def daemon_args(config: Path, folder: Path, feed: Feed, *extra: str) -> list[str]:
+    return [
+        *tracker_command(),
+        "-v",
+        "run",
+        "--config",
+        str(config),
+        "--db",
+        f"sqlite:///{folder / 'live.db'}",
+        "--alert-log",
+        str(folder / "live.jsonl"),
+        "--clock",
+        feed.clock_url,
+        *extra,
+    ]
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def seconds(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def test_the_daemon_on_a_feed_gives_the_alerts_of_a_replay(
+    feed_factory: Any, tmp_path: Path, tracker: Tracker
+) -> None:
+    interval = 30.0  # 20 ms of wall time a poll at 1500x
+    # the clock starts an hour before the pre-opening: the daemon polls well before 09:00
+    feed, config = feed_factory(speed=1500, interval=interval, start="2026-01-02T08:00:00+08:00")
+    daemon = subprocess.run(
+        daemon_args(config, tmp_path, feed, "--until", "2026-01-02T16:12:00+08:00"),
+        capture_output=True,
+        text=True,
+        env=tracker_env(),
+        timeout=120,
+        check=False,
+    )
+    assert daemon.returncode == 0, daemon.stderr
+    replayed = tracker(
+        "replay",
+        str(SAMPLE_TAPE),
+        "--listing",
+        "biren",
+        "--config",
+        str(config),
+        "--db",
+        f"sqlite:///{tmp_path / 'replay.db'}",
+        "--alert-log",
+        str(tmp_path / "replay.jsonl"),
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    live, expected = records(tmp_path / "live.jsonl"), records(tmp_path / "replay.jsonl")
+    assert [r["rule"] for r in live] == [r["rule"] for r in expected]
+    for got, want in zip(live, expected, strict=True):
+        assert 0 <= seconds(got["ts"]) - seconds(want["ts"]) <= interval, (got, want)
+    assert [r["gap"] for r in live] == [r["gap"] for r in expected]
+    with sqlite3.connect(tmp_path / "live.db") as db:
+        count, volume = db.execute("SELECT count(*), sum(volume) FROM ticks").fetchone()
+    assert volume == 150_709_945  # every share of the day, in fewer ticks than the tape
+    assert 0 < count < 2_874
+
+
+def test_sigterm_then_restart_loses_nothing_and_fires_the_missed_crossing_once_as_late(
+    feed_factory: Any, tmp_path: Path, tracker: Tracker
+) -> None:
+    feed, config = feed_factory(speed=600, interval=5, start="2026-01-02T08:30:00+08:00")
+    db = tmp_path / "live.db"
+    first = subprocess.Popen(
+        daemon_args(config, tmp_path, feed),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=tracker_env(),
+    )
+    assert first.stderr is not None
+    status_checked = False
+    for line in first.stderr:  # status lines carry the daemon's clock
+        found = re.search(r"status at 2026-01-02 (\d\d:\d\d)", line)
+        if found and not status_checked:
+            running = tracker("status", "--config", str(config), "--db", f"sqlite:///{db}")
+            assert running.returncode == 0, running.stdout + running.stderr
+            status_checked = True
+        elif found and "10:05" <= found[1] < "10:11":
+            break
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=30)
+    assert first.returncode == 0
+    stopped = tracker(
+        "status", "--config", str(config), "--db", f"sqlite:///{tmp_path / 'live.db'}"
+    )
+    assert stopped.returncode == 1
+    before = records(tmp_path / "live.jsonl")
+    assert "mcap-100b" not in [r["rule"] for r in before]  # 10:15 had not come yet
+
+    feed.wait_until("2026-01-02T10:17:00+08:00")
+    second = subprocess.run(
+        daemon_args(config, tmp_path, feed, "--until", "2026-01-02T10:40:00+08:00"),
+        capture_output=True,
+        text=True,
+        env=tracker_env(),
+        timeout=120,
+        check=False,
+    )
+    assert second.returncode == 0, second.stderr
+    alerts = records(tmp_path / "live.jsonl")
+    assert len({r["alert_id"] for r in alerts}) == len(alerts)
+    [mcap] = [r for r in alerts if r["rule"] == "mcap-100b"]
+    assert mcap["late"] is True
+    with sqlite3.connect(tmp_path / "live.db") as db:
+        keys = db.execute("SELECT ts_us, seq FROM ticks ORDER BY ts_us, seq").fetchall()
+        stored_volume = db.execute("SELECT sum(volume) FROM ticks").fetchone()[0]
+        last_us = keys[-1][0]
+        assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == len(alerts)
+    assert len(keys) == len(set(keys))
+    # no lost volume: what is stored adds up to the day's cumulative volume at the last stored trade
+    tape_volume = 0
+    for row in SAMPLE_TAPE.read_text().splitlines()[1:]:
+        ts, _price, volume = row.split(",")[:3]
+        if seconds(ts.replace(" ", "T") + "+08:00") * 1_000_000 <= last_us:
+            tape_volume += int(volume)
+    assert stored_volume == tape_volume
+
+
+def test_run_refuses_two_clocks_and_a_config_without_sources(
+    tracker: Tracker, tmp_path: Path
+) -> None:
+    both = tracker(
+        "run",
+        "--config",
+        str(LISTINGS),
+        "--start",
+        "2026-01-02T09:00",
+        "--clock",
+        "http://127.0.0.1:1/clock",
+    )
+    assert both.returncode == 2
+    assert "--start" in both.stderr
+    bare = tmp_path / "bare.toml"
+    bare.write_text(LISTINGS.read_text().split("[listings.source]")[0])
+    nothing = tracker("run", "--config", str(bare), "--db", f"sqlite:///{tmp_path / 'x.db'}")
+    assert nothing.returncode == 2
+    assert "source" in nothing.stderr
+    assert "Traceback" not in nothing.stderr + both.stderr
