@@ -1,0 +1,59 @@
+"""The ``tracker`` command: the only package that prints for users and exits.
+
+``main`` is the one place that turns errors into messages and exit codes.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from tracker.cli import inspecting, live, replaying  # noqa: F401  (they register the commands)
+from tracker.cli.base import cli, configure_logging
+from tracker.errors import TrackerError
+
+__all__ = ["cli", "main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; map errors to messages and exit codes."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    configure_logging(0)
+    try:
+        # Not standalone: a command's ``Exit(code)`` comes back as the return value.
+        code = cli.main(args=args, prog_name="tracker", standalone_mode=False)
+        return code if isinstance(code, int) else 0
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.Abort:
+        click.echo("tracker: interrupted", err=True)
+        return 130
+    except click.ClickException as exc:
+        if debug:
+            raise
+        ctx: click.Context | None = getattr(exc, "ctx", None)
+        path = ctx.command_path.split(" ", 1) if ctx is not None else []
+        command = f" {path[1]}" if len(path) > 1 else ""
+        click.echo(f"tracker{command}: {exc.format_message()} (see --help)", err=True)
+        return exc.exit_code
+    except TrackerError as exc:
+        if debug:
+            raise
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        click.echo(exc.message, err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("tracker: interrupted", err=True)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(
+            f"tracker: unexpected {type(exc).__name__}: {exc} (rerun with --debug)", err=True
+        )
+        return 1
+    return 0

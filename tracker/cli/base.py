@@ -1,0 +1,139 @@
+"""The command group, its shared options, and the output helpers every command uses.
+
+The ``tracker.cli`` package is the only code that prints for users and exits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from tracker import __version__
+from tracker.errors import InputError
+
+if TYPE_CHECKING:
+    from tracker.core.model import Listing
+    from tracker.sources.tape import Tape
+    from tracker.store.repository import StoredAlert
+
+F = TypeVar("F", bound=Callable[..., Any])
+MAX_SHOWN = 20
+
+
+def _set_verbosity(ctx: click.Context, _param: click.Parameter, value: int) -> int:
+    if value:
+        store = ctx.find_root().meta
+        store["verbosity"] = store.get("verbosity", 0) + value
+        configure_logging(store["verbosity"])
+    return value
+
+
+def configure_logging(verbosity: int) -> None:
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
+        max(-1, min(verbosity, 2)), logging.DEBUG
+    )
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", force=True, level=level)
+    # APScheduler logs every job run at INFO, and a poll skipped because the last one is
+    # still running at WARNING (coalescing, as designed); only -vv shows those.
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbosity >= 2 else logging.ERROR)
+    # httpx logs every request at INFO: a line per poll.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
+
+
+def verbosity_options(func: F) -> F:
+    """``-v``/``-q`` (log level) and ``--debug`` (tracebacks), accepted by every command."""
+    func = click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        callback=_set_verbosity,
+        help="More log output (repeat for debug).",
+    )(func)
+    func = click.option(
+        "-q",
+        "--quiet",
+        count=True,
+        expose_value=False,
+        callback=lambda c, p, v: _set_verbosity(c, p, -v),
+        help="Only errors in the log.",
+    )(func)
+    func = click.option(
+        "--debug", is_flag=True, expose_value=False, help="Show tracebacks of failures."
+    )(func)
+    return func
+
+
+def config_option(func: F) -> F:
+    """``--config PATH``: the listings file."""
+    return click.option(
+        "--config",
+        "config",
+        metavar="PATH",
+        help="Listings file [default: $TRACKER_CONFIG or config/listings.toml].",
+    )(verbosity_options(func))
+
+
+def db_option(func: F) -> F:
+    """``--db URL``: the database."""
+    return click.option(
+        "--db",
+        "db",
+        metavar="URL",
+        help="SQLAlchemy database URL [default: $TRACKER_DB_URL or sqlite:///tracker.db].",
+    )(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="tracker")
+@verbosity_options
+def cli() -> None:
+    """Track a newly listed stock: replay or poll its ticks, store them, alert on thresholds."""
+
+
+def read_checked(tape: Path, listing: Listing, skip_bad: bool) -> Tape:
+    """Read a tape; bad rows refuse it, or with ``skip_bad`` are reported and left out."""
+    from tracker.sources.tape import read_tape
+
+    recorded = read_tape(tape, listing.timezone)
+    if recorded.bad_rows:
+        problems = [str(row) for row in recorded.bad_rows]
+        count = len(problems)
+        if not skip_bad:
+            raise InputError(
+                f"{tape}: {count:,} bad {rows_word(count)} of {recorded.rows:,}; "
+                "nothing was stored (--skip-bad replays the good rows)",
+                shown(problems),
+            )
+        for line in shown(problems):
+            click.echo(line, err=True)
+        click.echo(
+            f"{tape}: skipping {count:,} bad {rows_word(count)} of {recorded.rows:,}", err=True
+        )
+    return recorded
+
+
+def rows_word(count: int) -> str:
+    return "row" if count == 1 else "rows"
+
+
+def shown(problems: Sequence[str]) -> list[str]:
+    if len(problems) <= MAX_SHOWN:
+        return list(problems)
+    return [*problems[:MAX_SHOWN], f"... and {len(problems) - MAX_SHOWN:,} more bad rows"]
+
+
+def print_alert(alert: StoredAlert) -> None:
+    record = json.loads(alert.record)
+    flag = " [gap]" if record["gap"] else ""
+    click.echo(f"ALERT {record['ts']} {record['rule']}{flag}: {record['message']}")
+
+
+def safe_url(url: str) -> str:
+    return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)

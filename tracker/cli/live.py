@@ -1,0 +1,218 @@
+"""The live path: ``tracker run``, ``tracker feed``, ``tracker status``, ``tracker export``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+
+from tracker.cli.base import cli, config_option, db_option, print_alert, read_checked
+from tracker.errors import ConfigError, InputError, TrackerError
+
+
+@cli.command()
+@config_option
+@db_option
+@click.option("--alert-log", metavar="PATH", help="Alert log [default: alerts.jsonl].")
+@click.option("--start", metavar="ISO", help="Run on a simulated clock from this instant.")
+@click.option("--speed", type=float, metavar="N", help="Simulated clock speed [default: 1].")
+@click.option("--clock", "clock_url", metavar="URL", help="Follow a feed's clock (its /clock URL).")
+@click.option("--until", metavar="ISO", help="Stop when the clock reaches this instant.")
+def run(
+    config: str | None,
+    db: str | None,
+    alert_log: str | None,
+    start: str | None,
+    speed: float | None,
+    clock_url: str | None,
+    until: str | None,
+) -> None:
+    """Poll every listing with a [listings.source] while its market trades (the daemon).
+
+    Stops cleanly on SIGINT or SIGTERM, or at --until.
+    """
+    import signal
+
+    from tracker.bootstrap import (
+        build_app,
+        build_daemon,
+        build_settings,
+        fetch_clock,
+        parse_instant,
+    )
+    from tracker.clock import Clock, SimulatedClock, SystemClock
+    from tracker.config import listings_path, load_listings
+
+    if start and clock_url:
+        raise ConfigError("--start and --clock exclude each other: pick one clock")
+    if speed is not None and not start:
+        raise ConfigError("--speed needs --start (a --clock brings its own speed)")
+    if speed is not None and not 0 < speed < float("inf"):
+        raise ConfigError(f"--speed {speed:g}: must be a positive number")
+    settings = build_settings(db, alert_log)
+    listings = load_listings(listings_path(config))
+    polled = [lid for lid, c in listings.configs.items() if c.source is not None]
+    zone = listings.by_id[polled[0]].timezone if polled else "UTC"
+    end = parse_instant(until, zone, "--until") if until else None
+    clock: Clock
+    if start:
+        clock = SimulatedClock(parse_instant(start, zone, "--start"), speed or 1.0)
+    elif clock_url:
+        clock = fetch_clock(clock_url)
+    else:
+        clock = SystemClock()
+    app = build_app(listings, settings, listeners=[print_alert])
+    daemon = build_daemon(app, clock, end)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: daemon.stop())
+    daemon.run()
+
+
+@cli.command()
+@click.argument("tape", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--listing", "listing_id", required=True, metavar="ID", help="Listing id in the config."
+)
+@click.option("--start", metavar="ISO", help="Clock start [default: the tape's first tick].")
+@click.option(
+    "--speed",
+    type=float,
+    default=1.0,
+    show_default=True,
+    metavar="N",
+    help="Clock seconds per wall second.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8765, show_default=True, help="Port to listen on.")
+@click.option("--skip-bad", is_flag=True, help="Serve the good rows of a tape with bad rows.")
+@config_option
+def feed(
+    tape: Path,
+    listing_id: str,
+    start: str | None,
+    speed: float,
+    host: str,
+    port: int,
+    skip_bad: bool,
+    config: str | None,
+) -> None:
+    """Serve a tape as live quotes on a simulated clock (GET /quotes/ID, GET /clock).
+
+    Also answers in the Yahoo chart (/v8/finance/chart/SYMBOL) and Tencent (/q=CODE)
+    shapes, so any provider can be pointed at it. Stops on SIGINT or SIGTERM.
+    """
+    import signal
+    import threading
+
+    from tracker.bootstrap import parse_instant
+    from tracker.clock import SimulatedClock
+    from tracker.config import listings_path, load_listings
+    from tracker.sources.feedserver import FeedServer
+
+    if not 0 < speed < float("inf"):
+        raise ConfigError(f"--speed {speed:g}: must be a positive number")
+    listing = load_listings(listings_path(config)).get(listing_id)
+    recorded = read_checked(tape, listing, skip_bad)
+    if not recorded.ticks:
+        raise InputError(f"{tape}: no good rows to serve")
+    begin = parse_instant(start, listing.timezone, "--start") if start else recorded.ticks[0].ts
+    clock = SimulatedClock(begin, speed)
+    try:
+        server = FeedServer(listing, recorded, clock, host, port)
+    except OSError as exc:
+        raise TrackerError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    server.start()
+    local = clock.now().astimezone(ZoneInfo(listing.timezone))
+    click.echo(
+        f"feed for {listing.id} at {server.url}/quotes/{listing.id} "
+        f"(clock {server.url}/clock: {local.isoformat()} at {speed:g}x)"
+    )
+    try:
+        stop.wait()
+    finally:
+        server.stop()
+
+
+@cli.command()
+@config_option
+@db_option
+@click.option(
+    "--max-age",
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="A heartbeat older than this (wall seconds) is stale.",
+)
+def status(config: str | None, db: str | None, max_age: float) -> None:
+    """Show the daemon's heartbeat and each listing's last tick; exit 1 when stale."""
+    import time
+
+    from tracker.bootstrap import build_settings, open_store
+    from tracker.config import listings_path, load_listings
+    from tracker.core.model import ts_to_datetime
+
+    listings = load_listings(listings_path(config))
+    store = open_store(build_settings(db), create=False)
+    beats = {beat.name: beat for beat in store.heartbeats()}
+    beat = beats.get("daemon")
+    if beat is None:
+        click.echo("daemon: no heartbeat (never ran against this database)")
+        raise click.exceptions.Exit(1)
+    age = time.time() - beat.wall_us / 1e6
+    clock_now = ts_to_datetime(beat.clock_us)
+    state = "stopped" if beat.detail == "stopped" else f"pid {beat.pid}"
+    click.echo(f"daemon: heartbeat {age:.0f}s ago ({state}), its clock {clock_now.isoformat()}")
+    for listing in listings.by_id.values():
+        last = store.last_tick(listing.id)
+        if last is None:
+            click.echo(f"{listing.id}: no tick stored")
+            continue
+        tick_age = (clock_now - last.ts).total_seconds()
+        local = last.ts.astimezone(ZoneInfo(listing.timezone)).isoformat()
+        click.echo(
+            f"{listing.id}: last tick {local} at {last.price:g}, "
+            f"{tick_age:.0f}s before the daemon's clock"
+        )
+    if beat.detail == "stopped" or age > max_age:
+        click.echo(
+            f"stale: the daemon is not running (heartbeat older than {max_age:g}s or stopped)"
+        )
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@click.argument("listing_id", metavar="ID")
+@click.option("--date", "date_text", required=True, metavar="D", help="Exchange date, YYYY-MM-DD.")
+@click.option(
+    "--out", type=click.Path(path_type=Path, dir_okay=False), help="Tape file [default: stdout]."
+)
+@config_option
+@db_option
+def export(
+    listing_id: str, date_text: str, out: Path | None, config: str | None, db: str | None
+) -> None:
+    """Write a day's stored ticks as a tape (CSV), so a live day can be replayed."""
+    from tracker.bootstrap import build_settings, open_store
+    from tracker.config import listings_path, load_listings
+    from tracker.report import day_bounds
+    from tracker.sources.tape import write_tape
+
+    try:
+        date = dt.date.fromisoformat(date_text)
+    except ValueError:
+        raise ConfigError(f"--date {date_text!r}: not a date (YYYY-MM-DD)") from None
+    listing = load_listings(listings_path(config)).get(listing_id)
+    store = open_store(build_settings(db), create=False)
+    ticks = store.ticks(listing.id, *day_bounds(listing, date))
+    if out is None:
+        write_tape(sys.stdout, ticks, listing.timezone)
+    else:
+        with out.open("w", encoding="utf-8", newline="") as handle:
+            write_tape(handle, ticks, listing.timezone)
+        click.echo(f"wrote {len(ticks):,} ticks of {listing.id} on {date} to {out}", err=True)
