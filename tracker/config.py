@@ -30,6 +30,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from tracker.alerts.settings import SECRET_KEYS, SinksSettings
 from tracker.core.model import Direction, Kind, Listing, Rule
 from tracker.errors import ConfigError
 from tracker.exchanges import ALIASES, exchange
@@ -280,6 +281,7 @@ class Settings(BaseSettings):
     alert_log: Path = Path("alerts.jsonl")
     language: Literal["en", "zh-Hans"] = "en"
     replay: ReplaySettings = ReplaySettings()
+    sinks: SinksSettings = SinksSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -308,7 +310,17 @@ def load_settings(**flags: Any) -> Settings:
     """Settings from defaults < file < ``TRACKER_*`` environment < flags (None flags ignored)."""
     path = settings_path()
     if path is not None:
-        _read_toml(path)  # a clear error for a missing or broken file
+        data = _read_toml(path)  # a clear error for a missing or broken file
+        for keys in SECRET_KEYS:
+            section: Any = data
+            for key in keys:
+                section = section.get(key) if isinstance(section, dict) else None
+            if section is not None:
+                variable = "TRACKER_" + "__".join(keys).upper()
+                raise ConfigError(
+                    f"{path}: {'.'.join(keys)}: secrets come from the environment only; "
+                    f"set {variable} instead"
+                )
 
     class FileSettings(Settings):
         model_config = SettingsConfigDict(toml_file=path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 # The Alembic head revision this code expects; a test checks it against db/versions.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0004"
 
 metadata = sa.MetaData()
 
@@ -72,6 +72,9 @@ deliveries = sa.Table(
     sa.Column("sink", sa.String(32), primary_key=True),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_attempt_us", sa.BigInteger(), nullable=True),  # wall time
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Column("redelivery", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Index("ix_alert_deliveries_sink_state", "sink", "state"),
 )
 
@@ -92,4 +95,15 @@ heartbeats = sa.Table(
     sa.Column("clock_us", sa.BigInteger(), nullable=False),
     sa.Column("pid", sa.Integer(), nullable=False),
     sa.Column("detail", sa.Text(), nullable=True),
+)
+
+silences = sa.Table(
+    "silences",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("listing_id", sa.String(64), nullable=False),
+    sa.Column("rule_id", sa.String(64), nullable=True),  # None: the whole listing
+    sa.Column("until_us", sa.BigInteger(), nullable=False),
+    sa.Column("created_us", sa.BigInteger(), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=True),
 )
