@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from tracker.core.model import datetime_to_ts
+from tracker.core.model import datetime_to_ts, ts_to_datetime
 
 # Minutes of auction before the open and after the close, per calendar code.
 _AUCTIONS: dict[str, tuple[int, int]] = {"XHKG": (30, 10)}
@@ -78,7 +78,15 @@ class MarketCalendar:
     def phase(self, instant: dt.datetime) -> Phase:
         """The phase the market is in at an instant."""
         self._cover(instant.date() - dt.timedelta(days=1), instant.date() + dt.timedelta(days=1))
-        ts = datetime_to_ts(instant)
+        return self._phase_at(datetime_to_ts(instant))
+
+    def phase_at(self, ts_us: int) -> str:
+        """The phase at an instant in epoch microseconds (the core's ``phase_of``)."""
+        if not self._starts or not self._starts[0] <= ts_us < self._periods[-1].end:
+            return self.phase(ts_to_datetime(ts_us))
+        return self._phase_at(ts_us)
+
+    def _phase_at(self, ts: int) -> Phase:
         i = bisect.bisect_right(self._starts, ts) - 1
         if i >= 0 and ts < self._periods[i].end:
             return self._periods[i].phase

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -31,7 +33,7 @@ from pydantic_settings import (
 )
 
 from tracker.alerts.settings import SECRET_KEYS, SinksSettings
-from tracker.core.model import Direction, Kind, Listing, Rule
+from tracker.core.model import Direction, Kind, Listing, Reference, Rule, datetime_to_ts
 from tracker.errors import ConfigError
 from tracker.exchanges import ALIASES, exchange
 
@@ -46,6 +48,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])", re.ASCII)
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+PHASES = ("pre_open", "continuous", "closing_auction")
+
+
 class RuleConfig(_Strict):
     """A ``[[listings.rules]]`` table."""
 
@@ -55,11 +62,58 @@ class RuleConfig(_Strict):
     direction: Direction = Direction.UP
     rearm_pct: Annotated[_Number, Field(ge=0, lt=100)] = 1.0
     once: StrictBool = False
+    cooldown: _Number | str = 0
+    expires: dt.date | dt.datetime | None = None
+    phases: list[Literal["pre_open", "continuous", "closing_auction"]] | None = None
+    reference: Reference = Reference.OFFER
 
-    def to_rule(self) -> Rule:
+    @field_validator("cooldown")
+    @classmethod
+    def _duration(cls, value: float | str) -> float:
+        if isinstance(value, str):
+            match = _DURATION.fullmatch(value.strip())
+            if match is None:
+                raise ValueError(f"{value!r} is not a duration like 90, '90s', '15m' or '2h'")
+            value = float(match[1]) * _SECONDS[match[2]]
+        if value < 0:
+            raise ValueError("a cooldown cannot be negative")
+        return float(value)
+
+    @model_validator(mode="after")
+    def _reference_for_gains(self) -> RuleConfig:
+        if self.reference is not Reference.OFFER and self.kind is not Kind.GAIN_PCT:
+            raise ValueError("reference is for gain_pct rules only")
+        if self.phases is not None and not self.phases:
+            raise ValueError("phases, when given, names at least one phase")
+        return self
+
+    def to_rule(self, timezone: str) -> Rule:
         """The domain rule, its id defaulting to ``{kind}-{direction}-{threshold}``."""
         rule_id = self.id or f"{self.kind}-{self.direction}-{format_number(self.threshold)}"
-        return Rule(rule_id, self.kind, self.threshold, self.direction, self.rearm_pct, self.once)
+        return Rule(
+            rule_id,
+            self.kind,
+            self.threshold,
+            self.direction,
+            self.rearm_pct,
+            self.once,
+            cooldown_us=round(float(self.cooldown) * 1_000_000),
+            expires_us=_expiry(self.expires, timezone),
+            phases=frozenset(self.phases) if self.phases else None,
+            reference=self.reference,
+        )
+
+
+def _expiry(expires: dt.date | dt.datetime | None, timezone: str) -> int | None:
+    """The instant a rule stops: a date's end, or a time (exchange time without an offset)."""
+    if expires is None:
+        return None
+    zone = ZoneInfo(timezone)
+    if isinstance(expires, dt.datetime):
+        moment = expires if expires.tzinfo else expires.replace(tzinfo=zone)
+    else:
+        moment = dt.datetime.combine(expires + dt.timedelta(days=1), dt.time(), zone)
+    return datetime_to_ts(moment)
 
 
 class JsonFields(_Strict):
@@ -130,7 +184,7 @@ class ListingConfig(_Strict):
             shares_outstanding=self.shares_outstanding,
             shares_basis=self.shares_basis,
             listed_on=self.listed_on,
-            rules=tuple(rule.to_rule() for rule in self.rules),
+            rules=tuple(rule.to_rule(venue.timezone) for rule in self.rules),
         )
 
 

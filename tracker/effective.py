@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tracker.config import Listings, Settings, format_number
-from tracker.core.model import MICROS
+from tracker.core.model import MICROS, ts_to_datetime
 
 _SECRET_KEY = re.compile(r"secret|token|password|passwd|api_key|apikey", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@/\s]+@")
@@ -56,6 +57,10 @@ def effective_config(
                         / MICROS,
                         "rearm_pct": rule.rearm_pct,
                         "once": rule.once,
+                        "cooldown_s": rule.cooldown_us / 1_000_000,
+                        "expires": _instant(rule.expires_us, listing.timezone),
+                        "phases": sorted(rule.phases) if rule.phases else None,
+                        "reference": str(rule.reference),
                     }
                     for rule in listing.rules
                 ],
@@ -90,14 +95,29 @@ def render_effective(effective: dict[str, Any]) -> str:
         if listing["source"]:
             lines.append(f"    source: {listing['source']}")
         for rule in listing["rules"]:
-            once = ", once" if rule["once"] else ""
             threshold = format_number(rule["threshold"])
+            level = (
+                f"price level {rule['level']:.6f}"
+                if rule["reference"] == "offer"
+                else f"vs the day's {rule['reference'].replace('_', ' ')}"
+            )
+            extras = [f"re-arm {rule['rearm_pct']:g}%"]
+            extras += ["once"] if rule["once"] else []
+            extras += [f"cooldown {rule['cooldown_s']:g}s"] if rule["cooldown_s"] else []
+            extras += [f"expires {rule['expires']}"] if rule["expires"] else []
+            extras += [f"phases {'/'.join(rule['phases'])}"] if rule["phases"] else []
             lines.append(
                 f"    rule {rule['id']}: {rule['kind']} {rule['direction']} {threshold} "
-                f"-> price level {rule['level']:.6f}, re-arm {rule['rearm_pct']:g}%{once}"
+                f"-> {level}, {', '.join(extras)}"
             )
     lines.append("config OK")
     return "\n".join(lines)
+
+
+def _instant(ts_us: int | None, timezone: str) -> str | None:
+    if ts_us is None:
+        return None
+    return ts_to_datetime(ts_us).astimezone(ZoneInfo(timezone)).isoformat()
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tracker.alerts.record import stored_alert
 from tracker.alerts.sinks import AlertSink
 from tracker.core.model import Extremes, Listing, ListingState, Tick
-from tracker.core.rules import evaluate
+from tracker.core.rules import PhaseOf, evaluate
 from tracker.store.repository import SqlStore, StoredAlert
+
+if TYPE_CHECKING:
+    from tracker.calendar import MarketCalendar
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +46,15 @@ class Ingestor:
         sinks: Sequence[AlertSink],
         language: str = "en",
         listeners: Sequence[AlertListener] = (),
+        wall_us: Callable[[], int] = lambda: time.time_ns() // 1000,
     ) -> None:
         self.store = store
+        self.wall_us = wall_us
         self.sinks = tuple(sinks)
         self.language = language
         self.listeners = list(listeners)
         self._states: dict[str, ListingState] = {}
+        self._calendars: dict[str, MarketCalendar] = {}
         self._dispatching = threading.Lock()
 
     def state(self, listing: Listing) -> ListingState:
@@ -70,9 +78,11 @@ class Ingestor:
         skipped. ``extremes`` (live polls) may fire inferred alerts; ``late`` marks
         the alerts of a poll that follows missed polls.
         """
-        evaluation = evaluate(listing, self.state(listing), ticks, extremes)
+        evaluation = evaluate(listing, self.state(listing), ticks, extremes, self._phases(listing))
+        muted = self._muted(listing) if evaluation.alerts else set()
         alerts = tuple(
-            stored_alert(listing, alert, self.language, late=late) for alert in evaluation.alerts
+            stored_alert(listing, alert, self.language, late=late, silenced=alert.rule.id in muted)
+            for alert in evaluation.alerts
         )
         if evaluation.ticks or extremes is not None:
             self.store.commit_batch(
@@ -89,6 +99,23 @@ class Ingestor:
                 for listener in self.listeners:
                     listener(alert)
         return Ingested(len(evaluation.ticks), len(ticks) - len(evaluation.ticks), alerts)
+
+    def _muted(self, listing: Listing) -> set[str]:
+        """Ids of the listing's rules silenced now (wall time: ``tracker alerts silence``)."""
+        silences = self.store.silences(listing.id, self.wall_us())
+        if any(silence.rule_id is None for silence in silences):
+            return {rule.id for rule in listing.rules}
+        return {silence.rule_id for silence in silences if silence.rule_id is not None}
+
+    def _phases(self, listing: Listing) -> PhaseOf | None:
+        """The market-phase lookup, for listings with rules scoped to phases only."""
+        if not any(rule.phases for rule in listing.rules):
+            return None
+        if listing.calendar not in self._calendars:
+            from tracker.calendar import MarketCalendar
+
+            self._calendars[listing.calendar] = MarketCalendar(listing.calendar)
+        return self._calendars[listing.calendar].phase_at
 
     def notify(self, notice: StoredAlert) -> None:
         """Store a notice that comes with no tick (a source down or back) and deliver it."""

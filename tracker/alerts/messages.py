@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tracker.core.model import Direction, Kind, Listing, ThresholdCrossed
+from tracker.core.model import Direction, Kind, Listing, Reference, ThresholdCrossed
 
 _SYMBOLS = {"HKD": "HK$", "USD": "US$", "CNY": "CN¥", "GBP": "£", "EUR": "€", "JPY": "¥"}
+_VERSUS = {Reference.OFFER: "offer", Reference.OPEN: "open", Reference.PREV_CLOSE: "prev close"}
+_ZH_VERSUS = {Reference.OFFER: "招股价", Reference.OPEN: "开盘价", Reference.PREV_CLOSE: "前收市价"}
 _ZH_CURRENCY = {
     "HKD": "港元",
     "USD": "美元",
@@ -61,7 +63,10 @@ def message(
         return _message_zh(listing, alert, local_time, gain, cap, late)
     rule, up = alert.rule, alert.rule.direction is Direction.UP
     if rule.kind is Kind.GAIN_PCT:
-        what = f"{'reached' if up else 'fell below'} {rule.threshold:+g}% vs offer"
+        versus = _VERSUS[rule.reference]
+        if alert.base_price is not None:
+            versus += f" {money(listing, alert.base_price)}"
+        what = f"{'reached' if up else 'fell below'} {rule.threshold:+g}% vs {versus}"
     elif rule.kind is Kind.MARKET_CAP:
         what = (
             f"market cap {'crossed' if up else 'fell below'} {big_money(listing, rule.threshold)}"
@@ -95,7 +100,7 @@ def _message_zh(
     rule, up = alert.rule, alert.rule.direction is Direction.UP
     unit = _ZH_CURRENCY.get(listing.currency, listing.currency)
     if rule.kind is Kind.GAIN_PCT:
-        what = f"较招股价{'升至' if up else '跌破'}{rule.threshold:+g}%"
+        what = f"较{_ZH_VERSUS[rule.reference]}{'升至' if up else '跌破'}{rule.threshold:+g}%"
     elif rule.kind is Kind.MARKET_CAP:
         what = f"市值{'突破' if up else '跌破'}{_zh_big_money(listing, rule.threshold)}"
     else:

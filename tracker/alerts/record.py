@@ -17,19 +17,25 @@ def _number(value: float) -> int | float:
 
 
 def alert_record(
-    listing: Listing, alert: ThresholdCrossed, language: str = "en", *, late: bool = False
+    listing: Listing,
+    alert: ThresholdCrossed,
+    language: str = "en",
+    *,
+    late: bool = False,
+    silenced: bool = False,
 ) -> dict[str, Any]:
     """The contract's alert record for a crossing.
 
     ``inferred``: fired by a provider's day high or low between polls, not by a
     polled tick. ``late``: fired by the first poll after the daemon missed polls
-    while the market traded (it was down).
+    while the market traded (it was down). ``silenced``: the rule or listing was
+    silenced; the alert is stored and logged but sent to no other sink.
     """
     tick, rule = alert.tick, alert.rule
     local = tick.ts.astimezone(ZoneInfo(listing.timezone))
     gain = gain_pct(listing, tick.price)
     cap = market_cap(listing, tick.price)
-    return {
+    record: dict[str, Any] = {
         "alert_id": alert_id(listing.id, rule.id, tick.ts_us, tick.seq),
         "listing": listing.id,
         "symbol": listing.symbol,
@@ -49,14 +55,24 @@ def alert_record(
         "message": message(listing, alert, local, gain, cap, language, late),
         "inferred": alert.inferred,
         "late": late,
+        "silenced": silenced,
     }
+    if alert.base_price is not None:  # a gain against the day's open or the previous close
+        record["reference"] = str(rule.reference)
+        record["reference_price"] = alert.base_price
+    return record
 
 
 def stored_alert(
-    listing: Listing, alert: ThresholdCrossed, language: str = "en", *, late: bool = False
+    listing: Listing,
+    alert: ThresholdCrossed,
+    language: str = "en",
+    *,
+    late: bool = False,
+    silenced: bool = False,
 ) -> StoredAlert:
     """The record of a crossing, serialized for the store and the sinks."""
-    record = alert_record(listing, alert, language, late=late)
+    record = alert_record(listing, alert, language, late=late, silenced=silenced)
     return StoredAlert(
         alert_id=record["alert_id"],
         listing_id=listing.id,
@@ -64,6 +80,7 @@ def stored_alert(
         ts_us=alert.tick.ts_us,
         seq=alert.tick.seq,
         record=json.dumps(record, ensure_ascii=False, separators=(", ", ": ")),
+        silenced=silenced,
     )
 
 

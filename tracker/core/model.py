@@ -42,9 +42,22 @@ class Direction(StrEnum):
     DOWN = "down"
 
 
+class Reference(StrEnum):
+    """What a ``gain_pct`` rule's percentage is measured against."""
+
+    OFFER = "offer"
+    OPEN = "open"  # the day's first trade
+    PREV_CLOSE = "prev_close"  # the previous trading day's last trade
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """A threshold that fires an alert when the price crosses its level."""
+    """A threshold that fires an alert when the price crosses its level.
+
+    Controls: ``cooldown_us`` (event time) between two fires; ``expires_us``, the
+    instant from which the rule stops; ``phases``, the market phases in which it
+    may fire (None: any); ``reference`` for ``gain_pct`` rules.
+    """
 
     id: str
     kind: Kind
@@ -52,16 +65,29 @@ class Rule:
     direction: Direction = Direction.UP
     rearm_pct: float = 1.0
     once: bool = False
+    cooldown_us: int = 0
+    expires_us: int | None = None
+    phases: frozenset[str] | None = None
+    reference: Reference = Reference.OFFER
 
-    def level(self, offer_price: float, shares_outstanding: int) -> int:
-        """The price level, in millionths, that this rule's threshold stands for."""
+    def level(self, base_price: float, shares_outstanding: int) -> int:
+        """The price level, in millionths, this rule's threshold stands for.
+
+        ``base_price`` is the reference price of a ``gain_pct`` rule (the offer
+        price unless the rule measures against the open or the previous close).
+        """
         if self.kind is Kind.GAIN_PCT:
-            raw = offer_price * (1 + self.threshold / 100)
+            raw = base_price * (1 + self.threshold / 100)
         elif self.kind is Kind.MARKET_CAP:
             raw = self.threshold / shares_outstanding
         else:
             raw = self.threshold
         return to_micros(raw)
+
+    @property
+    def daily(self) -> bool:
+        """Whether the level moves each day (a gain against the open or previous close)."""
+        return self.kind is Kind.GAIN_PCT and self.reference is not Reference.OFFER
 
     def rearm_bound(self, level: int) -> int:
         """The price, in millionths, a later tick must pass for the rule to arm again."""
@@ -114,6 +140,7 @@ class ThresholdCrossed:
     tick: Tick
     gap: bool
     inferred: bool = False
+    base_price: float | None = None  # the reference price of a daily gain_pct rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +150,7 @@ class RuleState:
     rule_id: str
     level: int
     armed: bool = True
+    last_fired_us: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,13 +167,17 @@ class ListingState:
     """What the core remembers of a listing between batches of ticks.
 
     ``last_ts_us``/``last_seq`` is the high-water mark of evaluated ticks;
-    ``extremes`` the last day high and low a live provider reported.
+    ``extremes`` the last day high and low a live provider reported; the last
+    price, the day's open and the previous close give daily rules their levels.
     """
 
     last_ts_us: int | None = None
     last_seq: int = -1
     rules: dict[tuple[str, int], RuleState] = field(default_factory=dict)
     extremes: Extremes | None = None
+    last_price: float | None = None
+    day_open: float | None = None
+    prev_close: float | None = None
 
 
 def alert_id(listing_id: str, rule_id: str, ts_us: int, seq: int) -> str:

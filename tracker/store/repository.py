@@ -17,6 +17,7 @@ from tracker.store import tables as t
 from tracker.store.engine import storage_error
 
 PENDING, DELIVERED = "pending", "delivered"
+LOG_SINK = "log"  # the one sink silenced alerts still go to
 _ALERT_COLUMNS = (
     t.alerts.c.alert_id,
     t.alerts.c.listing_id,
@@ -37,6 +38,7 @@ class StoredAlert:
     ts_us: int
     seq: int
     record: str
+    silenced: bool = False  # delivered to the alert log only
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,18 @@ class Heartbeat:
     clock_us: int
     pid: int
     detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """A listing, or one of its rules, silenced until an instant."""
+
+    id: int
+    listing_id: str
+    rule_id: str | None
+    until_us: int
+    created_us: int
+    reason: str | None
 
 
 class SqlStore:
@@ -106,17 +120,26 @@ class SqlStore:
                 sa.select(t.listing_state).where(t.listing_state.c.listing_id == listing_id)
             ).first()
             rows = connection.execute(
-                sa.select(t.rule_state.c.rule_id, t.rule_state.c.level, t.rule_state.c.armed).where(
-                    t.rule_state.c.listing_id == listing_id
-                )
+                sa.select(t.rule_state).where(t.rule_state.c.listing_id == listing_id)
             ).all()
-        rules = {(r.rule_id, r.level): RuleState(r.rule_id, r.level, bool(r.armed)) for r in rows}
+        rules = {
+            (r.rule_id, r.level): RuleState(r.rule_id, r.level, bool(r.armed), r.last_fired_us)
+            for r in rows
+        }
         if mark is None:
             return ListingState(rules=rules)
         extremes = None
         if mark.extremes_ts_us is not None:
             extremes = Extremes(mark.extremes_ts_us, mark.day_high, mark.day_low)
-        return ListingState(mark.last_ts_us, mark.last_seq, rules, extremes)
+        return ListingState(
+            mark.last_ts_us,
+            mark.last_seq,
+            rules,
+            extremes,
+            mark.last_price,
+            mark.day_open,
+            mark.prev_close,
+        )
 
     def commit_batch(
         self,
@@ -157,6 +180,9 @@ class SqlStore:
                         "extremes_ts_us": extremes.ts_us if extremes else None,
                         "day_high": extremes.high if extremes else None,
                         "day_low": extremes.low if extremes else None,
+                        "last_price": state.last_price,
+                        "day_open": state.day_open,
+                        "prev_close": state.prev_close,
                     }
                 ],
                 ["listing_id"],
@@ -171,6 +197,7 @@ class SqlStore:
                             "rule_id": r.rule_id,
                             "level": r.level,
                             "armed": r.armed,
+                            "last_fired_us": r.last_fired_us,
                         }
                         for r in state.rules.values()
                     ],
@@ -294,6 +321,45 @@ class SqlStore:
             rows = connection.execute(sa.select(t.heartbeats).order_by(t.heartbeats.c.name))
             return [Heartbeat(*row) for row in rows]
 
+    def add_silence(
+        self,
+        listing_id: str,
+        rule_id: str | None,
+        until_us: int,
+        created_us: int,
+        reason: str | None,
+    ) -> int:
+        """Silence a listing (or one rule) until an instant; return the silence's id."""
+        values = {
+            "listing_id": listing_id,
+            "rule_id": rule_id,
+            "until_us": until_us,
+            "created_us": created_us,
+            "reason": reason,
+        }
+        with self._transaction() as connection:
+            inserted = connection.execute(
+                t.silences.insert().values(values).returning(t.silences.c.id)
+            )
+            return int(inserted.scalar_one())
+
+    def silences(self, listing_id: str | None = None, at_us: int | None = None) -> list[Silence]:
+        """Silences, optionally of one listing and in force at an instant."""
+        c = t.silences.c
+        query = sa.select(t.silences).order_by(c.id)
+        if listing_id is not None:
+            query = query.where(c.listing_id == listing_id)
+        if at_us is not None:
+            query = query.where(c.created_us <= at_us, c.until_us > at_us)
+        with self._read() as connection:
+            return [Silence(*row) for row in connection.execute(query)]
+
+    def remove_silence(self, silence_id: int) -> bool:
+        """End a silence; False when there was none with that id."""
+        with self._transaction() as connection:
+            deleted = connection.execute(t.silences.delete().where(t.silences.c.id == silence_id))
+            return bool(deleted.rowcount)
+
     def count(self, table: str, listing_id: str | None = None) -> int:
         """How many rows a table holds, optionally for one listing."""
         source = t.metadata.tables[table]
@@ -325,6 +391,7 @@ def _insert_alerts(
         {"alert_id": alert.alert_id, "sink": sink, "state": PENDING, "attempts": 0}
         for alert in alerts
         for sink in sinks
+        if not alert.silenced or sink == LOG_SINK
     ]
     if deliveries:
         connection.execute(t.deliveries.insert(), deliveries)

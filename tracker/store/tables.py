@@ -41,6 +41,9 @@ listing_state = sa.Table(
     sa.Column("extremes_ts_us", sa.BigInteger(), nullable=True),
     sa.Column("day_high", sa.Double(), nullable=True),
     sa.Column("day_low", sa.Double(), nullable=True),
+    sa.Column("last_price", sa.Double(), nullable=True),
+    sa.Column("day_open", sa.Double(), nullable=True),
+    sa.Column("prev_close", sa.Double(), nullable=True),
 )
 
 rule_state = sa.Table(
@@ -50,6 +53,7 @@ rule_state = sa.Table(
     sa.Column("rule_id", sa.String(64), primary_key=True),
     sa.Column("level", sa.BigInteger(), primary_key=True, autoincrement=False),
     sa.Column("armed", sa.Boolean(), nullable=False),
+    sa.Column("last_fired_us", sa.BigInteger(), nullable=True),
 )
 
 alerts = sa.Table(
