@@ -1,15 +1,132 @@
-"""The Alembic migrations and the code agree on the schema revision."""
+"""Alembic migrations: the code expects the head, and an older database upgrades intact."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from factories import ts_us
+from sqlalchemy.engine import Engine
 
+from tracker.core.model import ListingState, Tick
+from tracker.errors import ConfigError
 from tracker.resources import bundled
+from tracker.store.engine import create_engine, current_revision, ensure_schema, upgrade
+from tracker.store.repository import PollerState, SqlStore
 from tracker.store.tables import SCHEMA_REVISION
+
+FIRST_REVISION = "0001"
+TICK_US = ts_us("2026-01-02T09:20:00")
+ALERT_ID = "a" * 32
 
 
 def test_code_expects_the_newest_migration() -> None:
     config = Config()
     config.set_main_option("script_location", str(bundled("db")))
     assert ScriptDirectory.from_config(config).get_heads() == [SCHEMA_REVISION]
+
+
+def migrate_to(engine: Engine, revision: str) -> None:
+    """Run the bundled migrations up to ``revision`` only, as an older tracker would have."""
+    with engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(bundled("db")))
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def write_first_schema_rows(engine: Engine) -> None:
+    """A tick, the listing's state and a pending alert, written as a 0001 tracker wrote them."""
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO ticks (listing_id, ts_us, seq, price, volume, turnover) "
+                "VALUES ('biren', :ts, 0, 35.7, 1000, 35700)"
+            ),
+            {"ts": TICK_US},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO listing_state (listing_id, last_ts_us, last_seq) "
+                "VALUES ('biren', :ts, 0)"
+            ),
+            {"ts": TICK_US},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO alerts (alert_id, listing_id, rule_id, ts_us, seq, record) "
+                "VALUES (:id, 'biren', 'gain_pct-up-50', :ts, 0, '{\"rule\": \"gain_pct-up-50\"}')"
+            ),
+            {"id": ALERT_ID, "ts": TICK_US},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO alert_deliveries (alert_id, sink, state, attempts) "
+                "VALUES (:id, 'log', 'pending', 0)"
+            ),
+            {"id": ALERT_ID},
+        )
+
+
+@pytest.fixture
+def first_schema_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """An engine on a database (the test's ``url`` fixture) at revision 0001 holding data."""
+    url = request.getfixturevalue(request.param)
+    engine = create_engine(url)
+    migrate_to(engine, FIRST_REVISION)
+    write_first_schema_rows(engine)
+    yield engine
+    engine.dispose()
+
+
+def assert_first_schema_data_intact(engine: Engine) -> None:
+    store = SqlStore(engine)
+    assert store.ticks("biren") == [Tick(TICK_US, 0, 35.7, 1000.0, 35700.0)]
+    assert store.load_state("biren") == ListingState(TICK_US, 0, {}, None)
+    [alert] = store.alerts("biren")
+    assert (alert.alert_id, alert.rule_id, alert.ts_us) == (ALERT_ID, "gain_pct-up-50", TICK_US)
+    assert [a.alert_id for a in store.pending_alerts("log")] == [ALERT_ID]
+    with engine.connect() as connection:
+        new_columns = connection.execute(
+            sa.text("SELECT extremes_ts_us, day_high, day_low FROM listing_state")
+        ).all()
+    assert new_columns == [(None, None, None)]
+    # the tables the upgrade added are there and usable
+    assert store.load_poller("biren") == PollerState()
+    assert store.heartbeats() == []
+
+
+@pytest.mark.parametrize("first_schema_engine", ["sqlite_url"], indirect=True)
+def test_sqlite_at_first_revision_is_migrated_on_open_with_its_data(
+    first_schema_engine: Engine,
+) -> None:
+    assert current_revision(first_schema_engine) == FIRST_REVISION
+    ensure_schema(first_schema_engine)
+    assert current_revision(first_schema_engine) == SCHEMA_REVISION
+    assert_first_schema_data_intact(first_schema_engine)
+
+
+@pytest.mark.parametrize("first_schema_engine", ["pg_url"], indirect=True)
+def test_postgresql_at_first_revision_is_refused_until_upgraded(
+    first_schema_engine: Engine,
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        ensure_schema(first_schema_engine)
+    message = str(refused.value)
+    assert f"is at schema {FIRST_REVISION}" in message
+    assert f"needs {SCHEMA_REVISION}" in message
+    assert "run `tracker db upgrade`" in message
+    assert "\n" not in message
+    assert current_revision(first_schema_engine) == FIRST_REVISION  # left alone
+
+
+@pytest.mark.parametrize("first_schema_engine", ["pg_url"], indirect=True)
+def test_postgresql_at_first_revision_upgrades_with_its_data(first_schema_engine: Engine) -> None:
+    assert upgrade(first_schema_engine) == SCHEMA_REVISION
+    assert current_revision(first_schema_engine) == SCHEMA_REVISION
+    ensure_schema(first_schema_engine)  # now accepted
+    assert_first_schema_data_intact(first_schema_engine)

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from factories import SAMPLE_TAPE, make_listing, make_rule, make_tick
+from factories import SAMPLE_TAPE, make_listing, make_rule, make_tick, ts_us
 
 from tracker.alerts.sinks import JsonlAlertLog
-from tracker.core.model import ListingState, RuleState
+from tracker.core.model import Extremes, ListingState, RuleState
 from tracker.errors import StorageError
 from tracker.ingest import Ingestor
 from tracker.replay import replay_tape
 from tracker.sources.tape import read_tape
 from tracker.store.engine import create_engine, current_revision, ensure_schema
-from tracker.store.repository import SqlStore, StoredAlert
+from tracker.store.repository import Heartbeat, PollerState, SqlStore, StoredAlert
 from tracker.store.tables import SCHEMA_REVISION
 
 
@@ -171,3 +171,139 @@ def test_tables_match_the_migrations(db_url: str) -> None:
         stored = {c["name"] for c in inspector.get_columns(table.name)}
         assert stored == set(table.columns.keys()), table.name
     engine.dispose()
+
+
+# --- live polling: extremes, notices, last tick, totals, pollers, heartbeats ------------------
+
+
+def test_extremes_round_trip_with_the_state(
+    db_url: str, open_store: Callable[[str], SqlStore]
+) -> None:
+    store = open_store(db_url)
+    tick = make_tick(36.0, "2026-01-02T10:00:00+08:00")
+    extremes = Extremes(tick.ts_us, 42.88, 33.50)
+    state = ListingState(tick.ts_us, 0, {}, extremes)
+    store.commit_batch("biren", [tick], [], state, ["log"])
+    assert store.load_state("biren") == state
+    assert store.load_state("biren").extremes == extremes
+
+
+def test_extremes_with_only_a_low_round_trip(
+    db_url: str, open_store: Callable[[str], SqlStore]
+) -> None:
+    store = open_store(db_url)
+    state = ListingState(ts_us("2026-01-02T10:00:00"), 0, {}, Extremes(ts_us(), None, 33.5))
+    store.commit_batch("biren", [], [], state, ["log"])
+    assert store.load_state("biren").extremes == Extremes(ts_us(), None, 33.5)
+
+
+def test_a_later_batch_replaces_the_stored_extremes(
+    db_url: str, open_store: Callable[[str], SqlStore]
+) -> None:
+    store = open_store(db_url)
+    first = make_tick(36.0, "2026-01-02T10:00:00+08:00")
+    second = make_tick(41.0, "2026-01-02T10:01:00+08:00")
+    store.commit_batch(
+        "biren", [first], [], ListingState(first.ts_us, 0, {}, Extremes(first.ts_us, 38, 35)), []
+    )
+    newer = Extremes(second.ts_us, 41.0, 35.0)
+    store.commit_batch("biren", [second], [], ListingState(second.ts_us, 0, {}, newer), [])
+    assert store.load_state("biren").extremes == newer
+    store.commit_batch("biren", [], [], ListingState(second.ts_us, 0), [])
+    assert store.load_state("biren").extremes is None
+
+
+def test_notices_are_stored_pending_for_every_sink_without_ticks(
+    db_url: str, open_store: Callable[[str], SqlStore]
+) -> None:
+    store = open_store(db_url)
+    down = StoredAlert("d" * 32, "biren", "source-down", ts_us(), 0, '{"kind": "source"}')
+    back = StoredAlert("b" * 32, "biren", "source-back", ts_us() + 1, 0, '{"kind": "source"}')
+    store.add_alerts([down], ["log", "hook"])
+    store.add_alerts([back], ["log", "hook"])
+    assert store.pending_alerts("log") == [down, back]
+    assert store.pending_alerts("hook") == [down, back]
+    assert store.pending_alerts("other") == []
+    assert store.alerts("biren") == [down, back]
+    assert store.count("ticks") == 0
+    assert store.load_state("biren") == ListingState()
+    store.mark_delivered("hook", [down.alert_id])
+    assert store.pending_alerts("hook") == [back]
+    assert store.pending_alerts("log") == [down, back]
+
+
+def test_last_tick_is_the_latest_by_time_then_seq(
+    db_url: str, open_store: Callable[[str], SqlStore]
+) -> None:
+    store = open_store(db_url)
+    assert store.last_tick("biren") is None
+    latest = make_tick(36.2, "2026-01-02T09:31:00+08:00", seq=2)
+    ticks = [
+        make_tick(36.0, "2026-01-02T09:30:59+08:00", seq=7),  # higher seq, earlier time
+        make_tick(36.1, "2026-01-02T09:31:00+08:00", seq=0),
+        make_tick(36.3, "2026-01-02T09:31:00+08:00", seq=1),
+    ]
+    # stored out of order: the store orders, not the insertion
+    store.commit_batch("biren", [latest], [], ListingState(latest.ts_us, 2), [])
+    store.commit_batch("biren", ticks, [], ListingState(latest.ts_us, 2), [])
+    store.commit_batch(
+        "other", [make_tick(1.0, "2026-01-02T15:00:00+08:00")], [], ListingState(), []
+    )
+    assert store.last_tick("biren") == latest
+    assert store.last_tick("nobody") is None
+
+
+def test_totals_sum_volume_and_turnover_within_start_inclusive_end_exclusive(
+    db_url: str, open_store: Callable[[str], SqlStore]
+) -> None:
+    store = open_store(db_url)
+    assert store.totals("biren", ts_us("2026-01-02T00:00"), ts_us("2026-01-03T00:00")) == (0, 0)
+    ticks = [
+        make_tick(35.0, "2026-01-02T09:29:59", volume=1, turnover=35.0),  # before start
+        make_tick(35.5, "2026-01-02T09:30:00", volume=100, turnover=3550.0),  # at start: in
+        make_tick(36.0, "2026-01-02T10:00:00", volume=None, turnover=None),  # unknown: adds 0
+        make_tick(36.5, "2026-01-02T10:00:00", seq=1, volume=200, turnover=7300.0),
+        make_tick(37.0, "2026-01-02T11:00:00", volume=5000, turnover=185000.0),  # at end: out
+    ]
+    last = ticks[-1]
+    store.commit_batch("biren", ticks, [], ListingState(last.ts_us, 0), [])
+    store.commit_batch(
+        "other",
+        [make_tick(1.0, "2026-01-02T10:00:00", volume=9999, turnover=9999.0)],
+        [],
+        ListingState(),
+        [],
+    )
+    volume, turnover = store.totals("biren", ts_us("2026-01-02T09:30"), ts_us("2026-01-02T11:00"))
+    assert (volume, turnover) == (300.0, 10850.0)
+    empty = store.totals("biren", ts_us("2026-01-05T00:00"), ts_us("2026-01-06T00:00"))
+    assert empty == (0.0, 0.0)
+
+
+def test_poller_state_is_fresh_until_saved_and_the_last_save_wins(
+    db_url: str, open_store: Callable[[str], SqlStore]
+) -> None:
+    store = open_store(db_url)
+    assert store.load_poller("biren") == PollerState()
+    failing = PollerState(ts_us("2026-01-02T10:00"), ts_us("2026-01-02T09:55"), True)
+    recovered = PollerState(ts_us("2026-01-02T10:05"), None, False)
+    store.save_poller("biren", failing)
+    assert store.load_poller("biren") == failing
+    store.save_poller("biren", recovered)
+    assert store.load_poller("biren") == recovered
+    assert store.load_poller("other") == PollerState()
+    assert store.count("pollers") == 1
+
+
+def test_beat_upserts_per_name_and_heartbeats_lists_each_once(
+    db_url: str, open_store: Callable[[str], SqlStore]
+) -> None:
+    store = open_store(db_url)
+    assert store.heartbeats() == []
+    first = Heartbeat("daemon", 1_000_000, ts_us("2026-01-02T09:30"), 4321, "2 listings")
+    later = Heartbeat("daemon", 6_000_000, ts_us("2026-01-02T09:35"), 4321, "stopped")
+    other = Heartbeat("canary", 2_000_000, ts_us("2026-01-02T09:31"), 99, None)
+    store.beat(first)
+    store.beat(other)
+    store.beat(later)
+    assert store.heartbeats() == [other, later]

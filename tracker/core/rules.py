@@ -78,6 +78,9 @@ class _Run:
         self.rules = [_Compiled(rule) for rule in listing.rules]
         for rule in self.rules:
             self._relevel(rule)
+        # Extremes are reached at or before the polled trade: only a rule armed before the
+        # batch can have crossed between polls (not one re-armed by the batch's ticks).
+        self.armed_before = [rule.armed for rule in self.rules]
         self.seen = state.extremes
         self.alerts: list[ThresholdCrossed] = []
         self.accepted: list[Tick] = []
@@ -106,9 +109,11 @@ class _Run:
         seq = self.last_seq if extremes.ts_us == self.last_ts else 0
         fresh = _fresh_extremes(extremes, self.seen, self.day)
         phase = self._phase(extremes.ts_us)
-        for rule in self.rules:
+        for rule, armed_before in zip(self.rules, self.armed_before, strict=True):
             extreme = fresh.high if rule.up else fresh.low
-            if extreme is None or not rule.armed or not rule.active(extremes.ts_us, phase):
+            if extreme is None or not (rule.armed and armed_before):
+                continue
+            if not rule.active(extremes.ts_us, phase):
                 continue
             if rule.fire(to_micros(extreme), extremes.ts_us):
                 tick = Tick(extremes.ts_us, seq, extreme)

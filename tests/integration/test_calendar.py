@@ -1,0 +1,176 @@
+"""Exchange phases from the real exchange_calendars data, plus the HKEX auctions it lacks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tracker.calendar import MarketCalendar, Phase, open_intervals
+from tracker.core.model import datetime_to_ts
+
+HKT = ZoneInfo("Asia/Hong_Kong")
+NEW_YORK = ZoneInfo("America/New_York")
+NORMAL_DAY = dt.date(2026, 1, 2)  # Biren's debut, a Friday
+HALF_DAY = dt.date(2026, 2, 16)  # Lunar New Year's Eve: morning only
+HOLIDAY = dt.date(2026, 2, 17)  # Lunar New Year
+SATURDAY = dt.date(2026, 1, 3)
+HKEX_DAY_MINUTES = 30 + 150 + 180 + 10  # pre-open, morning, afternoon, closing auction
+
+
+@pytest.fixture(scope="module")
+def hkex() -> MarketCalendar:
+    return MarketCalendar("XHKG")
+
+
+@pytest.fixture(scope="module")
+def nyse() -> MarketCalendar:
+    return MarketCalendar("XNYS")
+
+
+def at(day: dt.date, clock: str, zone: ZoneInfo = HKT) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.fromisoformat(clock), zone)
+
+
+def whole(day: dt.date, zone: ZoneInfo = HKT) -> tuple[dt.datetime, dt.datetime]:
+    """Local midnight to the next local midnight."""
+    start = dt.datetime.combine(day, dt.time(), zone)
+    return start, start + dt.timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("clock", "phase"),
+    [
+        ("08:59:59", Phase.CLOSED),
+        ("09:00", Phase.PRE_OPEN),
+        ("09:20", Phase.PRE_OPEN),
+        ("09:29:59", Phase.PRE_OPEN),
+        ("09:30", Phase.CONTINUOUS),
+        ("11:59:59", Phase.CONTINUOUS),
+        ("12:00", Phase.LUNCH),
+        ("12:59:59", Phase.LUNCH),
+        ("13:00", Phase.CONTINUOUS),
+        ("15:59:59", Phase.CONTINUOUS),
+        ("16:00", Phase.CLOSING_AUCTION),
+        ("16:09:59", Phase.CLOSING_AUCTION),
+        ("16:10", Phase.CLOSED),
+        ("23:00", Phase.CLOSED),
+    ],
+)
+def test_hkex_normal_day_phases(hkex: MarketCalendar, clock: str, phase: Phase) -> None:
+    assert hkex.phase(at(NORMAL_DAY, clock)) is phase
+
+
+def test_phase_of_an_instant_given_in_utc_is_the_same(hkex: MarketCalendar) -> None:
+    assert hkex.phase(at(NORMAL_DAY, "09:30").astimezone(dt.UTC)) is Phase.CONTINUOUS
+    # 16:05 HKT is 08:05 UTC
+    assert hkex.phase(dt.datetime(2026, 1, 2, 8, 5, tzinfo=dt.UTC)) is Phase.CLOSING_AUCTION
+
+
+@pytest.mark.parametrize(
+    ("clock", "phase"),
+    [
+        ("09:00", Phase.PRE_OPEN),
+        ("09:30", Phase.CONTINUOUS),
+        ("11:59:59", Phase.CONTINUOUS),
+        ("12:00", Phase.CLOSING_AUCTION),
+        ("12:09:59", Phase.CLOSING_AUCTION),
+        ("12:10", Phase.CLOSED),
+        ("13:00", Phase.CLOSED),
+        ("16:05", Phase.CLOSED),
+    ],
+)
+def test_hkex_half_day_closes_with_an_auction_at_noon(
+    hkex: MarketCalendar, clock: str, phase: Phase
+) -> None:
+    assert hkex.phase(at(HALF_DAY, clock)) is phase
+
+
+@pytest.mark.parametrize("day", [HOLIDAY, SATURDAY])
+@pytest.mark.parametrize("clock", ["09:00", "09:15", "10:00", "12:05", "13:30", "16:05"])
+def test_hkex_is_closed_all_day_on_holidays_and_weekends(
+    hkex: MarketCalendar, day: dt.date, clock: str
+) -> None:
+    assert hkex.phase(at(day, clock)) is Phase.CLOSED
+
+
+def test_hkex_normal_day_has_370_minutes_of_trading_phases(hkex: MarketCalendar) -> None:
+    assert hkex.trading_seconds(*whole(NORMAL_DAY)) == HKEX_DAY_MINUTES * 60
+
+
+def test_hkex_half_day_trades_pre_open_morning_and_auction(hkex: MarketCalendar) -> None:
+    assert hkex.trading_seconds(*whole(HALF_DAY)) == (30 + 150 + 10) * 60
+
+
+def test_no_trading_seconds_on_a_holiday_or_a_weekend(hkex: MarketCalendar) -> None:
+    assert hkex.trading_seconds(*whole(HOLIDAY)) == 0
+    assert hkex.trading_seconds(*whole(SATURDAY)) == 0
+
+
+def test_trading_seconds_count_partial_phases_and_skip_lunch(hkex: MarketCalendar) -> None:
+    assert hkex.trading_seconds(at(NORMAL_DAY, "09:15"), at(NORMAL_DAY, "09:45")) == 30 * 60
+    assert hkex.trading_seconds(at(NORMAL_DAY, "11:30"), at(NORMAL_DAY, "13:30")) == 60 * 60
+    assert hkex.trading_seconds(at(NORMAL_DAY, "16:05"), at(NORMAL_DAY, "20:00")) == 5 * 60
+
+
+def test_trading_seconds_over_a_weekend_count_only_the_sessions(hkex: MarketCalendar) -> None:
+    # Friday 16:00 to Monday 09:30: Friday's closing auction and Monday's pre-open
+    friday, monday = at(NORMAL_DAY, "16:00"), at(dt.date(2026, 1, 5), "09:30")
+    assert hkex.trading_seconds(friday, monday) == (10 + 30) * 60
+
+
+def test_periods_of_a_normal_day_are_the_five_phases_in_order(hkex: MarketCalendar) -> None:
+    periods = hkex.periods(*whole(NORMAL_DAY))
+    assert [p.phase for p in periods] == [
+        Phase.PRE_OPEN,
+        Phase.CONTINUOUS,
+        Phase.LUNCH,
+        Phase.CONTINUOUS,
+        Phase.CLOSING_AUCTION,
+    ]
+    assert periods[0].start == datetime_to_ts(at(NORMAL_DAY, "09:00"))
+    assert periods[-1].end == datetime_to_ts(at(NORMAL_DAY, "16:10"))
+    assert all(a.end == b.start for a, b in itertools.pairwise(periods))
+
+
+@pytest.mark.parametrize(
+    ("clock", "phase"),
+    [
+        ("09:00", Phase.CLOSED),
+        ("09:29", Phase.CLOSED),
+        ("09:30", Phase.CONTINUOUS),
+        ("12:30", Phase.CONTINUOUS),
+        ("15:59", Phase.CONTINUOUS),
+        ("16:00", Phase.CLOSED),
+        ("16:05", Phase.CLOSED),
+    ],
+)
+def test_nyse_trades_continuously_without_auction_phases(
+    nyse: MarketCalendar, clock: str, phase: Phase
+) -> None:
+    assert nyse.phase(at(dt.date(2026, 1, 5), clock, NEW_YORK)) is phase
+
+
+def test_nyse_has_no_auction_or_lunch_periods(nyse: MarketCalendar) -> None:
+    week = nyse.periods(
+        at(dt.date(2026, 1, 5), "00:00", NEW_YORK), at(dt.date(2026, 1, 10), "00:00", NEW_YORK)
+    )
+    assert len(week) == 5
+    assert {p.phase for p in week} == {Phase.CONTINUOUS}
+    assert nyse.trading_seconds(*whole(dt.date(2026, 1, 5), NEW_YORK)) == 390 * 60
+
+
+def test_open_intervals_merge_the_pre_open_with_the_morning_session() -> None:
+    intervals = open_intervals("XHKG", *whole(NORMAL_DAY))
+    assert intervals == [
+        (datetime_to_ts(at(NORMAL_DAY, "09:00")), datetime_to_ts(at(NORMAL_DAY, "12:00"))),
+        (datetime_to_ts(at(NORMAL_DAY, "13:00")), datetime_to_ts(at(NORMAL_DAY, "16:10"))),
+    ]
+
+
+def test_open_intervals_of_a_half_day_are_one_span_to_the_end_of_the_auction() -> None:
+    assert open_intervals("XHKG", *whole(HALF_DAY)) == [
+        (datetime_to_ts(at(HALF_DAY, "09:00")), datetime_to_ts(at(HALF_DAY, "12:10")))
+    ]

@@ -1,0 +1,249 @@
+"""The daemon's wiring on the real scheduler (never started), its status line and heartbeat.
+
+Nothing polls here: the feed URLs point at 127.0.0.1 but no job runs on its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from commands import Tracker, tracker_command, tracker_env
+
+from tracker.bootstrap import build_app, build_daemon, build_settings
+from tracker.clock import SimulatedClock
+from tracker.config import load_listings
+from tracker.core.model import datetime_to_ts
+from tracker.daemon import STATUS_CLOCK_SECONDS, Daemon
+from tracker.scheduling import recurring_scheduler
+from tracker.store.engine import create_engine, ensure_schema
+from tracker.store.repository import Heartbeat, SqlStore
+
+SPEED = 60.0
+START = dt.datetime.fromisoformat("2026-01-02T09:30:00+08:00")
+LISTINGS_TOML = """
+[[listings]]
+id = "alpha"
+symbol = "0001.HK"
+offer_price = 10.0
+shares_outstanding = 1_000_000
+
+[listings.source]
+provider = "feed"
+url = "http://127.0.0.1:9/quotes/alpha"
+interval = 5
+
+[[listings]]
+id = "quiet"                # no source: the daemon does not poll it
+symbol = "0002.HK"
+offer_price = 20.0
+shares_outstanding = 2_000_000
+
+[[listings]]
+id = "beta"
+symbol = "0003.HK"
+offer_price = 30.0
+shares_outstanding = 3_000_000
+
+[listings.source]
+provider = "feed"
+url = "http://127.0.0.1:9/quotes/beta"
+interval = 2
+"""
+INTERVALS = {"alpha": 5.0, "beta": 2.0}
+
+
+class Wall:
+    """A wall clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 5000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def listings_file(workdir: Path) -> Path:
+    path = workdir / "listings.toml"
+    path.write_text(LISTINGS_TOML, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def db_file(workdir: Path) -> Path:
+    return workdir / "daemon.db"
+
+
+@pytest.fixture
+def wall() -> Wall:
+    return Wall()
+
+
+@pytest.fixture
+def daemon(listings_file: Path, db_file: Path, workdir: Path, wall: Wall) -> Iterator[Daemon]:
+    """A daemon built as ``tracker run --start ... --speed 60`` builds it, never started."""
+    settings = build_settings(f"sqlite:///{db_file}", str(workdir / "alerts.jsonl"))
+    app = build_app(load_listings(listings_file), settings)
+    built = build_daemon(app, SimulatedClock(START, SPEED, wall=wall), None)
+    yield built
+    for client in {id(p.client): p.client for p in built.pollers}.values():
+        client.close()
+    app.store.close()
+
+
+@pytest.fixture
+def tracker(workdir: Path) -> Tracker:
+    """Runs ``tracker ARGS`` in the test's working directory (as the e2e suite does)."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*tracker_command(), *args],
+            capture_output=True,
+            text=True,
+            cwd=workdir,
+            env=tracker_env(),
+            timeout=120,
+            check=False,
+        )
+
+    return run
+
+
+# --- wiring -------------------------------------------------------------------------------------
+
+
+def test_scheduler_has_a_poll_job_per_listing_with_a_source_and_the_daemon_jobs(
+    daemon: Daemon,
+) -> None:
+    ids = [job.id for job in recurring_scheduler(daemon.jobs()).get_jobs()]
+    assert sorted(ids) == ["dispatch", "heartbeat", "poll:alpha", "poll:beta", "status"]
+    assert "poll:quiet" not in ids
+
+
+def test_every_job_runs_one_at_a_time_and_coalesces_missed_runs(daemon: Daemon) -> None:
+    jobs = recurring_scheduler(daemon.jobs()).get_jobs()
+    assert jobs
+    for job in jobs:
+        assert (job.max_instances, job.coalesce) == (1, True), job.id
+
+
+def test_poll_intervals_are_the_source_interval_over_the_clock_speed_in_wall_seconds(
+    daemon: Daemon,
+) -> None:
+    jobs = {job.id: job for job in recurring_scheduler(daemon.jobs()).get_jobs()}
+    for listing_id, interval in INTERVALS.items():
+        wall_seconds = jobs[f"poll:{listing_id}"].trigger.interval.total_seconds()
+        assert wall_seconds == pytest.approx(interval / SPEED, abs=1e-6)
+    # the status line comes once a simulated minute
+    status = jobs["status"].trigger.interval.total_seconds()
+    assert status == pytest.approx(STATUS_CLOCK_SECONDS / SPEED, abs=1e-6)
+
+
+def test_the_heartbeat_job_calls_the_daemons_beat(daemon: Daemon) -> None:
+    jobs = {job.id: job for job in recurring_scheduler(daemon.jobs()).get_jobs()}
+    assert daemon.ingestor.store.heartbeats() == []
+    jobs["heartbeat"].func()
+    assert [beat.name for beat in daemon.ingestor.store.heartbeats()] == ["daemon"]
+
+
+# --- status line and heartbeat ------------------------------------------------------------------
+
+
+def test_status_logs_one_line_naming_each_polled_listing(
+    daemon: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="tracker.daemon"):
+        daemon.log_status()
+    [record] = [r for r in caplog.records if r.name == "tracker.daemon"]
+    line = record.getMessage()
+    assert "\n" not in line
+    assert "2026-01-02 09:30:00 HKT" in line  # the simulated clock, in exchange time
+    assert "alpha: 0 ticks, 0 alerts, no tick yet, 0 provider errors" in line
+    assert "beta: 0 ticks, 0 alerts, no tick yet, 0 provider errors" in line
+    assert "quiet" not in line
+
+
+def test_beat_records_the_simulated_clocks_now(daemon: Daemon, wall: Wall) -> None:
+    before = time.time_ns() // 1000
+    daemon.beat()
+    after = time.time_ns() // 1000
+    [beat] = daemon.ingestor.store.heartbeats()
+    assert beat.clock_us == datetime_to_ts(START)
+    assert before <= beat.wall_us <= after
+    assert (beat.name, beat.pid, beat.detail) == ("daemon", os.getpid(), "2 listings")
+
+    wall.now += 10  # ten wall seconds at 60x: ten simulated minutes
+    daemon.beat(stopped=True)
+    [beat] = daemon.ingestor.store.heartbeats()
+    assert beat.clock_us == datetime_to_ts(START + dt.timedelta(minutes=10))
+    assert beat.detail == "stopped"
+
+
+# --- tracker status (the command) ---------------------------------------------------------------
+
+
+def status(
+    tracker: Tracker, listings_file: Path, db_file: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    return tracker("status", "--config", str(listings_file), "--db", f"sqlite:///{db_file}", *extra)
+
+
+def write_beat(db_file: Path, age_seconds: float, detail: str = "2 listings") -> None:
+    """A daemon heartbeat ``age_seconds`` of wall time old, written straight to the store."""
+    engine = create_engine(f"sqlite:///{db_file}")
+    ensure_schema(engine)
+    store = SqlStore(engine)
+    wall_us = time.time_ns() // 1000 - round(age_seconds * 1_000_000)
+    store.beat(Heartbeat("daemon", wall_us, datetime_to_ts(START), 4242, detail))
+    store.close()
+
+
+def test_status_exits_1_when_the_daemon_never_beat(
+    tracker: Tracker, listings_file: Path, db_file: Path
+) -> None:
+    engine = create_engine(f"sqlite:///{db_file}")
+    ensure_schema(engine)
+    engine.dispose()
+    result = status(tracker, listings_file, db_file)
+    assert result.returncode == 1, result.stderr
+    assert "no heartbeat" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_status_exits_0_after_a_fresh_beat_from_the_daemon(
+    tracker: Tracker, listings_file: Path, db_file: Path, daemon: Daemon
+) -> None:
+    daemon.beat()
+    result = status(tracker, listings_file, db_file)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "daemon: heartbeat" in result.stdout
+    assert f"pid {os.getpid()}" in result.stdout
+    for listing_id in ("alpha", "quiet", "beta"):
+        assert f"{listing_id}: no tick stored" in result.stdout
+
+
+def test_status_exits_1_once_the_beat_is_older_than_max_age(
+    tracker: Tracker, listings_file: Path, db_file: Path
+) -> None:
+    write_beat(db_file, age_seconds=120)
+    assert status(tracker, listings_file, db_file, "--max-age", "600").returncode == 0
+    stale = status(tracker, listings_file, db_file, "--max-age", "60")
+    assert stale.returncode == 1
+    assert "stale" in stale.stdout
+    assert status(tracker, listings_file, db_file).returncode == 1  # default --max-age 60
+
+
+def test_status_exits_1_when_the_daemon_stopped_cleanly(
+    tracker: Tracker, listings_file: Path, db_file: Path
+) -> None:
+    write_beat(db_file, age_seconds=0, detail="stopped")
+    result = status(tracker, listings_file, db_file)
+    assert result.returncode == 1
+    assert "stopped" in result.stdout
