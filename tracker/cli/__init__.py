@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import click
 
-from tracker.cli import inspecting, live, replaying  # noqa: F401  (they register the commands)
+from tracker.cli import alerting, inspecting, live, replaying  # noqa: F401  (they register commands)
 from tracker.cli.base import cli, configure_logging
 from tracker.errors import TrackerError
 

@@ -1,0 +1,166 @@
+"""``tracker alerts``: stored alerts and their deliveries, silences, redelivery, a test send."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+from zoneinfo import ZoneInfo
+
+import click
+
+from tracker.cli.base import cli, config_option, db_option
+from tracker.errors import ConfigError
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--listing", "listing_id", metavar="ID", help="Only this listing's alerts.")
+@click.option(
+    "--since",
+    metavar="WHEN",
+    help="From this time on: ISO 8601 (exchange time without offset) or 30m, 2h, 7d ago.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the alert records as JSON Lines.")
+@config_option
+@db_option
+@click.pass_context
+def alerts(
+    ctx: click.Context,
+    listing_id: str | None,
+    since: str | None,
+    as_json: bool,
+    config: str | None,
+    db: str | None,
+) -> None:
+    """Show stored alerts, oldest first (or manage them: see the commands below)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from tracker.bootstrap import build_settings, open_store
+    from tracker.config import listings_path, load_listings
+
+    listings = load_listings(listings_path(config))
+    if listing_id is not None:
+        listings.get(listing_id)
+    store = open_store(build_settings(db), create=False)
+    now = dt.datetime.now(dt.UTC)
+    for alert in store.alerts(listing_id):
+        if since is not None:
+            listing = listings.by_id.get(alert.listing_id)
+            zone = ZoneInfo(listing.timezone if listing else "UTC")
+            if alert.ts_us < since_us(since, zone, now):
+                continue
+        if as_json:
+            click.echo(alert.record)
+        else:
+            record = json.loads(alert.record)
+            muted = " [silenced]" if record.get("silenced") else ""
+            click.echo(
+                f"{record['ts']}  {record['listing']:<10} {record['rule']:<18} "
+                f"{record['message']}{muted}"
+            )
+
+
+def since_us(text: str, zone: ZoneInfo, now: dt.datetime) -> int:
+    """An instant from ``--since``/``--until``: ISO 8601 or a duration ago."""
+    from tracker.core.model import datetime_to_ts
+
+    match = _DURATION.fullmatch(text.strip())
+    if match:
+        moment = now - dt.timedelta(**{_UNITS[match[2]]: float(match[1])})
+        return datetime_to_ts(moment)
+    return datetime_to_ts(_instant(text, zone, "--since"))
+
+
+def _instant(text: str, zone: ZoneInfo, option: str) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"{option} {text!r}: not an ISO 8601 date or time, nor a duration like 2h"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
+
+
+def _duration_s(text: str) -> float:
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise ConfigError(f"--for {text!r}: not a duration like 30m, 2h or 1d")
+    return dt.timedelta(**{_UNITS[match[2]]: float(match[1])}).total_seconds()
+
+
+@alerts.command("silence")
+@click.option("--listing", "listing_id", required=True, metavar="ID", help="The listing.")
+@click.option("--rule", "rule_id", metavar="RULE", help="Only this rule [default: every rule].")
+@click.option("--for", "duration", metavar="DURATION", help="How long: 30m, 2h, 1d.")
+@click.option("--until", metavar="ISO", help="Until when (exchange time without offset).")
+@click.option("--reason", help="A note shown with the silence.")
+@config_option
+@db_option
+def silence(
+    listing_id: str,
+    rule_id: str | None,
+    duration: str | None,
+    until: str | None,
+    reason: str | None,
+    config: str | None,
+    db: str | None,
+) -> None:
+    """Silence a listing or one rule: its alerts are stored and logged, sent nowhere else."""
+    from tracker.bootstrap import build_settings, open_store
+    from tracker.config import listings_path, load_listings
+
+    if (duration is None) == (until is None):
+        raise ConfigError("give either --for DURATION or --until ISO")
+    listing = load_listings(listings_path(config)).get(listing_id)
+    if rule_id is not None and rule_id not in {rule.id for rule in listing.rules}:
+        known = ", ".join(rule.id for rule in listing.rules) or "none"
+        raise ConfigError(f"listing {listing_id!r} has no rule {rule_id!r} (rules: {known})")
+    now = time.time()
+    if duration is not None:
+        end = now + _duration_s(duration)
+    else:
+        assert until is not None
+        end = _instant(until, ZoneInfo(listing.timezone), "--until").timestamp()
+    if end <= now:
+        raise ConfigError("the silence would end before it starts")
+    store = open_store(build_settings(db))
+    silence_id = store.add_silence(listing.id, rule_id, int(end * 1e6), int(now * 1e6), reason)
+    what = f"rule {rule_id} of {listing.id}" if rule_id else f"every rule of {listing.id}"
+    ends = dt.datetime.fromtimestamp(end, ZoneInfo(listing.timezone)).isoformat(timespec="seconds")
+    click.echo(f"silence {silence_id}: {what} until {ends}")
+
+
+@alerts.command("silences")
+@config_option
+@db_option
+def silences(config: str | None, db: str | None) -> None:
+    """List the silences in force."""
+    from tracker.bootstrap import build_settings, open_store
+
+    store = open_store(build_settings(db), create=False)
+    active = store.silences(at_us=time.time_ns() // 1000)
+    if not active:
+        click.echo("no silence in force")
+    for s in active:
+        ends = dt.datetime.fromtimestamp(s.until_us / 1e6, dt.UTC).isoformat(timespec="seconds")
+        what = s.rule_id or "every rule"
+        note = f" ({s.reason})" if s.reason else ""
+        click.echo(f"{s.id}: {s.listing_id} {what} until {ends}{note}")
+
+
+@alerts.command("unsilence")
+@click.argument("silence_id", type=int, metavar="ID")
+@config_option
+@db_option
+def unsilence(silence_id: int, config: str | None, db: str | None) -> None:
+    """End a silence before its time."""
+    from tracker.bootstrap import build_settings, open_store
+
+    store = open_store(build_settings(db), create=False)
+    if not store.remove_silence(silence_id):
+        raise ConfigError(f"no silence {silence_id} (see `tracker alerts silences`)")
+    click.echo(f"silence {silence_id} ended")
