@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
+from commands import Tracker, tracker_command, tracker_env
 from factories import LISTINGS, ROOT, SAMPLE_TAPE
 
 __all__ = ["LISTINGS", "ROOT", "SAMPLE_TAPE"]
@@ -20,3 +22,21 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def tracker(workdir: Path) -> Tracker:
+    """Runs ``tracker ARGS`` in the test's working directory."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*tracker_command(), *args],
+            capture_output=True,
+            text=True,
+            cwd=workdir,
+            env=tracker_env(**(env or {})),
+            timeout=120,
+            check=False,
+        )
+
+    return run

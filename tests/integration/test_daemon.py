@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from commands import Tracker, tracker_command, tracker_env
+from commands import Tracker
 
 from tracker.bootstrap import build_app, build_daemon, build_settings
 from tracker.clock import SimulatedClock
@@ -96,24 +96,6 @@ def daemon(listings_file: Path, db_file: Path, workdir: Path, wall: Wall) -> Ite
     for client in {id(p.client): p.client for p in built.pollers}.values():
         client.close()
     app.store.close()
-
-
-@pytest.fixture
-def tracker(workdir: Path) -> Tracker:
-    """Runs ``tracker ARGS`` in the test's working directory (as the e2e suite does)."""
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*tracker_command(), *args],
-            capture_output=True,
-            text=True,
-            cwd=workdir,
-            env=tracker_env(),
-            timeout=120,
-            check=False,
-        )
-
-    return run
 
 
 # --- wiring -------------------------------------------------------------------------------------

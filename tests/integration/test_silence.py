@@ -1,0 +1,103 @@
+"""Silences: alerts of a silenced listing or rule are stored and logged, sent nowhere else."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from commands import Tracker
+from factories import LISTINGS, SAMPLE_TAPE, make_listing, make_rule, make_tick
+
+from tracker.ingest import Ingestor
+from tracker.store.engine import create_engine, ensure_schema
+from tracker.store.repository import SqlStore
+
+NOW_US = 1_800_000_000_000_000  # the wall clock the test sets
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqlStore]:
+    engine = create_engine(f"sqlite:///{tmp_path / 's.db'}")
+    ensure_schema(engine)
+    yield SqlStore(engine)
+    engine.dispose()
+
+
+class NamedSink:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.got: list[str] = []
+
+    def deliver(self, alerts: list) -> list[str]:  # type: ignore[type-arg]
+        self.got += [a.alert_id for a in alerts]
+        return [a.alert_id for a in alerts]
+
+
+LISTING = make_listing(rules=(make_rule(50), make_rule(80)))
+
+
+def run(store: SqlStore, sinks: list[NamedSink]) -> list[dict]:  # type: ignore[type-arg]
+    ingestor = Ingestor(store, sinks, wall_us=lambda: NOW_US)  # type: ignore[arg-type]
+    done = ingestor.ingest(LISTING, [make_tick(35.70, "2026-01-02T09:20:00")])
+    return [json.loads(a.record) for a in done.alerts]
+
+
+def test_a_silenced_rule_is_stored_and_logged_but_sent_nowhere_else(store: SqlStore) -> None:
+    store.add_silence("biren", "gain_pct-up-80", NOW_US + 1, NOW_US - 1, "noisy")
+    log, hook = NamedSink("log"), NamedSink("webhook")
+    records = run(store, [log, hook])
+    assert [(r["rule"], r["silenced"]) for r in records] == [
+        ("gain_pct-up-50", False),
+        ("gain_pct-up-80", True),
+    ]
+    assert len(log.got) == 2
+    assert hook.got == [records[0]["alert_id"]]
+    assert store.count("alerts") == 2
+
+
+def test_a_silenced_listing_silences_every_rule_and_an_ended_one_nothing(store: SqlStore) -> None:
+    store.add_silence("biren", None, NOW_US + 1, NOW_US - 1, None)
+    assert all(r["silenced"] for r in run(store, [NamedSink("log")]))
+
+
+def test_a_silence_that_ended_or_has_not_begun_silences_nothing(store: SqlStore) -> None:
+    store.add_silence("biren", None, NOW_US, NOW_US - 10, None)  # ended at NOW
+    store.add_silence("biren", None, NOW_US + 10, NOW_US + 1, None)  # not begun
+    assert not any(r["silenced"] for r in run(store, [NamedSink("log")]))
+
+
+def test_silence_commands_round_trip(tracker: Tracker, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    common = ["--config", str(LISTINGS), "--db", db]
+    made = tracker(
+        "alerts", "silence", "--listing", "biren", "--rule", "mcap-100b", "--for", "2h", *common
+    )
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith("silence 1: rule mcap-100b of biren until")
+    listed = tracker("alerts", "silences", *common)
+    assert "1: biren mcap-100b until" in listed.stdout
+    replayed = tracker(
+        "replay",
+        str(SAMPLE_TAPE),
+        "--listing",
+        "biren",
+        *common,
+        "--alert-log",
+        str(tmp_path / "a.jsonl"),
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    logged = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert [r["rule"] for r in logged if r["silenced"]] == ["mcap-100b"]
+    assert tracker("alerts", "unsilence", "1", *common).returncode == 0
+    assert "no silence in force" in tracker("alerts", "silences", *common).stdout
+    bad = tracker(
+        "alerts", "silence", "--listing", "biren", "--rule", "nope", "--for", "2h", *common
+    )
+    assert bad.returncode == 2
+    assert "no rule 'nope'" in bad.stderr
+    both = tracker(
+        "alerts", "silence", "--listing", "biren", "--for", "2h", "--until", "2030-01-01", *common
+    )
+    assert both.returncode == 2
