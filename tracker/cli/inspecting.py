@@ -1,12 +1,14 @@
-"""Looking at what is configured and migrating the store: ``config check``, ``db upgrade``."""
+"""Looking at what is configured and stored: ``config check``, ``db upgrade``, ``report``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import click
 
 from tracker.cli.base import cli, config_option, db_option, safe_url
+from tracker.errors import ConfigError
 
 
 @cli.group("config")
@@ -54,3 +56,38 @@ def db_upgrade(config: str | None, db: str | None) -> None:
     after = upgrade(engine)
     state = "already at" if before == after else f"migrated from {before or 'empty'} to"
     click.echo(f"database {safe_url(settings.db_url)}: {state} schema {after}")
+
+
+@cli.command()
+@click.argument("listing_id", metavar="ID")
+@click.option(
+    "--date", "date_text", metavar="D", help="Exchange date [default: the last day stored]."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@config_option
+@db_option
+def report(
+    listing_id: str, date_text: str | None, as_json: bool, config: str | None, db: str | None
+) -> None:
+    """A day's summary: auction, open, high, low, close, VWAP, volume, first fires."""
+    from tracker.bootstrap import build_settings, open_store
+    from tracker.calendar import MarketCalendar
+    from tracker.config import listings_path, load_listings
+    from tracker.report import as_data, day_report, local_date, render
+
+    listing = load_listings(listings_path(config)).get(listing_id)
+    store = open_store(build_settings(db), create=False)
+    if date_text is None:
+        last = store.last_tick(listing.id)
+        if last is None:
+            raise ConfigError(f"no ticks stored for {listing.id}: replay a tape or run the daemon")
+        date = local_date(listing, last.ts_us)
+    else:
+        try:
+            date = dt.date.fromisoformat(date_text)
+        except ValueError:
+            raise ConfigError(f"--date {date_text!r}: not a date (YYYY-MM-DD)") from None
+    summary = day_report(store, listing, date, MarketCalendar(listing.calendar).phase_at)
+    if summary is None:
+        raise ConfigError(f"no ticks stored for {listing.id} on {date.isoformat()}")
+    click.echo(json.dumps(as_data(summary), indent=2) if as_json else render(summary))

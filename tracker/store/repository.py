@@ -260,8 +260,8 @@ class SqlStore:
         with self._read() as connection:
             return [Tick(*row) for row in connection.execute(query)]
 
-    def last_tick(self, listing_id: str) -> Tick | None:
-        """A listing's latest stored tick."""
+    def last_tick(self, listing_id: str, before_us: int | None = None) -> Tick | None:
+        """A listing's latest stored tick (before an instant, when given)."""
         c = t.ticks.c
         query = (
             sa.select(c.ts_us, c.seq, c.price, c.volume, c.turnover)
@@ -269,6 +269,8 @@ class SqlStore:
             .order_by(c.ts_us.desc(), c.seq.desc())
             .limit(1)
         )
+        if before_us is not None:
+            query = query.where(c.ts_us < before_us)
         with self._read() as connection:
             row = connection.execute(query).first()
         return Tick(*row) if row else None
