@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import click
 
@@ -64,10 +65,18 @@ def db_upgrade(config: str | None, db: str | None) -> None:
     "--date", "date_text", metavar="D", help="Exchange date [default: the last day stored]."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--png", type=click.Path(path_type=Path, dir_okay=False), help="Also draw the day's chart."
+)
 @config_option
 @db_option
 def report(
-    listing_id: str, date_text: str | None, as_json: bool, config: str | None, db: str | None
+    listing_id: str,
+    date_text: str | None,
+    as_json: bool,
+    png: Path | None,
+    config: str | None,
+    db: str | None,
 ) -> None:
     """A day's summary: auction, open, high, low, close, VWAP, volume, first fires."""
     from tracker.bootstrap import build_settings, open_store
@@ -91,3 +100,12 @@ def report(
     if summary is None:
         raise ConfigError(f"no ticks stored for {listing.id} on {date.isoformat()}")
     click.echo(json.dumps(as_data(summary), indent=2) if as_json else render(summary))
+    if png is not None:
+        from tracker.chart import day_figure, save_png
+        from tracker.report import day_bounds
+
+        start, end = day_bounds(listing, date)
+        stored = [a for a in store.alerts(listing.id, since_us=start) if a.ts_us < end]
+        figure = day_figure(listing, store.ticks(listing.id, start, end), stored, date.isoformat())
+        save_png(figure, png)
+        click.echo(f"chart: {png}", err=True)
