@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Sequence
 
 import click
@@ -32,16 +33,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("tracker: interrupted", err=True)
         return 130
     except click.ClickException as exc:
-        if debug:
-            raise
+        _traceback(debug)
         ctx: click.Context | None = getattr(exc, "ctx", None)
         path = ctx.command_path.split(" ", 1) if ctx is not None else []
         command = f" {path[1]}" if len(path) > 1 else ""
         click.echo(f"tracker{command}: {exc.format_message()} (see --help)", err=True)
         return exc.exit_code
     except TrackerError as exc:
-        if debug:
-            raise
+        _traceback(debug)
         for problem in exc.problems:
             click.echo(problem, err=True)
         click.echo(exc.message, err=True)
@@ -50,10 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("tracker: interrupted", err=True)
         return 130
     except Exception as exc:
-        if debug:
-            raise
-        click.echo(
-            f"tracker: unexpected {type(exc).__name__}: {exc} (rerun with --debug)", err=True
-        )
+        _traceback(debug)
+        hint = "" if debug else " (rerun with --debug)"
+        click.echo(f"tracker: unexpected {type(exc).__name__}: {exc}{hint}", err=True)
         return 1
-    return 0
+
+
+def _traceback(debug: bool) -> None:
+    """With ``--debug``, the traceback of the error being handled, before its usual message."""
+    if debug:
+        traceback.print_exc()

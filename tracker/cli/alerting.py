@@ -45,14 +45,20 @@ def alerts(
     listings = load_listings(listings_path(config))
     if listing_id is not None:
         listings.get(listing_id)
+    starts: dict[str, int] = {}
+    floor = fallback = None
+    if since is not None:  # read once, in each listing's exchange time (UTC for others)
+        now = dt.datetime.now(dt.UTC)
+        fallback = since_us(since, ZoneInfo("UTC"), now)
+        starts = {
+            lid: since_us(since, ZoneInfo(listing.timezone), now)
+            for lid, listing in listings.by_id.items()
+        }
+        floor = min([fallback, *starts.values()])
     store = open_store(build_settings(db), create=False)
-    now = dt.datetime.now(dt.UTC)
-    for alert in store.alerts(listing_id):
-        if since is not None:
-            listing = listings.by_id.get(alert.listing_id)
-            zone = ZoneInfo(listing.timezone if listing else "UTC")
-            if alert.ts_us < since_us(since, zone, now):
-                continue
+    for alert in store.alerts(listing_id, since_us=floor):
+        if fallback is not None and alert.ts_us < starts.get(alert.listing_id, fallback):
+            continue
         if as_json:
             click.echo(alert.record)
         else:

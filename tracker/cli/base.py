@@ -107,20 +107,19 @@ def read_checked(tape: Path, listing: Listing, skip_bad: bool) -> Tape:
         count = len(problems)
         if not skip_bad:
             raise InputError(
-                f"{tape}: {count:,} bad {rows_word(count)} of {recorded.rows:,}; "
+                f"{tape}: {plural(count, 'bad row')} of {recorded.rows:,}; "
                 "nothing was stored (--skip-bad replays the good rows)",
                 shown(problems),
             )
         for line in shown(problems):
             click.echo(line, err=True)
-        click.echo(
-            f"{tape}: skipping {count:,} bad {rows_word(count)} of {recorded.rows:,}", err=True
-        )
+        click.echo(f"{tape}: skipping {plural(count, 'bad row')} of {recorded.rows:,}", err=True)
     return recorded
 
 
-def rows_word(count: int) -> str:
-    return "row" if count == 1 else "rows"
+def plural(n: int, noun: str) -> str:
+    """``1 alert``, ``2,874 ticks``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def shown(problems: Sequence[str]) -> list[str]:

@@ -101,6 +101,8 @@ def report(
         raise ConfigError(f"no ticks stored for {listing.id} on {date.isoformat()}")
     click.echo(json.dumps(as_data(summary), indent=2) if as_json else render(summary))
     if png is not None:
+        if not png.parent.is_dir():
+            raise ConfigError(f"--png {png}: folder {png.parent} does not exist")
         from tracker.chart import day_figure, save_png
         from tracker.report import day_bounds
 

@@ -167,7 +167,9 @@ def status(config: str | None, db: str | None, max_age: float) -> None:
     age = time.time() - beat.wall_us / 1e6
     clock_now = ts_to_datetime(beat.clock_us)
     state = "stopped" if beat.detail == "stopped" else f"pid {beat.pid}"
-    click.echo(f"daemon: heartbeat {age:.0f}s ago ({state}), its clock {clock_now.isoformat()}")
+    zone = ZoneInfo(next(iter(listings.by_id.values())).timezone) if listings.by_id else None
+    shown = clock_now.astimezone(zone) if zone else clock_now
+    click.echo(f"daemon: heartbeat {age:.0f}s ago ({state}), its clock {shown.isoformat()}")
     for listing in listings.by_id.values():
         last = store.last_tick(listing.id)
         if last is None:
@@ -210,6 +212,8 @@ def export(
     listing = load_listings(listings_path(config)).get(listing_id)
     store = open_store(build_settings(db), create=False)
     ticks = store.ticks(listing.id, *day_bounds(listing, date))
+    if not ticks:
+        raise ConfigError(f"no ticks stored for {listing.id} on {date.isoformat()}")
     if out is None:
         write_tape(sys.stdout, ticks, listing.timezone)
     else:

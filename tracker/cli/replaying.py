@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from tracker.cli.base import cli, config_option, db_option, print_alert, read_checked, safe_url
+from tracker.cli.base import (
+    cli,
+    config_option,
+    db_option,
+    plural,
+    print_alert,
+    read_checked,
+    safe_url,
+)
 
 if TYPE_CHECKING:
     from tracker.bootstrap import App
@@ -73,10 +81,12 @@ def replay(
         "an in-memory database (dry run, nothing kept)" if dry_run else safe_url(settings.db_url)
     )
     log = "" if dry_run else f", log {settings.alert_log}"
+    bad = len(report.bad_rows)
     click.echo(
-        f"replayed {report.ticks:,} ticks of {listing.id} from {tape}: {report.stored:,} stored, "
-        f"{report.already_stored:,} already stored, {len(report.bad_rows):,} bad rows skipped; "
-        f"{len(report.alerts):,} alerts{log}; database {where}"
+        f"replayed {plural(report.ticks, 'tick')} of {listing.id} from {tape}: "
+        f"{report.stored:,} stored, {report.already_stored:,} already stored, "
+        f"{plural(bad, 'bad row')} skipped; {plural(len(report.alerts), 'alert')}{log}; "
+        f"database {where}"
     )
 
 
