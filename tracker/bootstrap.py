@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from tracker.alerts.sinks import AlertSink, JsonlAlertLog
+from tracker.alerts.settings import RetrySettings
+from tracker.alerts.sinks import AlertSink, JsonlAlertLog, RetryPolicy
 from tracker.clock import Clock, SimulatedClock
 from tracker.config import Listings, Settings, load_settings
 from tracker.errors import ConfigError, SourceUnavailableError
@@ -19,6 +21,8 @@ from tracker.store.repository import SqlStore
 
 if TYPE_CHECKING:
     from tracker.daemon import Daemon
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +60,63 @@ def build_app(
     *,
     dry_run: bool = False,
     listeners: Sequence[AlertListener] = (),
+    create: bool = True,
 ) -> App:
-    """Wire a command's pieces; a dry run keeps nothing: in-memory store, no alert log."""
+    """Wire a command's pieces; a dry run keeps nothing: in-memory store, no alert log.
+
+    With ``create=False`` a SQLite file that does not exist is an error, not a new file.
+    """
     folder = settings.alert_log.parent
     if not dry_run and not folder.is_dir():
         raise ConfigError(f"alert log {settings.alert_log}: folder {folder} does not exist")
-    store = open_store(settings, dry_run=dry_run)
-    sinks: list[AlertSink] = [] if dry_run else [JsonlAlertLog(settings.alert_log)]
+    store = open_store(settings, dry_run=dry_run, create=create)
+    sinks = [] if dry_run else build_sinks(settings)
     return App(settings, listings, store, Ingestor(store, sinks, settings.language, listeners))
+
+
+def build_sinks(settings: Settings) -> list[AlertSink]:
+    """The alert log, then the webhook and apprise sinks that ``[sinks]`` configures."""
+    from tracker import __version__
+
+    config = settings.sinks
+    log = config.log
+    sinks: list[AlertSink] = [
+        JsonlAlertLog(
+            settings.alert_log, rotate_bytes=log.rotate_bytes, rotate_daily=log.rotate_daily
+        )
+    ]
+    if config.webhook is not None:
+        from tracker.alerts.webhook import WebhookSink
+
+        hook = config.webhook
+        if not hook.url.startswith(("http://", "https://")):
+            raise ConfigError(f"sinks.webhook.url {hook.url!r}: not an http:// or https:// URL")
+        secret = hook.secret.get_secret_value() if hook.secret else None
+        if not secret:
+            logger.warning(
+                "webhook: TRACKER_SINKS__WEBHOOK__SECRET is not set: requests are unsigned"
+            )
+        sinks.append(
+            WebhookSink(
+                hook.url,
+                secret=secret,
+                timeout=hook.timeout,
+                retry=_retry(hook),
+                user_agent=f"listing-tracker/{__version__}",
+            )
+        )
+    if config.apprise is not None:
+        from tracker.alerts.notify import URLS_VARIABLE, apprise_sinks
+
+        urls = config.apprise.urls.get_secret_value() if config.apprise.urls else ""
+        if not urls.strip():
+            raise ConfigError(f"[sinks.apprise] is configured but {URLS_VARIABLE} is not set")
+        sinks.extend(apprise_sinks(urls, config.apprise.timeout, _retry(config.apprise)))
+    return sinks
+
+
+def _retry(settings: RetrySettings) -> RetryPolicy:
+    return RetryPolicy(settings.max_attempts, settings.backoff_initial, settings.backoff_max)
 
 
 def parse_instant(text: str, timezone: str, option: str) -> dt.datetime:

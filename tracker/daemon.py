@@ -47,13 +47,17 @@ class Daemon:
         jobs = [
             Job(f"poll:{p.listing.id}", p.poll, p.settings.interval / speed) for p in self.pollers
         ]
-        jobs.append(Job("dispatch", self.ingestor.dispatch, DISPATCH_WALL_SECONDS))
+        jobs.append(Job("dispatch", self.ingestor.dispatch_soon, DISPATCH_WALL_SECONDS))
         jobs.append(Job("status", self.log_status, max(0.25, STATUS_CLOCK_SECONDS / speed)))
         jobs.append(Job("heartbeat", self.beat, HEARTBEAT_WALL_SECONDS))
         return jobs
 
     def run(self) -> None:
-        """Poll until stopped; then let the jobs in flight finish and deliver what is pending."""
+        """Poll until stopped; then let the jobs in flight finish and deliver what is pending.
+
+        Alerts go out on a dispatcher thread per sink, woken by each commit; the
+        ``dispatch`` job wakes them every second for retries whose time has come.
+        """
         scheduler = recurring_scheduler(self.jobs())
         logger.info(
             "daemon started: %d listings, clock %s at %gx",
@@ -61,14 +65,17 @@ class Daemon:
             self.clock.now().isoformat(),
             self.clock.speed,
         )
-        scheduler.start()
         try:
-            while not self.stopping.wait(timeout=0.1):
-                if self.until is not None and self.clock.now() >= self.until:
-                    logger.info("reached --until %s", self.until.isoformat())
-                    break
+            with self.ingestor.background_dispatch():
+                scheduler.start()
+                try:
+                    while not self.stopping.wait(timeout=0.1):
+                        if self.until is not None and self.clock.now() >= self.until:
+                            logger.info("reached --until %s", self.until.isoformat())
+                            break
+                finally:
+                    scheduler.shutdown(wait=True)
         finally:
-            scheduler.shutdown(wait=True)
             self.ingestor.dispatch()
             self.beat(stopped=True)
             logger.info("daemon stopped")
@@ -94,7 +101,8 @@ class Daemon:
         now = self.clock.now()
         parts = []
         for poller in self.pollers:
-            last = self.ingestor.state(poller.listing).last_ts_us
+            known = self.ingestor.known_state(poller.listing.id)
+            last = known.last_ts_us if known else None
             age = "no tick yet" if last is None else f"last tick {_age(now, last)} ago"
             stats = poller.stats
             parts.append(

@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tracker.alerts.outbox import DispatchThreads, Outbox
 from tracker.alerts.record import stored_alert
 from tracker.alerts.sinks import AlertSink
 from tracker.core.model import Extremes, Listing, ListingState, Tick
 from tracker.core.rules import PhaseOf, evaluate
+from tracker.store.deliveries import SqlDeliveries
 from tracker.store.repository import SqlStore, StoredAlert
 
 if TYPE_CHECKING:
@@ -36,8 +39,8 @@ AlertListener = Callable[[StoredAlert], None]
 class Ingestor:
     """Evaluates ticks, commits them with their alerts and rule state, then dispatches.
 
-    Listeners hear of each new alert once it is committed and dispatched (the
-    command line prints them); unlike sinks they are not part of the outbox.
+    Listeners hear of each new alert once it is committed and handed to the outbox
+    (the command line prints them); unlike sinks they are not part of the outbox.
     """
 
     def __init__(
@@ -54,15 +57,28 @@ class Ingestor:
         self.language = language
         self.listeners = list(listeners)
         self._states: dict[str, ListingState] = {}
+        self._loading = threading.RLock()
+        self._guards: dict[str, threading.Lock] = {}
         self._calendars: dict[str, MarketCalendar] = {}
-        self._dispatching = threading.Lock()
+        self.outbox = Outbox(SqlDeliveries(store.engine), self.sinks, lambda: self.wall_us())
+        self._background: DispatchThreads | None = None
 
     def state(self, listing: Listing) -> ListingState:
         """The listing's rule state, loaded from the store on first use."""
-        if listing.id not in self._states:
-            self.store.save_listing(listing)
-            self._states[listing.id] = self.store.load_state(listing.id)
-        return self._states[listing.id]
+        with self._loading:
+            if listing.id not in self._states:
+                self.store.save_listing(listing)
+                self._states[listing.id] = self.store.load_state(listing.id)
+            return self._states[listing.id]
+
+    def known_state(self, listing_id: str) -> ListingState | None:
+        """The listing's rule state if it was loaded already (never loads: for status lines)."""
+        return self._states.get(listing_id)
+
+    def _guard(self, listing_id: str) -> threading.Lock:
+        """The lock that makes evaluate-and-commit of one listing one step at a time."""
+        with self._loading:
+            return self._guards.setdefault(listing_id, threading.Lock())
 
     def ingest(
         self,
@@ -78,26 +94,29 @@ class Ingestor:
         skipped. ``extremes`` (live polls) may fire inferred alerts; ``late`` marks
         the alerts of a poll that follows missed polls.
         """
-        evaluation = evaluate(listing, self.state(listing), ticks, extremes, self._phases(listing))
-        muted = self._muted(listing) if evaluation.alerts else set()
-        alerts = tuple(
-            stored_alert(listing, alert, self.language, late=late, silenced=alert.rule.id in muted)
-            for alert in evaluation.alerts
-        )
-        if evaluation.ticks or extremes is not None:
-            self.store.commit_batch(
-                listing.id,
-                evaluation.ticks,
-                alerts,
-                evaluation.state,
-                [sink.name for sink in self.sinks],
+        with self._guard(listing.id):
+            phases = self._phases(listing)
+            evaluation = evaluate(listing, self.state(listing), ticks, extremes, phases)
+            muted = self._muted(listing) if evaluation.alerts else set()
+            alerts = tuple(
+                stored_alert(
+                    listing, alert, self.language, late=late, silenced=alert.rule.id in muted
+                )
+                for alert in evaluation.alerts
             )
-            self._states[listing.id] = evaluation.state
-        if alerts:
-            self.dispatch()
-            for alert in alerts:
-                for listener in self.listeners:
-                    listener(alert)
+            if evaluation.ticks or extremes is not None:
+                self.store.commit_batch(
+                    listing.id,
+                    evaluation.ticks,
+                    alerts,
+                    evaluation.state,
+                    [sink.name for sink in self.sinks],
+                )
+                self._states[listing.id] = evaluation.state
+        self.dispatch_soon()  # also what an earlier run left pending, and retries now due
+        for alert in alerts:
+            for listener in self.listeners:
+                listener(alert)
         return Ingested(len(evaluation.ticks), len(ticks) - len(evaluation.ticks), alerts)
 
     def _muted(self, listing: Listing) -> set[str]:
@@ -120,25 +139,35 @@ class Ingestor:
     def notify(self, notice: StoredAlert) -> None:
         """Store a notice that comes with no tick (a source down or back) and deliver it."""
         self.store.add_alerts([notice], [sink.name for sink in self.sinks])
-        self.dispatch()
+        self.dispatch_soon()
         for listener in self.listeners:
             listener(notice)
 
     def dispatch(self) -> int:
-        """Deliver every pending alert to every sink; return how many deliveries were made.
+        """Attempt every due delivery to every sink once, now; return how many were delivered.
 
-        One dispatch at a time: the daemon's dispatcher job and a poll's own
-        dispatch must not hand the same pending alert to a sink twice.
+        Nothing here waits for a backoff: a failed delivery stays pending with the
+        wall time of its next attempt. One pass per sink at a time, so this and the
+        background dispatcher never hand the same alert to a sink twice.
         """
-        with self._dispatching:
-            return self._dispatch()
+        return self.outbox.dispatch()
 
-    def _dispatch(self) -> int:
-        delivered = 0
-        for sink in self.sinks:
-            pending = self.store.pending_alerts(sink.name)
-            if pending:
-                done = sink.deliver(pending)
-                self.store.mark_delivered(sink.name, done)
-                delivered += len(done)
-        return delivered
+    def dispatch_soon(self) -> None:
+        """Deliver what is due: wake the background dispatcher when one runs, else now."""
+        background = self._background
+        if background is not None:
+            background.wake()
+        else:
+            self.outbox.dispatch()
+
+    @contextmanager
+    def background_dispatch(self) -> Iterator[DispatchThreads]:
+        """Deliver on a thread per sink while inside, so ingesting never waits on a sink."""
+        threads = DispatchThreads(self.outbox)
+        threads.start()
+        self._background = threads
+        try:
+            yield threads
+        finally:
+            self._background = None
+            threads.stop()

@@ -87,15 +87,14 @@ def test_export_to_stdout_writes_the_same_tape_as_to_a_file(
     assert to_stdout.stdout.startswith(HEADER + "\n")
 
 
-def test_export_of_a_day_without_ticks_writes_only_the_header(
+def test_export_of_a_day_without_ticks_is_refused_and_writes_nothing(
     tracker: Tracker, workdir: Path, replayed: Path
 ) -> None:
+    # a header-only tape would be refused by replay ("no data rows"): say so now instead
     result = export(tracker, replayed, "biren", "--date", "2026-01-05", "--out", "empty.csv")
-    assert result.returncode == 0, result.stderr
-    assert (workdir / "empty.csv").read_text(encoding="utf-8") == HEADER + "\n"
-    to_stdout = export(tracker, replayed, "biren", "--date", "2026-01-01")
-    assert to_stdout.returncode == 0, to_stdout.stderr
-    assert to_stdout.stdout == HEADER + "\n"
+    assert result.returncode == 2
+    assert result.stderr.strip() == "no ticks stored for biren on 2026-01-05"
+    assert not (workdir / "empty.csv").exists()
 
 
 def test_export_of_a_bad_date_exits_2_with_one_line(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 from commands import Tracker
 from factories import LISTINGS, SAMPLE_TAPE, make_listing, make_rule, make_tick
 
+from tracker.alerts.sinks import Delivery, RetryPolicy
 from tracker.ingest import Ingestor
 from tracker.store.engine import create_engine, ensure_schema
 from tracker.store.repository import SqlStore
@@ -26,13 +27,20 @@ def store(tmp_path: Path) -> Iterator[SqlStore]:
 
 
 class NamedSink:
+    """A sink that keeps the ids it is handed (the AlertSink interface)."""
+
+    batch_size = 100
+    retry = RetryPolicy()
+
     def __init__(self, name: str) -> None:
         self.name = name
         self.got: list[str] = []
 
-    def deliver(self, alerts: list) -> list[str]:  # type: ignore[type-arg]
-        self.got += [a.alert_id for a in alerts]
-        return [a.alert_id for a in alerts]
+    def deliver(self, batch: Sequence[Delivery]) -> None:
+        self.got += [delivery.alert.alert_id for delivery in batch]
+
+    def close(self) -> None:
+        pass
 
 
 LISTING = make_listing(rules=(make_rule(50), make_rule(80)))

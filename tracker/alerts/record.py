@@ -120,3 +120,32 @@ def source_notice(
         seq=0,
         record=json.dumps(record, ensure_ascii=False, separators=(", ", ": ")),
     )
+
+
+def check_notice(listing: Listing, at_us: int, language: str = "en") -> StoredAlert:
+    """A ``"kind": "test"`` record, sent by ``tracker alerts test`` to check the sinks."""
+    local = ts_to_datetime(at_us).astimezone(ZoneInfo(listing.timezone))
+    notice_id = alert_id(listing.id, "test", at_us, 0)
+    message = (
+        f"{listing.name}（{listing.symbol}）提醒通道测试：收到即表示配置正常。"
+        if language == "zh-Hans"
+        else f"Test alert for {listing.name} ({listing.symbol}): this sink works."
+    )
+    record = {
+        "alert_id": notice_id,
+        "listing": listing.id,
+        "symbol": listing.symbol,
+        "rule": "test",
+        "kind": "test",
+        "ts": local.isoformat(),
+        "seq": 0,
+        "message": message,
+    }
+    return StoredAlert(
+        alert_id=notice_id,
+        listing_id=listing.id,
+        rule_id="test",
+        ts_us=at_us,
+        seq=0,
+        record=json.dumps(record, ensure_ascii=False, separators=(", ", ": ")),
+    )

@@ -1,69 +1,172 @@
-"""Alert sinks: where alert records go once they are committed."""
+"""Alert sinks: where alert records go once they are committed, and the JSON Lines alert log."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from tracker.errors import ConfigError, StorageError
+from tracker.errors import TrackerError
 from tracker.store.repository import StoredAlert
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Backoff between a sink's failed attempts (wall seconds) and when to give up.
+
+    ``max_attempts`` None: the sink is never dead-lettered (the alert log).
+    """
+
+    max_attempts: int | None = 8
+    backoff_initial: float = 1.0
+    backoff_max: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One alert handed to a sink.
+
+    ``attempt`` counts from 1. ``redelivery``: a user asked for it again (after a
+    dead letter, or to send a delivered alert once more). ``in_doubt``: an earlier
+    attempt may have reached the sink (it failed, or the process died before the
+    outcome was recorded), so a sink that can check for a copy should.
+    """
+
+    alert: StoredAlert
+    attempt: int = 1
+    redelivery: bool = False
+    in_doubt: bool = False
+
+
+class DeliveryError(TrackerError):
+    """A sink could not take alerts; the outbox retries later.
+
+    ``delivered``: how many of the batch, from its start, the sink did take.
+    ``retry_after``: the least wait, in wall seconds, the receiver asked for.
+    """
+
+    def __init__(self, reason: str, delivered: int = 0, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.delivered = delivered
+        self.retry_after = retry_after
+
+
 class AlertSink(Protocol):
-    """Something that takes alert records, in order, and says which it now has."""
+    """Something that takes alerts, in order, up to ``batch_size`` at a time."""
 
     name: str
+    batch_size: int
+    retry: RetryPolicy
 
-    def deliver(self, alerts: Sequence[StoredAlert]) -> list[str]:
-        """Deliver alerts; return the ids now delivered (a prefix on failure)."""
+    def deliver(self, batch: Sequence[Delivery]) -> None:
+        """Deliver every alert of the batch, or raise DeliveryError saying how many got through."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
         ...
 
 
-class JsonlAlertLog:
-    """The alert log: JSON Lines, appended, each alert exactly once.
+def local_today() -> dt.date:
+    """The machine's local date now."""
+    return dt.datetime.now(dt.UTC).astimezone().date()
 
-    Each line is flushed and fsynced before the store records it delivered. If
-    the process dies in between, the first delivery after a restart finds the
-    line already in the file and only records it. A line torn by a crash in
-    mid-write is not a record; it is cut off before anything more is appended.
+
+_ID_PREFIX = b'{"alert_id": "'
+
+
+class JsonlAlertLog:
+    """The alert log: JSON Lines, appended, each alert exactly once, rotated between batches.
+
+    Each batch is flushed and fsynced before the store records it delivered. If the
+    process dies in between, the alerts come back in doubt: the log looks for them
+    (in the current file and the last rotated one; in every file for a redelivery)
+    and appends only the missing ones. A line torn by a crash in mid-write is not a
+    record; it is cut off before anything more is appended. Rotation renames the
+    whole file before a batch, never within one: ``alerts.jsonl.1``, ``.2``... by
+    size; ``alerts.jsonl.2026-01-02`` (the local date of writing) by day.
     """
 
     name = "log"
+    batch_size = 500
+    retry = RetryPolicy(max_attempts=None, backoff_initial=1.0, backoff_max=60.0)
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        rotate_bytes: int | None = None,
+        rotate_daily: bool = False,
+        today: Callable[[], dt.date] = local_today,
+    ) -> None:
         self.path = path
-        self._checked = False
+        self.rotate_bytes = rotate_bytes
+        self.rotate_daily = rotate_daily
+        self._today = today
+        self._day: dt.date | None = None  # local date of the current file's last write
+        self._rotated_name = re.compile(
+            re.escape(path.name) + r"\.(?:(\d{4}-\d{2}-\d{2})(?:\.(\d+))?|(\d+))"
+        )
 
-    def deliver(self, alerts: Sequence[StoredAlert]) -> list[str]:
-        if not alerts:
-            return []
+    def deliver(self, batch: Sequence[Delivery]) -> None:
+        """Append the batch's alerts not already in the log, then fsync."""
+        if not batch:
+            return
         try:
-            present = set() if self._checked else self._recover({a.alert_id for a in alerts})
-            self._checked = True
-            lines = [a.record + "\n" for a in alerts if a.alert_id not in present]
-            if lines:
-                with self.path.open("a", encoding="utf-8") as handle:
-                    handle.write("".join(lines))
+            present = self._present(batch)
+            data = "".join(
+                d.alert.record + "\n" for d in batch if d.alert.alert_id not in present
+            ).encode()
+            if data:
+                self._rotate_if_due(len(data))
+                with self.path.open("ab") as handle:
+                    handle.write(data)
                     handle.flush()
                     os.fsync(handle.fileno())
-        except FileNotFoundError:
-            raise ConfigError(f"alert log {self.path}: folder does not exist") from None
+                self._day = self._today()
         except OSError as exc:
-            raise StorageError(f"alert log {self.path}: {exc.strerror}") from None
-        return [a.alert_id for a in alerts]
+            raise DeliveryError(f"alert log {self.path}: {exc.strerror or exc}") from None
 
-    def _recover(self, wanted: set[str]) -> set[str]:
-        """Cut a torn last line and return which wanted ids the log already holds."""
-        if not self.path.exists():
+    def close(self) -> None:
+        """Nothing to release: each batch opens and closes the file."""
+
+    def files(self) -> list[Path]:
+        """Every file of the log, oldest first: the rotated ones, then the current one."""
+        found = []
+        for entry in self.path.parent.iterdir():
+            match = self._rotated_name.fullmatch(entry.name)
+            if match:
+                date, dated_counter, counter = match.groups()
+                found.append(((date or "", int(dated_counter or counter or 0)), entry))
+        return [entry for _, entry in sorted(found)] + [self.path]
+
+    def _present(self, batch: Sequence[Delivery]) -> set[str]:
+        """Which doubtful alerts of the batch the log already holds; cuts a torn last line."""
+        wanted = {d.alert.alert_id for d in batch if d.in_doubt}
+        if not wanted:
             return set()
+        self._cut_torn_line()
+        files = self.files()
+        if not any(d.redelivery for d in batch):
+            files = files[-2:]  # the crash window never reaches further back
         present: set[str] = set()
-        with self.path.open("rb+") as handle:
+        for path in files:
+            present |= _ids_in(path, wanted)
+        return present
+
+    def _cut_torn_line(self) -> None:
+        try:
+            handle = self.path.open("rb+")
+        except FileNotFoundError:
+            return
+        with handle:
             data = handle.read()
             end = data.rfind(b"\n") + 1
             if end < len(data):
@@ -71,11 +174,80 @@ class JsonlAlertLog:
                     "alert log %s: cutting a torn last line (%d bytes)", self.path, len(data) - end
                 )
                 handle.truncate(end)
-        for line in data[:end].splitlines():
-            try:
-                found = json.loads(line).get("alert_id")
-            except (ValueError, AttributeError):
-                continue
-            if found in wanted:
-                present.add(found)
-        return present
+                os.fsync(handle.fileno())
+
+    def _rotate_if_due(self, incoming: int) -> None:
+        """Rename the current file when its day is over or the batch would overfill it."""
+        if not (self.rotate_daily or self.rotate_bytes):
+            return
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return
+        if stat.st_size == 0:
+            return
+        today = self._today()
+        day = self._day or _local_date(stat.st_mtime)
+        if self.rotate_daily and day != today:
+            target = self._free_name(day.isoformat())
+        elif self.rotate_bytes and stat.st_size + incoming > self.rotate_bytes:
+            target = self._free_name(today.isoformat() if self.rotate_daily else None)
+        else:
+            return
+        os.rename(self.path, target)
+        _fsync_folder(self.path.parent)
+        self._day = None
+        logger.info("alert log %s rotated to %s", self.path, target.name)
+
+    def _free_name(self, stamp: str | None) -> Path:
+        """``NAME.DATE`` (``NAME.DATE.N`` when taken), or ``NAME.N`` after the highest N."""
+        taken = {entry.name for entry in self.files()[:-1]}
+        base = f"{self.path.name}.{stamp}" if stamp else self.path.name
+        if stamp and base not in taken:
+            return self.path.with_name(base)
+        counters = [
+            int(name[len(base) + 1 :])
+            for name in taken
+            if name.startswith(base + ".") and name[len(base) + 1 :].isdigit()
+        ]
+        return self.path.with_name(f"{base}.{max(counters, default=0) + 1}")
+
+
+def _ids_in(path: Path, wanted: set[str]) -> set[str]:
+    """The wanted alert ids that lines of a log file hold."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return set()
+    return {found for found in _line_ids(data.splitlines()) if found in wanted}
+
+
+def _line_ids(lines: Iterable[bytes]) -> Iterable[str]:
+    for line in lines:
+        if line.startswith(_ID_PREFIX) and line[46:47] == b'"' and b'"' not in line[14:46]:
+            yield line[14:46].decode("ascii", "replace")  # the contract's records: the fast way
+            continue
+        try:
+            record: Any = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("alert_id"), str):
+            yield record["alert_id"]
+
+
+def _local_date(epoch_seconds: float) -> dt.date:
+    return dt.datetime.fromtimestamp(epoch_seconds, dt.UTC).astimezone().date()
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import re
 import time
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -55,19 +56,42 @@ def alerts(
             for lid, listing in listings.by_id.items()
         }
         floor = min([fallback, *starts.values()])
+    from tracker.store.deliveries import SqlDeliveries
+
     store = open_store(build_settings(db), create=False)
-    for alert in store.alerts(listing_id, since_us=floor):
-        if fallback is not None and alert.ts_us < starts.get(alert.listing_id, fallback):
-            continue
-        if as_json:
+    shown = [
+        alert
+        for alert in store.alerts(listing_id, since_us=floor)
+        if fallback is None or alert.ts_us >= starts.get(alert.listing_id, fallback)
+    ]
+    if as_json:
+        for alert in shown:
             click.echo(alert.record)
-        else:
-            record = json.loads(alert.record)
-            muted = " [silenced]" if record.get("silenced") else ""
-            click.echo(
-                f"{record['ts']}  {record['listing']:<10} {record['rule']:<18} "
-                f"{record['message']}{muted}"
-            )
+        return
+    states = SqlDeliveries(store.engine).states([alert.alert_id for alert in shown])
+    for alert in shown:
+        record = json.loads(alert.record)
+        muted = " [silenced]" if record.get("silenced") else ""
+        click.echo(
+            f"{record['ts']}  {record['listing']:<10} {record['rule']:<18} "
+            f"{record['message']}{muted}"
+        )
+        click.echo(f"    {alert.alert_id}  {_deliveries(states.get(alert.alert_id, {}))}")
+
+
+def _deliveries(states: dict[str, Any]) -> str:
+    """Per sink: delivered, pending (attempts so far) or dead (with the last error)."""
+    parts = []
+    for sink, state in sorted(states.items()):
+        text = f"{sink}: {state.state}"
+        if state.state != "delivered" and state.attempts:
+            text += f" after {state.attempts} attempts"
+        if state.state != "delivered" and state.last_error:
+            text += f" ({state.last_error})"
+        if state.redelivery:
+            text += ", redelivery"
+        parts.append(text)
+    return "; ".join(parts) or "no sink"
 
 
 def since_us(text: str, zone: ZoneInfo, now: dt.datetime) -> int:
@@ -170,3 +194,64 @@ def unsilence(silence_id: int, config: str | None, db: str | None) -> None:
     if not store.remove_silence(silence_id):
         raise ConfigError(f"no silence {silence_id} (see `tracker alerts silences`)")
     click.echo(f"silence {silence_id} ended")
+
+
+@alerts.command("redeliver")
+@click.argument("alert_id", metavar="ID")
+@click.option("--sink", metavar="NAME", help="Only this sink (log, webhook, apprise...).")
+@config_option
+@db_option
+def redeliver(alert_id: str, sink: str | None, config: str | None, db: str | None) -> None:
+    """Send an alert again (a dead-lettered one, or a delivered one) and say how it went."""
+    from tracker.bootstrap import build_app, build_settings
+    from tracker.config import listings_path, load_listings
+
+    settings = build_settings(db)
+    app = build_app(load_listings(listings_path(config)), settings, create=False)
+    outbox = app.ingestor.outbox
+    if not outbox.redeliver(alert_id, sink):
+        known = outbox.states([alert_id]).get(alert_id)
+        if known is None:
+            raise ConfigError(f"no alert {alert_id} (see `tracker alerts`)")
+        where = f" to {sink}" if sink else ""
+        raise ConfigError(f"alert {alert_id} has nothing to redeliver{where}")
+    app.ingestor.dispatch()
+    state = outbox.states([alert_id]).get(alert_id, {})
+    click.echo(f"{alert_id}: {_deliveries(state)}")
+    if any(s.state != "delivered" for name, s in state.items() if sink in (None, name)):
+        raise click.exceptions.Exit(1)
+
+
+@alerts.command("test")
+@config_option
+@db_option
+def test(config: str | None, db: str | None) -> None:
+    """Send a test message through every configured sink (the log excepted); say what worked."""
+    from tracker.alerts.record import check_notice
+    from tracker.alerts.sinks import Delivery, DeliveryError
+    from tracker.bootstrap import build_settings, build_sinks
+    from tracker.config import listings_path, load_listings
+
+    listings = load_listings(listings_path(config))
+    settings = build_settings(db)
+    listing = next(iter(listings.by_id.values()), None)
+    if listing is None:
+        raise ConfigError(f"{listings.path}: no listing to name in a test message")
+    notice = check_notice(listing, time.time_ns() // 1000, settings.language)
+    failed = 0
+    sinks = [sink for sink in build_sinks(settings) if sink.name != "log"]
+    for sink in sinks:
+        try:
+            sink.deliver([Delivery(notice)])
+            click.echo(f"{sink.name}: sent")
+        except DeliveryError as exc:
+            failed += 1
+            click.echo(f"{sink.name}: failed: {exc.message}")
+        finally:
+            sink.close()
+    if settings.sinks.stdout.enabled:
+        click.echo(f"stdout: {json.loads(notice.record)['message']}")
+    if not sinks:
+        click.echo("no webhook or apprise sink is configured ([sinks] in tracker.toml)")
+    if failed:
+        raise click.exceptions.Exit(1)

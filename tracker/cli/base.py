@@ -18,6 +18,7 @@ from tracker import __version__
 from tracker.errors import InputError
 
 if TYPE_CHECKING:
+    from tracker.config import Settings
     from tracker.core.model import Listing
     from tracker.sources.tape import Tape
     from tracker.store.repository import StoredAlert
@@ -128,10 +129,27 @@ def shown(problems: Sequence[str]) -> list[str]:
     return [*problems[:MAX_SHOWN], f"... and {len(problems) - MAX_SHOWN:,} more bad rows"]
 
 
-def print_alert(alert: StoredAlert) -> None:
+def print_alert(alert: StoredAlert, color: bool | None = None) -> None:
+    """The stdout sink: one readable line per alert, coloured on a terminal, plain when piped."""
     record = json.loads(alert.record)
-    flag = " [gap]" if record["gap"] else ""
-    click.echo(f"ALERT {record['ts']} {record['rule']}{flag}: {record['message']}")
+    flags = [name for name in ("gap", "inferred", "late", "silenced") if record.get(name)]
+    flag = f" [{', '.join(flags)}]" if flags else ""
+    if record.get("kind") == "source":
+        tone = "yellow"
+    else:
+        tone = "red" if record.get("direction") == "down" else "green"
+    head = click.style("ALERT", bold=True, fg=tone)
+    rule = click.style(record["rule"], fg=tone)
+    click.echo(f"{head} {record['ts']} {rule}{flag}: {record['message']}", color=color)
+
+
+def alert_printers(settings: Settings) -> list[Callable[[StoredAlert], None]]:
+    """The stdout sink as the settings want it: on or off, colour auto, always or never."""
+    stdout = settings.sinks.stdout
+    if not stdout.enabled:
+        return []
+    color = {"always": True, "never": False}.get(stdout.color)  # None: only on a terminal
+    return [lambda alert: print_alert(alert, color)]
 
 
 def safe_url(url: str) -> str:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from tracker.cli.base import cli, config_option, db_option, print_alert, read_checked
+from tracker.cli.base import alert_printers, cli, config_option, db_option, read_checked
 from tracker.errors import ConfigError, InputError, TrackerError
 
 
@@ -64,7 +64,7 @@ def run(
         clock = fetch_clock(clock_url)
     else:
         clock = SystemClock()
-    app = build_app(listings, settings, listeners=[print_alert])
+    app = build_app(listings, settings, listeners=alert_printers(settings))
     daemon = build_daemon(app, clock, end)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: daemon.stop())

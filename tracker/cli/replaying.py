@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from tracker.cli.base import (
+    alert_printers,
     cli,
     config_option,
     db_option,
@@ -75,7 +76,7 @@ def replay(
     listings = load_listings(listings_path(config))
     listing = listings.get(listing_id)
     recorded = read_checked(tape, listing, skip_bad)  # before anything is opened or written
-    app = build_app(listings, settings, dry_run=dry_run, listeners=[print_alert])
+    app = build_app(listings, settings, dry_run=dry_run, listeners=alert_printers(settings))
     report = _play(app, listing, recorded, pace)
     where = (
         "an in-memory database (dry run, nothing kept)" if dry_run else safe_url(settings.db_url)

@@ -1,0 +1,321 @@
+"""The outbox: its ledger on SQLite and PostgreSQL, sinks that never block each other, apprise."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from factories import make_listing, make_rule, make_tick
+from test_webhook import SECRET, START_US, Receiver, Wall, make_alert, verify, webhook
+
+from tracker.alerts.notify import AppriseSink
+from tracker.alerts.sinks import Delivery, JsonlAlertLog, RetryPolicy
+from tracker.bootstrap import build_sinks
+from tracker.clock import SimulatedClock
+from tracker.config import load_settings
+from tracker.daemon import Daemon
+from tracker.errors import ConfigError
+from tracker.ingest import Ingestor
+from tracker.store.deliveries import DEAD, DELIVERED, PENDING, Failure, SqlDeliveries
+from tracker.store.engine import create_engine, ensure_schema
+from tracker.store.repository import SqlStore
+
+# apprise's e-mail plugin imports the standard library's imghdr, deprecated since Python 3.11;
+# apprise loads its plugins on first use, so the warning comes from whichever test is first.
+pytestmark = pytest.mark.filterwarnings(
+    r"ignore:'imghdr' is deprecated:DeprecationWarning:apprise\.utils\.pgp"
+)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    yield running
+    running.release.set()
+    running.down()
+
+
+@pytest.fixture
+def open_store() -> Iterator[Callable[[str], SqlStore]]:
+    opened: list[SqlStore] = []
+
+    def open_(url: str) -> SqlStore:
+        engine = create_engine(url)
+        ensure_schema(engine)
+        opened.append(SqlStore(engine))
+        return opened[-1]
+
+    yield open_
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(open_store: Callable[[str], SqlStore], tmp_path: Path) -> SqlStore:
+    return open_store(f"sqlite:///{tmp_path / 'tracker.db'}")
+
+
+def log_ids(path: Path) -> list[str]:
+    return [json.loads(line)["alert_id"] for line in path.read_text().splitlines()]
+
+
+class WatchedLog(JsonlAlertLog):
+    """The real alert log, saying when it has written."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.wrote = threading.Event()
+
+    def deliver(self, batch: Sequence[Delivery]) -> None:
+        super().deliver(batch)
+        self.wrote.set()
+
+
+class BrokenSink:
+    """A sink with a bug: it raises what no sink should."""
+
+    name = "broken"
+    batch_size = 1
+    retry = RetryPolicy(max_attempts=2)
+
+    def deliver(self, batch: Sequence[Delivery]) -> None:
+        raise RuntimeError("bug in the sink")
+
+    def close(self) -> None:
+        pass
+
+
+# --- the ledger, on both backends ----------------------------------------------------------------
+
+
+def test_a_waiting_delivery_holds_back_its_listing_on_that_sink_only(
+    db_url: str, open_store: Callable[[str], SqlStore]
+) -> None:
+    store = open_store(db_url)
+    ledger = SqlDeliveries(store.engine)
+    b1, m1, b2, m2 = make_alert(1), make_alert(1, "moore"), make_alert(2), make_alert(2, "moore")
+    store.add_alerts([b1, m1, b2, m2], ["log", "webhook"])
+
+    def due(sink: str, at: int = START_US) -> list[str]:
+        return [d.alert.alert_id for d in ledger.due(sink, at)]
+
+    assert due("webhook") == [b1.alert_id, m1.alert_id, b2.alert_id, m2.alert_id]
+    ledger.failed("webhook", [Failure(b1.alert_id, "HTTP 503", START_US + 10_000_000)])
+    assert due("webhook") == [m1.alert_id, m2.alert_id]  # b2 waits behind b1
+    assert due("log") == [b1.alert_id, m1.alert_id, b2.alert_id, m2.alert_id]
+    assert due("webhook", START_US + 10_000_000) == [
+        b1.alert_id,
+        m1.alert_id,
+        b2.alert_id,
+        m2.alert_id,
+    ]
+    (retry,) = [d for d in ledger.due("webhook", START_US + 10_000_000) if d.alert == b1]
+    assert (retry.attempts, retry.redelivery) == (1, False)
+
+    ledger.failed("webhook", [Failure(b1.alert_id, "HTTP 503", None)])  # dead letter
+    assert due("webhook") == [m1.alert_id, b2.alert_id, m2.alert_id]
+    ledger.delivered("webhook", [m1.alert_id, b2.alert_id, m2.alert_id])
+    assert due("webhook") == []
+    states = ledger.states([b1.alert_id, b2.alert_id])
+    assert set(states) == {b1.alert_id, b2.alert_id}
+    assert states[b1.alert_id]["webhook"][:3] == (DEAD, 2, "HTTP 503")
+    assert states[b2.alert_id]["webhook"][:3] == (DELIVERED, 1, None)
+    assert states[b2.alert_id]["log"][:3] == (PENDING, 0, None)
+    assert ledger.counts() == {"log": {PENDING: 4}, "webhook": {DEAD: 1, DELIVERED: 3}}
+
+    assert ledger.redeliver(b1.alert_id) == 1  # the log's delivery is still pending
+    assert ledger.redeliver(b2.alert_id, "webhook") == 1
+    assert ledger.redeliver("no-such-alert") == 0
+    assert [
+        (d.alert.alert_id, d.attempts, d.redelivery) for d in ledger.due("webhook", START_US)
+    ] == [
+        (b1.alert_id, 0, True),
+        (b2.alert_id, 0, True),
+    ]
+
+
+def test_a_failing_webhook_holds_back_neither_the_log_nor_other_listings(
+    db_url: str, open_store: Callable[[str], SqlStore], receiver: Receiver, tmp_path: Path
+) -> None:
+    store = open_store(db_url)
+    wall = Wall()
+    log = tmp_path / "alerts.jsonl"
+    ingestor = Ingestor(store, [JsonlAlertLog(log), webhook(receiver.url)], wall_us=wall)
+    alerts = [make_alert(1), make_alert(1, "moore"), make_alert(2), make_alert(2, "moore")]
+    receiver.answer = lambda n: (500, {}) if n == 1 else (200, {})  # biren's first alert fails
+    store.add_alerts(alerts, ["log", "webhook"])
+    assert ingestor.dispatch() == 4 + 2
+    assert log_ids(log) == [a.alert_id for a in alerts]
+    assert receiver.ids() == [alerts[1].alert_id, alerts[3].alert_id]
+    wall.advance(5)
+    assert ingestor.dispatch() == 2
+    assert receiver.ids()[2:] == [alerts[0].alert_id, alerts[2].alert_id]
+    ingestor.outbox.close()
+
+
+def test_a_dead_letter_holds_back_nothing_even_in_the_pass_that_buried_it(
+    store: SqlStore, receiver: Receiver, tmp_path: Path
+) -> None:
+    hook = webhook(receiver.url, max_attempts=1)
+    ingestor = Ingestor(store, [hook])
+    receiver.answer = lambda n: (500, {}) if n == 1 else (200, {})
+    store.add_alerts([make_alert(1), make_alert(2)], ["webhook"])
+    assert ingestor.dispatch() == 1
+    assert receiver.ids() == [make_alert(2).alert_id]
+    assert ingestor.outbox.states()[make_alert(1).alert_id]["webhook"].state == DEAD
+    hook.close()
+
+
+def test_a_sink_that_raises_unexpectedly_fails_alone_and_dead_letters(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    wall = Wall()
+    ingestor = Ingestor(store, [JsonlAlertLog(tmp_path / "a.jsonl"), BrokenSink()], wall_us=wall)
+    store.add_alerts([make_alert(1)], ["log", "broken"])
+    for _ in range(3):
+        ingestor.dispatch()
+        wall.advance(600)
+    state = ingestor.outbox.states()[make_alert(1).alert_id]
+    assert state["log"].state == DELIVERED
+    assert state["broken"][:3] == (DEAD, 2, "RuntimeError: bug in the sink")
+
+
+# --- the daemon's way: a thread per sink ----------------------------------------------------------
+
+
+def test_a_hanging_webhook_blocks_neither_ingesting_nor_the_log(
+    store: SqlStore, receiver: Receiver, tmp_path: Path
+) -> None:
+    listing = make_listing(rules=(make_rule(50), make_rule(80)))
+    log = WatchedLog(tmp_path / "alerts.jsonl")
+    ingestor = Ingestor(store, [log, webhook(receiver.url, timeout=30)])
+    receiver.hold.set()  # every request waits until the test releases it
+    with ingestor.background_dispatch():
+        done = ingestor.ingest(listing, [make_tick(36.0)])  # fires both rules
+        assert len(done.alerts) == 2
+        assert log.wrote.wait(timeout=10)
+        assert log_ids(log.path) == [a.alert_id for a in done.alerts]
+        assert receiver.arrived.wait(timeout=10)  # the webhook's thread is stuck in its POST
+        assert receiver.delivered == []
+        receiver.release.set()
+    assert receiver.ids() == [a.alert_id for a in done.alerts]  # stopping lets deliveries finish
+    assert {s["webhook"].state for s in ingestor.outbox.states().values()} == {DELIVERED}
+    ingestor.outbox.close()
+
+
+def test_the_daemon_delivers_on_dispatcher_threads_and_stops_them_when_it_stops(
+    store: SqlStore, receiver: Receiver, tmp_path: Path
+) -> None:
+    hook = webhook(receiver.url)
+    ingestor = Ingestor(store, [JsonlAlertLog(tmp_path / "alerts.jsonl"), hook])
+    store.add_alerts([make_alert(1)], ["log", "webhook"])
+    start = dt.datetime(2026, 1, 2, 1, 0, tzinfo=dt.UTC)
+    Daemon([], ingestor, SimulatedClock(start), until=start).run()  # stops at once
+    assert receiver.ids() == [make_alert(1).alert_id]
+    assert not [t for t in threading.enumerate() if t.name.startswith("dispatch:")]
+    jobs = {job.id: job.func for job in Daemon([], ingestor, SimulatedClock(start)).jobs()}
+    assert jobs["dispatch"] == ingestor.dispatch_soon  # wakes the threads for due retries
+    hook.close()
+
+
+def test_any_ingested_batch_delivers_what_an_earlier_run_left_pending(
+    store: SqlStore, receiver: Receiver, tmp_path: Path
+) -> None:
+    left = [make_alert(1), make_alert(2)]
+    store.add_alerts(left, ["log", "webhook"])  # committed, then the process died
+    hook = webhook(receiver.url)
+    ingestor = Ingestor(store, [JsonlAlertLog(tmp_path / "alerts.jsonl"), hook])
+    done = ingestor.ingest(make_listing(rules=(make_rule(50),)), [make_tick(20.0)])
+    assert done.alerts == ()
+    assert receiver.ids() == [a.alert_id for a in left]
+    assert log_ids(tmp_path / "alerts.jsonl") == [a.alert_id for a in left]
+    hook.close()
+
+
+# --- apprise ------------------------------------------------------------------------------------
+
+
+def test_apprise_sends_the_message_with_a_short_title_through_a_json_url(
+    receiver: Receiver,
+) -> None:
+    sink = AppriseSink(f"json://127.0.0.1:{receiver.port}/notify", timeout=5)
+    alert = make_alert(1)
+    sink.deliver([Delivery(alert), Delivery(alert, redelivery=True)])
+    sent = [request.record for request in receiver.delivered]
+    assert [(s["title"], s["message"]) for s in sent] == [
+        ("6082.HK rule-1", json.loads(alert.record)["message"]),
+        ("6082.HK rule-1 (redelivery)", json.loads(alert.record)["message"]),
+    ]
+
+
+def test_apprise_failures_are_retried_then_dead_lettered_and_redelivered(
+    store: SqlStore, receiver: Receiver, tmp_path: Path
+) -> None:
+    wall = Wall()
+    sink = AppriseSink(
+        f"json://127.0.0.1:{receiver.port}/notify", retry=RetryPolicy(3, 1.0, 5.0), timeout=5
+    )
+    ingestor = Ingestor(store, [JsonlAlertLog(tmp_path / "alerts.jsonl"), sink], wall_us=wall)
+    receiver.answer = lambda n: (500, {})
+    store.add_alerts([make_alert(1)], ["log", "apprise"])
+    for _ in range(5):
+        ingestor.dispatch()
+        wall.advance(10)
+    state = ingestor.outbox.states()[make_alert(1).alert_id]["apprise"]
+    assert (state.state, state.attempts, receiver.seen) == (DEAD, 3, 3)
+    assert str(state.last_error).startswith("apprise:")
+    receiver.answer = lambda n: (200, {})
+    assert ingestor.outbox.redeliver(make_alert(1).alert_id, "apprise") == 1
+    assert ingestor.dispatch() == 1
+    assert receiver.delivered[0].record["title"].endswith("(redelivery)")
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+def test_sinks_are_built_from_settings_with_secrets_from_the_environment(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, receiver: Receiver
+) -> None:
+    settings_file = workdir / "tracker.toml"
+    settings_file.write_text(
+        f"[sinks.log]\nrotate_bytes = 1_000_000\nrotate_daily = true\n\n"
+        f'[sinks.webhook]\nurl = "{receiver.url}"\nmax_attempts = 4\ntimeout = 2.5\n'
+    )
+    monkeypatch.setenv("TRACKER_SETTINGS", str(settings_file))
+    monkeypatch.setenv("TRACKER_SINKS__WEBHOOK__SECRET", SECRET)
+    monkeypatch.setenv("TRACKER_SINKS__APPRISE__URLS", "json://127.0.0.1:9/a, json://127.0.0.1:9/b")
+    sinks = build_sinks(load_settings())
+    assert [s.name for s in sinks] == ["log", "webhook", "apprise-1", "apprise-2"]
+    log, hook = sinks[0], sinks[1]
+    assert isinstance(log, JsonlAlertLog)
+    assert (log.rotate_bytes, log.rotate_daily) == (1_000_000, True)
+    assert hook.retry.max_attempts == 4
+    hook.deliver([Delivery(make_alert(1))])
+    request = receiver.delivered[0]
+    assert verify(SECRET, request.body, request.headers["X-Tracker-Signature"])
+    assert request.headers["User-Agent"].startswith("listing-tracker/")
+    for sink in sinks:
+        sink.close()
+
+
+@pytest.mark.parametrize(
+    ("variables", "problem"),
+    [
+        ({"TRACKER_SINKS__APPRISE__URLS": "nosuch://tok3n@host"}, "scheme 'nosuch'"),
+        ({"TRACKER_SINKS__APPRISE__URLS": " , "}, "no URL given"),
+        ({"TRACKER_SINKS__APPRISE__TIMEOUT": "3"}, "TRACKER_SINKS__APPRISE__URLS is not set"),
+        ({"TRACKER_SINKS__WEBHOOK__URL": "ftp://host/x"}, "not an http:// or https:// URL"),
+    ],
+)
+def test_sink_settings_a_sink_cannot_use_are_refused(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], problem: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=problem) as refused:
+        build_sinks(load_settings())
+    assert "tok3n" not in refused.value.message

@@ -1,0 +1,204 @@
+"""The outbox's ledger: each alert's delivery to each sink (``alert_deliveries``).
+
+A delivery is ``pending`` (with the wall time of its next attempt once one failed),
+``delivered``, or ``dead`` (dead-lettered after the sink's last attempt).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from tracker.store import tables as t
+from tracker.store.engine import storage_error
+from tracker.store.repository import StoredAlert
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+_CHUNK = 500  # ids per IN (...) list
+
+
+@dataclass(frozen=True, slots=True)
+class DueDelivery:
+    """A pending delivery whose time has come, with its alert."""
+
+    alert: StoredAlert
+    attempts: int
+    redelivery: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A failed attempt: the reason, and the next attempt's wall time (None: dead-lettered)."""
+
+    alert_id: str
+    error: str
+    next_attempt_us: int | None
+
+
+class DeliveryState(NamedTuple):
+    """Where one alert's delivery to one sink stands."""
+
+    state: str
+    attempts: int
+    last_error: str | None
+    next_attempt_us: int | None
+    redelivery: bool
+
+
+class SqlDeliveries:
+    """Reads and records deliveries, in the same database as the alerts."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def _connect(self, write: bool = True) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() if write else self.engine.connect() as connection:
+                yield connection
+        except SQLAlchemyError as exc:
+            raise storage_error(self.engine, exc) from exc
+
+    def due(self, sink: str, now_us: int) -> list[DueDelivery]:
+        """A sink's pending deliveries due by ``now_us``, in store order.
+
+        A listing's pending delivery that is not due yet (it is waiting to be tried
+        again) holds back the listing's later ones, so a sink gets each listing's
+        alerts in order. Dead letters hold nothing back.
+        """
+        d, a = t.deliveries.alias("d"), t.alerts.alias("a")
+        waiting_d, waiting_a = t.deliveries.alias("wd"), t.alerts.alias("wa")
+        waiting = (
+            sa.select(waiting_d.c.alert_id)
+            .join(waiting_a, waiting_a.c.alert_id == waiting_d.c.alert_id)
+            .where(
+                waiting_d.c.sink == sink,
+                waiting_d.c.state == PENDING,
+                waiting_d.c.next_attempt_us > now_us,
+                waiting_a.c.listing_id == a.c.listing_id,
+                waiting_a.c.id < a.c.id,
+            )
+        )
+        query = (
+            sa.select(
+                a.c.alert_id,
+                a.c.listing_id,
+                a.c.rule_id,
+                a.c.ts_us,
+                a.c.seq,
+                a.c.record,
+                d.c.attempts,
+                d.c.redelivery,
+            )
+            .join(d, d.c.alert_id == a.c.alert_id)
+            .where(
+                d.c.sink == sink,
+                d.c.state == PENDING,
+                sa.or_(d.c.next_attempt_us.is_(None), d.c.next_attempt_us <= now_us),
+                ~waiting.exists(),
+            )
+            .order_by(a.c.id)
+        )
+        with self._connect(write=False) as connection:
+            return [
+                DueDelivery(StoredAlert(*row[:6]), row.attempts, bool(row.redelivery))
+                for row in connection.execute(query)
+            ]
+
+    def delivered(self, sink: str, alert_ids: Sequence[str]) -> None:
+        """Record that a sink has these alerts."""
+        c = t.deliveries.c
+        with self._connect() as connection:
+            for start in range(0, len(alert_ids), _CHUNK):
+                connection.execute(
+                    t.deliveries.update()
+                    .where(c.sink == sink, c.alert_id.in_(alert_ids[start : start + _CHUNK]))
+                    .values(
+                        state=DELIVERED,
+                        attempts=c.attempts + 1,
+                        next_attempt_us=None,
+                        last_error=None,
+                    )
+                )
+
+    def failed(self, sink: str, failures: Sequence[Failure]) -> None:
+        """Record failed attempts: pending until their next attempt, or dead."""
+        if not failures:
+            return
+        c = t.deliveries.c
+        statement = (
+            t.deliveries.update()
+            .where(c.sink == sink, c.alert_id == sa.bindparam("failed_id"))
+            .values(
+                state=sa.bindparam("new_state"),
+                attempts=c.attempts + 1,
+                next_attempt_us=sa.bindparam("next_us"),
+                last_error=sa.bindparam("error"),
+            )
+        )
+        rows = [
+            {
+                "failed_id": f.alert_id,
+                "new_state": PENDING if f.next_attempt_us is not None else DEAD,
+                "next_us": f.next_attempt_us,
+                "error": f.error[:2000],
+            }
+            for f in failures
+        ]
+        with self._connect() as connection:
+            connection.execute(statement, rows)
+
+    def redeliver(self, alert_id: str, sink: str | None = None) -> int:
+        """Put a dead or delivered alert back to pending, marked a redelivery; how many sinks."""
+        c = t.deliveries.c
+        where = [c.alert_id == alert_id, c.state.in_([DEAD, DELIVERED])]
+        if sink is not None:
+            where.append(c.sink == sink)
+        statement = (
+            t.deliveries.update()
+            .where(*where)
+            .values(
+                state=PENDING, attempts=0, next_attempt_us=None, last_error=None, redelivery=True
+            )
+        )
+        with self._connect() as connection:
+            return int(connection.execute(statement).rowcount)
+
+    def states(self, alert_ids: Sequence[str] | None = None) -> dict[str, dict[str, DeliveryState]]:
+        """Per alert id, per sink, where its delivery stands (every alert when ids is None)."""
+        c = t.deliveries.c
+        query = sa.select(
+            c.alert_id, c.sink, c.state, c.attempts, c.last_error, c.next_attempt_us, c.redelivery
+        ).order_by(c.alert_id, c.sink)
+        chunks: list[Sequence[str] | None] = [None]
+        if alert_ids is not None:
+            chunks = [alert_ids[i : i + _CHUNK] for i in range(0, len(alert_ids), _CHUNK)]
+        found: dict[str, dict[str, DeliveryState]] = {}
+        with self._connect(write=False) as connection:
+            for chunk in chunks:
+                chosen = query if chunk is None else query.where(c.alert_id.in_(chunk))
+                for row in connection.execute(chosen):
+                    found.setdefault(row.alert_id, {})[row.sink] = DeliveryState(
+                        row.state,
+                        row.attempts,
+                        row.last_error,
+                        row.next_attempt_us,
+                        bool(row.redelivery),
+                    )
+        return found
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per sink, how many deliveries are in each state."""
+        c = t.deliveries.c
+        query = sa.select(c.sink, c.state, sa.func.count()).group_by(c.sink, c.state)
+        totals: dict[str, dict[str, int]] = {}
+        with self._connect(write=False) as connection:
+            for sink, state, count in connection.execute(query):
+                totals.setdefault(sink, {})[state] = int(count)
+        return totals
