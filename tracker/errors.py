@@ -6,6 +6,9 @@
 - ``InputError``: a tape has bad rows; ``problems`` holds one ``FILE:LINE: reason`` each (exit 2).
 - ``SourceUnavailableError``: a quote source failed; retry later (exit 1 if it ends a command).
 - ``StorageError``: the database failed (unreachable, disk full); wraps the driver error (exit 1).
+
+``tracker.alerts.sinks.DeliveryError`` (a sink could not take alerts) never reaches the
+command line: the outbox records it and retries later.
 """
 
 from __future__ import annotations
