@@ -22,3 +22,21 @@ def tracker_command() -> list[str]:
     """The console script beside this Python, or the module if it is not installed as a script."""
     script = Path(sys.executable).with_name("tracker")
     return [str(script)] if script.exists() else [sys.executable, "-m", "tracker.cli"]
+
+
+def replay_command(tape: Path, folder: Path, listings: Path) -> list[str]:
+    """``tracker -vv replay TAPE`` of Biren into a SQLite file and an alert log in ``folder``."""
+    return [
+        *tracker_command(),
+        "-vv",
+        "replay",
+        str(tape),
+        "--listing",
+        "biren",
+        "--config",
+        str(listings),
+        "--db",
+        f"sqlite:///{folder / 'tracker.db'}",
+        "--alert-log",
+        str(folder / "alerts.jsonl"),
+    ]

@@ -10,7 +10,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from commands import tracker_command, tracker_env
+from commands import replay_command, tracker_env
 from factories import LISTINGS
 
 
@@ -28,20 +28,7 @@ def write_swinging_tape(path: Path, ticks: int = 12_000) -> None:
 
 
 def replay_args(tape: Path, folder: Path) -> list[str]:
-    return [
-        *tracker_command(),
-        "-vv",
-        "replay",
-        str(tape),
-        "--listing",
-        "biren",
-        "--config",
-        str(LISTINGS),
-        "--db",
-        f"sqlite:///{folder / 'tracker.db'}",
-        "--alert-log",
-        str(folder / "alerts.jsonl"),
-    ]
+    return replay_command(tape, folder, LISTINGS)
 
 
 def contents(folder: Path) -> tuple[list[tuple], list[tuple], list[str]]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commands import tracker_command, tracker_env
+from commands import replay_command, tracker_env
 from factories import LISTINGS
 
 SECRET = "crash-test-secret"
@@ -88,20 +88,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def replay_args(tape: Path, folder: Path) -> list[str]:
-    return [
-        *tracker_command(),
-        "-vv",
-        "replay",
-        str(tape),
-        "--listing",
-        "biren",
-        "--config",
-        str(LISTINGS),
-        "--db",
-        f"sqlite:///{folder / 'tracker.db'}",
-        "--alert-log",
-        str(folder / "alerts.jsonl"),
-    ]
+    return replay_command(tape, folder, LISTINGS)
 
 
 def stored(folder: Path) -> tuple[int, list[str], list[str]]:

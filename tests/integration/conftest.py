@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
+from tracker.store.engine import create_engine, ensure_schema
+from tracker.store.repository import SqlStore
 
 
 def _admin_url() -> sa.URL | None:
@@ -52,3 +55,19 @@ def db_url(request: pytest.FixtureRequest) -> str:
     """Each storage backend in turn: the same contract suite runs against both."""
     fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
     return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture
+def open_store() -> Iterator[Callable[[str], SqlStore]]:
+    """Opens stores on a URL, migrated, and closes them after the test."""
+    opened: list[SqlStore] = []
+
+    def open_(url: str) -> SqlStore:
+        engine = create_engine(url)
+        ensure_schema(engine)
+        opened.append(SqlStore(engine))
+        return opened[-1]
+
+    yield open_
+    for store in opened:
+        store.close()

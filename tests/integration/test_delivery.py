@@ -21,7 +21,6 @@ from tracker.daemon import Daemon
 from tracker.errors import ConfigError
 from tracker.ingest import Ingestor
 from tracker.store.deliveries import DEAD, DELIVERED, PENDING, Failure, SqlDeliveries
-from tracker.store.engine import create_engine, ensure_schema
 from tracker.store.repository import SqlStore
 
 # apprise's e-mail plugin imports the standard library's imghdr, deprecated since Python 3.11;
@@ -37,21 +36,6 @@ def receiver() -> Iterator[Receiver]:
     yield running
     running.release.set()
     running.down()
-
-
-@pytest.fixture
-def open_store() -> Iterator[Callable[[str], SqlStore]]:
-    opened: list[SqlStore] = []
-
-    def open_(url: str) -> SqlStore:
-        engine = create_engine(url)
-        ensure_schema(engine)
-        opened.append(SqlStore(engine))
-        return opened[-1]
-
-    yield open_
-    for store in opened:
-        store.close()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,22 +19,6 @@ from tracker.sources.tape import read_tape
 from tracker.store.engine import create_engine, current_revision, ensure_schema
 from tracker.store.repository import Heartbeat, PollerState, SqlStore, StoredAlert
 from tracker.store.tables import SCHEMA_REVISION
-
-
-@pytest.fixture
-def open_store() -> Iterator[Callable[[str], SqlStore]]:
-    """Opens stores on a URL, migrated, and closes them after the test."""
-    opened: list[SqlStore] = []
-
-    def open_(url: str) -> SqlStore:
-        engine = create_engine(url)
-        ensure_schema(engine)
-        opened.append(SqlStore(engine))
-        return opened[-1]
-
-    yield open_
-    for store in opened:
-        store.close()
 
 
 def biren():
