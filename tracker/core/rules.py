@@ -100,9 +100,11 @@ class _Run:
                     self._relevel(rule)
         self.last_price = tick.price
         price = to_micros(tick.price)
-        phase = self._phase(tick.ts_us)
+        phase = self._phase(tick.ts_us) if self.phase_of is not None else None
         for rule in self.rules:
-            if rule.active(tick.ts_us, phase) and rule.step(price, tick.ts_us):
+            if rule.gated and not rule.active(tick.ts_us, phase):
+                continue
+            if rule.step(price, tick.ts_us):
                 self.alerts.append(self._crossed(rule, tick, gap, False))
 
     def extremes(self, extremes: Extremes) -> None:
@@ -168,12 +170,14 @@ class _Run:
 class _Compiled:
     """One rule's current level, re-arm bound, armed flag and last fire, stepped tick by tick."""
 
-    __slots__ = ("armed", "base", "bound", "cooldown", "last_fired", "level", "rule", "up")
+    __slots__ = ("armed", "base", "bound", "cooldown", "gated", "last_fired", "level", "rule", "up")
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
         self.up = rule.direction is Direction.UP
         self.cooldown = rule.cooldown_us
+        # whether ``active`` can ever say no: the per-tick check is skipped for plain rules
+        self.gated = rule.daily or rule.expires_us is not None or rule.phases is not None
         self.level: int | None = None
         self.base: float | None = None
         self.bound = 0
@@ -196,6 +200,9 @@ class _Compiled:
     def step(self, price: int, ts_us: int) -> bool:
         """Advance on one price (millionths); true when the rule fires."""
         if self.armed:
+            level = self.level
+            if level is None or not (price >= level if self.up else price < level):
+                return False
             return self.fire(price, ts_us)
         if not self.rule.once and (price < self.bound if self.up else price >= self.bound):
             self.armed = True
