@@ -303,3 +303,23 @@ def test_sink_settings_a_sink_cannot_use_are_refused(
     with pytest.raises(ConfigError, match=problem) as refused:
         build_sinks(load_settings())
     assert "tok3n" not in refused.value.message
+
+
+def test_retry_after_pauses_the_whole_sink_not_only_the_listing(
+    store: SqlStore, receiver: Receiver, tmp_path: Path
+) -> None:
+    wall = Wall()
+    receiver.answer = lambda n: (429, {"Retry-After": "60"})
+    ingestor = Ingestor(store, [webhook(receiver.url)], wall_us=wall)
+    listings = [make_listing(id=f"l{i}", rules=(make_rule(50),)) for i in range(5)]
+    for listing in listings:
+        ingestor.ingest(listing, [make_tick(35.70, "2026-01-02T09:20:00")])
+    assert receiver.seen == 1  # the first 429 paused the sink: no request for the others
+    wall.advance(30)
+    ingestor.dispatch()
+    assert receiver.seen == 1
+    receiver.answer = lambda n: (200, {})
+    wall.advance(31)
+    ingestor.dispatch()
+    assert len(receiver.delivered) == 5
+    ingestor.outbox.close()

@@ -40,6 +40,7 @@ class Outbox:
         # Right after a start, or after an outcome could not be recorded, any pending
         # alert may already be at the sink: the first pass says so to the sink.
         self._in_doubt = {sink.name for sink in self.sinks}
+        self._not_before: dict[str, int] = {}  # per sink: no request before (wall µs)
 
     def dispatch(self) -> int:
         """Attempt every due delivery to every sink once; return how many were delivered."""
@@ -48,6 +49,8 @@ class Outbox:
     def dispatch_sink(self, sink: AlertSink) -> int:
         """Attempt a sink's due deliveries once, in order; return how many were delivered."""
         with self._locks[sink.name]:
+            if self._now_us() < self._not_before.get(sink.name, 0):
+                return 0  # the receiver asked for a pause (Retry-After)
             due = self.deliveries.due(sink.name, self._now_us())
             doubt = sink.name in self._in_doubt
             held: set[str] = set()  # listings with an alert that failed in this pass, to retry
@@ -63,6 +66,8 @@ class Outbox:
                     done, waiting = self._attempt(sink, batch, doubt)
                     held |= waiting
                     delivered += done
+                    if self._now_us() < self._not_before.get(sink.name, 0):
+                        break  # Retry-After pauses the whole sink, not only that listing
             self._in_doubt.discard(sink.name)
             if delivered:
                 logger.debug("%s: delivered %d alerts", sink.name, delivered)
@@ -98,6 +103,9 @@ class Outbox:
                 exc_info=logger.isEnabledFor(logging.DEBUG),
             )
             error = DeliveryError(f"{type(exc).__name__}: {exc}")
+        if error is not None and error.retry_after:
+            pause = min(error.retry_after, RETRY_AFTER_MAX)
+            self._not_before[sink.name] = self._now_us() + int(pause * 1e6)
         done = len(batch) if error is None else max(0, min(error.delivered, len(batch)))
         failures = [] if error is None else self._failures(sink, batch[done:], error)
         try:

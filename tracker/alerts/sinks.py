@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -120,19 +122,33 @@ class JsonlAlertLog:
         if not batch:
             return
         try:
-            present = self._present(batch)
-            data = "".join(
-                d.alert.record + "\n" for d in batch if d.alert.alert_id not in present
-            ).encode()
-            if data:
-                self._rotate_if_due(len(data))
-                with self.path.open("ab") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                self._day = self._today()
+            # Another process may deliver to the same log (a replay or `alerts redeliver`
+            # beside a running daemon): check-then-append holds an exclusive file lock.
+            with self._exclusive():
+                present = self._present(batch)
+                data = "".join(
+                    d.alert.record + "\n" for d in batch if d.alert.alert_id not in present
+                ).encode()
+                if data:
+                    self._rotate_if_due(len(data))
+                    with self.path.open("ab") as handle:
+                        handle.write(data)
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                    self._day = self._today()
         except OSError as exc:
             raise DeliveryError(f"alert log {self.path}: {exc.strerror or exc}") from None
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """An advisory lock shared by every process that writes this log."""
+        lock = self.path.with_name(self.path.name + ".lock")
+        with lock.open("a") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def close(self) -> None:
         """Nothing to release: each batch opens and closes the file."""

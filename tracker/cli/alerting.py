@@ -202,7 +202,7 @@ def unsilence(silence_id: int, config: str | None, db: str | None) -> None:
 @config_option
 @db_option
 def redeliver(alert_id: str, sink: str | None, config: str | None, db: str | None) -> None:
-    """Send an alert again (a dead-lettered one, or a delivered one) and say how it went."""
+    """Send a dead-lettered alert again (or, with --sink, a delivered one); say how it went."""
     from tracker.bootstrap import build_app, build_settings
     from tracker.config import listings_path, load_listings
 
@@ -215,7 +215,12 @@ def redeliver(alert_id: str, sink: str | None, config: str | None, db: str | Non
             raise ConfigError(f"no alert {alert_id} (see `tracker alerts`)")
         where = f" to {sink}" if sink else ""
         raise ConfigError(f"alert {alert_id} has nothing to redeliver{where}")
-    app.ingestor.dispatch()
+    requeued = {
+        name for name, s in outbox.states([alert_id])[alert_id].items() if s.state == "pending"
+    }
+    for target in app.ingestor.sinks:  # only the sinks this alert was put back for
+        if target.name in requeued:
+            outbox.dispatch_sink(target)
     state = outbox.states([alert_id]).get(alert_id, {})
     click.echo(f"{alert_id}: {_deliveries(state)}")
     if any(s.state != "delivered" for name, s in state.items() if sink in (None, name)):

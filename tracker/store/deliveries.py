@@ -73,17 +73,13 @@ class SqlDeliveries:
         alerts in order. Dead letters hold nothing back.
         """
         d, a = t.deliveries.alias("d"), t.alerts.alias("a")
-        waiting_d, waiting_a = t.deliveries.alias("wd"), t.alerts.alias("wa")
+        pending = sa.and_(d.c.sink == sink, d.c.state == PENDING)
+        # the first waiting (not yet due) delivery of each listing: later ones wait behind it
         waiting = (
-            sa.select(waiting_d.c.alert_id)
-            .join(waiting_a, waiting_a.c.alert_id == waiting_d.c.alert_id)
-            .where(
-                waiting_d.c.sink == sink,
-                waiting_d.c.state == PENDING,
-                waiting_d.c.next_attempt_us > now_us,
-                waiting_a.c.listing_id == a.c.listing_id,
-                waiting_a.c.id < a.c.id,
-            )
+            sa.select(a.c.listing_id, sa.func.min(a.c.id))
+            .join(d, d.c.alert_id == a.c.alert_id)
+            .where(pending, d.c.next_attempt_us > now_us)
+            .group_by(a.c.listing_id)
         )
         query = (
             sa.select(
@@ -95,20 +91,18 @@ class SqlDeliveries:
                 a.c.record,
                 d.c.attempts,
                 d.c.redelivery,
+                a.c.id,
             )
             .join(d, d.c.alert_id == a.c.alert_id)
-            .where(
-                d.c.sink == sink,
-                d.c.state == PENDING,
-                sa.or_(d.c.next_attempt_us.is_(None), d.c.next_attempt_us <= now_us),
-                ~waiting.exists(),
-            )
+            .where(pending, sa.or_(d.c.next_attempt_us.is_(None), d.c.next_attempt_us <= now_us))
             .order_by(a.c.id)
         )
         with self._connect(write=False) as connection:
+            first_waiting = {row[0]: row[1] for row in connection.execute(waiting)}
             return [
                 DueDelivery(StoredAlert(*row[:6]), row.attempts, bool(row.redelivery))
                 for row in connection.execute(query)
+                if row.id < first_waiting.get(row.listing_id, row.id + 1)
             ]
 
     def delivered(self, sink: str, alert_ids: Sequence[str]) -> None:
@@ -155,11 +149,16 @@ class SqlDeliveries:
             connection.execute(statement, rows)
 
     def redeliver(self, alert_id: str, sink: str | None = None) -> int:
-        """Put a dead or delivered alert back to pending, marked a redelivery; how many sinks."""
+        """Put an alert back to pending, marked a redelivery; return how many sinks.
+
+        Without ``sink`` only dead letters are sent again (a chat or e-mail receiver
+        cannot drop a repeat); a delivered alert is sent again only to the sink named.
+        """
         c = t.deliveries.c
-        where = [c.alert_id == alert_id, c.state.in_([DEAD, DELIVERED])]
-        if sink is not None:
-            where.append(c.sink == sink)
+        if sink is None:
+            where = [c.alert_id == alert_id, c.state == DEAD]
+        else:
+            where = [c.alert_id == alert_id, c.state.in_([DEAD, DELIVERED]), c.sink == sink]
         statement = (
             t.deliveries.update()
             .where(*where)
