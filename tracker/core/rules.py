@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from tracker.core.model import (
-    MICROS,
     Direction,
     Extremes,
     Listing,
@@ -259,8 +258,3 @@ def _fresh_extremes(extremes: Extremes, seen: Extremes | None, day: _Day) -> Ext
     if low is not None and seen.low is not None and low >= seen.low:
         low = None
     return Extremes(extremes.ts_us, high, low)
-
-
-def level_price(level: int) -> float:
-    """A level in millionths as a price."""
-    return level / MICROS

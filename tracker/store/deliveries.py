@@ -17,9 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.store import tables as t
 from tracker.store.engine import storage_error
-from tracker.store.repository import StoredAlert
+from tracker.store.repository import DEAD, DELIVERED, PENDING, StoredAlert
 
-PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+__all__ = ["DEAD", "DELIVERED", "PENDING", "SqlDeliveries"]
 _CHUNK = 500  # ids per IN (...) list
 
 

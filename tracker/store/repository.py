@@ -16,7 +16,8 @@ from tracker.core.model import Extremes, Listing, ListingState, RuleState, Tick
 from tracker.store import tables as t
 from tracker.store.engine import storage_error
 
-PENDING, DELIVERED = "pending", "delivered"
+# The states of an alert's delivery to a sink (the outbox: tracker/store/deliveries.py).
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 LOG_SINK = "log"  # the one sink silenced alerts still go to
 _ALERT_COLUMNS = (
     t.alerts.c.alert_id,
@@ -208,28 +209,6 @@ class SqlStore:
         """Store notices that come with no tick (a source down or back), pending for every sink."""
         with self._transaction() as connection:
             _insert_alerts(connection, alerts, sinks)
-
-    def pending_alerts(self, sink: str) -> list[StoredAlert]:
-        """Alerts not yet delivered to a sink, in the order they were stored."""
-        query = (
-            sa.select(*_ALERT_COLUMNS)
-            .join(t.deliveries, t.deliveries.c.alert_id == t.alerts.c.alert_id)
-            .where(t.deliveries.c.sink == sink, t.deliveries.c.state == PENDING)
-            .order_by(t.alerts.c.id)
-        )
-        with self._read() as connection:
-            return [StoredAlert(*row) for row in connection.execute(query)]
-
-    def mark_delivered(self, sink: str, alert_ids: Sequence[str]) -> None:
-        """Record that a sink has these alerts."""
-        if not alert_ids:
-            return
-        with self._transaction() as connection:
-            connection.execute(
-                t.deliveries.update()
-                .where(t.deliveries.c.sink == sink, t.deliveries.c.alert_id.in_(alert_ids))
-                .values(state=DELIVERED, attempts=t.deliveries.c.attempts + 1)
-            )
 
     def alerts(
         self, listing_id: str | None = None, since_us: int | None = None
