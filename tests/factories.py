@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -81,3 +82,18 @@ class FixedClock:
 
     def now(self) -> dt.datetime:
         return self.moment
+
+
+def write_swinging_tape(path: Path, ticks: int, period: float, first_day: int = 2) -> None:
+    """Prices swinging through every Biren level (~27 to ~41) every ``2 pi period`` ticks.
+
+    4,000 ticks a day, five seconds apart from 09:00, on days from 2026-01-``first_day``.
+    """
+    rows = ["ts,price,volume"]
+    for i in range(ticks):
+        day, second = divmod(i, 4_000)
+        hour, rest = divmod(second * 5, 3600)
+        price = 34.0 + 7.0 * math.sin(i / period) + (i % 7) * 0.02
+        stamp = f"2026-01-{first_day + day:02d} {9 + hour:02d}:{rest // 60:02d}:{rest % 60:02d}"
+        rows.append(f"{stamp},{price:.2f},100")
+    path.write_text("\n".join(rows) + "\n")

@@ -14,6 +14,11 @@ _SECRET_KEY = re.compile(r"secret|token|password|passwd|api_key|apikey", re.IGNO
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@/\s]+@")
 
 
+def hide_password(text: str) -> str:
+    """A URL (or any text) with the password of ``scheme://user:password@host`` hidden."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
 def mask(value: Any, key: str = "") -> Any:
     """A value with secrets hidden: secret-named keys and passwords inside URLs."""
     if isinstance(value, dict):
@@ -23,7 +28,7 @@ def mask(value: Any, key: str = "") -> Any:
     if isinstance(value, str):
         if _SECRET_KEY.search(key) and value:
             return "***"
-        return _URL_PASSWORD.sub(r"\1***@", value)
+        return hide_password(value)
     return value
 
 

@@ -15,7 +15,15 @@ import tenacity
 from tracker.alerts.record import source_notice
 from tracker.calendar import TRADING, MarketCalendar
 from tracker.clock import Clock
-from tracker.core.model import Extremes, Listing, Tick, datetime_to_ts, ts_to_datetime
+from tracker.core.model import (
+    Extremes,
+    Listing,
+    Tick,
+    datetime_to_ts,
+    day_bounds,
+    local_date,
+    ts_to_datetime,
+)
 from tracker.ingest import Ingestor
 from tracker.sources.providers.base import Quote, QuoteError, QuoteProvider
 from tracker.store.repository import PollerState
@@ -141,14 +149,11 @@ class ListingPoller:
 
     def _load_day(self, ts_us: int) -> None:
         """Know the stored volume and turnover of the trade's day, to difference cumulative ones."""
-        day = ts_to_datetime(ts_us).astimezone(self._zone).date()
+        day = local_date(self.listing, ts_us)
         if day == self._day:
             return
-        start = dt.datetime.combine(day, dt.time(), self._zone)
-        end = start + dt.timedelta(days=1)
-        self._volume, self._turnover = self.ingestor.store.totals(
-            self.listing.id, datetime_to_ts(start), datetime_to_ts(end)
-        )
+        start, end = day_bounds(self.listing, day)
+        self._volume, self._turnover = self.ingestor.store.totals(self.listing.id, start, end)
         self._day = day
 
     def _failed(self, exc: QuoteError, now: dt.datetime) -> None:

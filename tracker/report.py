@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from tracker.alerts.messages import big_money, money
 from tracker.core.metrics import DaySummary, PricePoint, gain_pct, market_cap, summarize
-from tracker.core.model import Listing, Tick, datetime_to_ts, ts_to_datetime
+from tracker.core.model import Listing, Tick, day_bounds, ts_to_datetime
 from tracker.store.repository import SqlStore
 
 PhaseAt = Callable[[int], str]
@@ -37,19 +37,6 @@ class DayReport:
     auction: PricePoint | None = None  # the pre-opening auction's price (HKEX), if traded
     prev_close: float | None = None
     first_fires: tuple[FirstFire, ...] = ()
-
-
-def day_bounds(listing: Listing, date: dt.date) -> tuple[int, int]:
-    """Epoch microseconds of the exchange-local midnights around a date."""
-    zone = ZoneInfo(listing.timezone)
-    start = dt.datetime.combine(date, dt.time(), zone)
-    end = dt.datetime.combine(date + dt.timedelta(days=1), dt.time(), zone)
-    return datetime_to_ts(start), datetime_to_ts(end)
-
-
-def local_date(listing: Listing, ts_us: int) -> dt.date:
-    """The exchange-local date of an instant."""
-    return ts_to_datetime(ts_us).astimezone(ZoneInfo(listing.timezone)).date()
 
 
 def day_report(

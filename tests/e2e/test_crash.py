@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import random
 import re
 import sqlite3
@@ -11,20 +10,7 @@ import subprocess
 from pathlib import Path
 
 from commands import replay_command, tracker_env
-from factories import LISTINGS
-
-
-def write_swinging_tape(path: Path, ticks: int = 12_000) -> None:
-    """Prices swinging through every Biren level many times over three days."""
-    rows = ["ts,price,volume"]
-    for i in range(ticks):
-        day, second = divmod(i, 4_000)
-        hour, rest = divmod(second * 5, 3600)
-        price = 34.0 + 7.0 * math.sin(i / 150) + (i % 7) * 0.02
-        rows.append(
-            f"2026-01-0{2 + day} {9 + hour:02d}:{rest // 60:02d}:{rest % 60:02d},{price:.2f},100"
-        )
-    path.write_text("\n".join(rows) + "\n")
+from factories import LISTINGS, write_swinging_tape
 
 
 def replay_args(tape: Path, folder: Path) -> list[str]:
@@ -40,7 +26,7 @@ def contents(folder: Path) -> tuple[list[tuple], list[tuple], list[str]]:
 
 def test_replay_killed_at_random_points_ends_as_an_uninterrupted_run(tmp_path: Path) -> None:
     tape = tmp_path / "swing.csv"
-    write_swinging_tape(tape)
+    write_swinging_tape(tape, 12_000, period=150)
     env = tracker_env(TRACKER_REPLAY__CHUNK_SIZE="150")
     reference, crashed = tmp_path / "reference", tmp_path / "crashed"
     reference.mkdir()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import math
 import random
 import re
 import sqlite3
@@ -23,24 +22,11 @@ from typing import Any
 
 import pytest
 from commands import replay_command, tracker_env
-from factories import LISTINGS
+from factories import LISTINGS, write_swinging_tape
 
 SECRET = "crash-test-secret"
 KILLS = 50
 MAX_RUNS = 90  # bounded: a run that finishes before its kill point is not a kill
-
-
-def write_fast_swinging_tape(path: Path, ticks: int = 24_000) -> None:
-    """Prices swinging through every Biren level about every 300 ticks, over six days."""
-    rows = ["ts,price,volume"]
-    for i in range(ticks):
-        day, second = divmod(i, 4_000)
-        hour, rest = divmod(second * 5, 3600)
-        price = 34.0 + 7.0 * math.sin(i / 50) + (i % 7) * 0.02
-        rows.append(
-            f"2026-01-{5 + day:02d} {9 + hour:02d}:{rest // 60:02d}:{rest % 60:02d},{price:.2f},100"
-        )
-    path.write_text("\n".join(rows) + "\n")
 
 
 class Receiver:
@@ -131,7 +117,7 @@ def test_replay_killed_at_random_points_delivers_each_alert_to_log_once_and_webh
     tmp_path: Path, receiver: Receiver
 ) -> None:
     tape = tmp_path / "swing.csv"
-    write_fast_swinging_tape(tape)
+    write_swinging_tape(tape, 24_000, period=50, first_day=5)
     reference, crashed = tmp_path / "reference", tmp_path / "crashed"
     reference.mkdir()
     crashed.mkdir()

@@ -102,17 +102,14 @@ def since_us(text: str, zone: ZoneInfo, now: dt.datetime) -> int:
     if match:
         moment = now - dt.timedelta(**{_UNITS[match[2]]: float(match[1])})
         return datetime_to_ts(moment)
-    return datetime_to_ts(_instant(text, zone, "--since"))
+    from tracker.bootstrap import parse_instant
 
-
-def _instant(text: str, zone: ZoneInfo, option: str) -> dt.datetime:
     try:
-        parsed = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
+        return datetime_to_ts(parse_instant(text.strip(), zone.key, "--since"))
+    except ConfigError:
         raise ConfigError(
-            f"{option} {text!r}: not an ISO 8601 date or time, nor a duration like 2h"
+            f"--since {text!r}: not an ISO 8601 date or time, nor a duration like 2h"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
 
 
 def _duration_s(text: str) -> float:
@@ -140,7 +137,7 @@ def silence(
     db: str | None,
 ) -> None:
     """Silence a listing or one rule: its alerts are stored and logged, sent nowhere else."""
-    from tracker.bootstrap import build_settings, open_store
+    from tracker.bootstrap import build_settings, open_store, parse_instant
     from tracker.config import listings_path, load_listings
 
     if (duration is None) == (until is None):
@@ -154,7 +151,7 @@ def silence(
         end = now + _duration_s(duration)
     else:
         assert until is not None
-        end = _instant(until, ZoneInfo(listing.timezone), "--until").timestamp()
+        end = parse_instant(until.strip(), listing.timezone, "--until").timestamp()
     if end <= now:
         raise ConfigError("the silence would end before it starts")
     store = open_store(build_settings(db))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -153,4 +152,7 @@ def alert_printers(settings: Settings) -> list[Callable[[StoredAlert], None]]:
 
 
 def safe_url(url: str) -> str:
-    return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)
+    """A database URL fit to print: its password hidden."""
+    from tracker.effective import hide_password
+
+    return hide_password(url)

@@ -82,7 +82,8 @@ def report(
     from tracker.bootstrap import build_settings, open_store
     from tracker.calendar import MarketCalendar
     from tracker.config import listings_path, load_listings
-    from tracker.report import as_data, day_report, local_date, render
+    from tracker.core.model import local_date
+    from tracker.report import as_data, day_report, render
 
     listing = load_listings(listings_path(config)).get(listing_id)
     store = open_store(build_settings(db), create=False)
@@ -104,7 +105,7 @@ def report(
         if not png.parent.is_dir():
             raise ConfigError(f"--png {png}: folder {png.parent} does not exist")
         from tracker.chart import day_figure, save_png
-        from tracker.report import day_bounds
+        from tracker.core.model import day_bounds
 
         start, end = day_bounds(listing, date)
         stored = [a for a in store.alerts(listing.id, since_us=start) if a.ts_us < end]

@@ -202,7 +202,7 @@ def export(
     """Write a day's stored ticks as a tape (CSV), so a live day can be replayed."""
     from tracker.bootstrap import build_settings, open_store
     from tracker.config import listings_path, load_listings
-    from tracker.report import day_bounds
+    from tracker.core.model import day_bounds
     from tracker.sources.tape import write_tape
 
     try:

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 MICROS = 1_000_000
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -184,3 +185,16 @@ def alert_id(listing_id: str, rule_id: str, ts_us: int, seq: int) -> str:
     """The alert's stable id: sha256 of ``listing|rule|ts in UTC ISO 8601|seq``, 32 hex digits."""
     key = f"{listing_id}|{rule_id}|{ts_to_datetime(ts_us).isoformat()}|{seq}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def day_bounds(listing: Listing, date: dt.date) -> tuple[int, int]:
+    """Epoch microseconds of the exchange-local midnights around a date."""
+    zone = ZoneInfo(listing.timezone)
+    start = dt.datetime.combine(date, dt.time(), zone)
+    end = dt.datetime.combine(date + dt.timedelta(days=1), dt.time(), zone)
+    return datetime_to_ts(start), datetime_to_ts(end)
+
+
+def local_date(listing: Listing, ts_us: int) -> dt.date:
+    """The exchange-local date of an instant."""
+    return ts_to_datetime(ts_us).astimezone(ZoneInfo(listing.timezone)).date()
