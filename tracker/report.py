@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from tracker.alerts.messages import big_money, money
 from tracker.core.metrics import DaySummary, PricePoint, gain_pct, market_cap, summarize
 from tracker.core.model import Listing, Tick, day_bounds, ts_to_datetime
-from tracker.store.repository import SqlStore
+from tracker.store.repository import SqlStore, StoredAlert
 
 PhaseAt = Callable[[int], str]
 
@@ -39,6 +39,12 @@ class DayReport:
     first_fires: tuple[FirstFire, ...] = ()
 
 
+def day_alerts(store: SqlStore, listing: Listing, date: dt.date) -> list[StoredAlert]:
+    """The alerts stored for the listing's exchange-local date, in firing order."""
+    start, end = day_bounds(listing, date)
+    return [a for a in store.alerts(listing.id, since_us=start) if a.ts_us < end]
+
+
 def day_report(
     store: SqlStore, listing: Listing, date: dt.date, phase_at: PhaseAt | None = None
 ) -> DayReport | None:
@@ -50,7 +56,7 @@ def day_report(
     ticks = store.ticks(listing.id, start, end)
     if not ticks:
         return None
-    stored = [a for a in store.alerts(listing.id, since_us=start) if a.ts_us < end]
+    stored = day_alerts(store, listing, date)
     firsts: dict[str, FirstFire] = {}
     for alert in stored:
         record = json.loads(alert.record)
@@ -75,10 +81,61 @@ def _auction(ticks: list[Tick], phase_at: PhaseAt | None) -> PricePoint | None:
     return PricePoint(auction[-1].ts_us, auction[-1].price) if auction else None
 
 
+@dataclass(frozen=True, slots=True)
+class FigureRow:
+    """A price figure of the report, formatted alike for the text and the HTML report."""
+
+    label: str
+    price: str
+    vs_offer: str  # "" for the offer itself
+    market_cap: str
+    time: str  # exchange time; "" for a figure without an instant (offer, VWAP)
+    vs_prev_close: str  # "" on the first day stored, and for the offer and the close itself
+
+
+def figure_rows(report: DayReport) -> list[FigureRow]:
+    """Offer, previous close, auction, open, high, low, close and VWAP, as the report shows them."""
+    listing, s = report.listing, report.summary
+
+    def row(label: str, price: float, ts_us: int | None = None) -> FigureRow:
+        offer = label == "offer"
+        versus = ""
+        if report.prev_close and label not in ("offer", "prev close"):
+            versus = f"{(price / report.prev_close - 1) * 100:+.2f}%"
+        return FigureRow(
+            label,
+            f"{price:.2f}",
+            "" if offer else f"{gain_pct(listing, price):+.2f}%",
+            big_money(listing, market_cap(listing, price), 2),
+            clock(listing, ts_us) if ts_us is not None else "",
+            versus,
+        )
+
+    rows = [row("offer", listing.offer_price)]
+    if report.prev_close is not None:
+        rows.append(row("prev close", report.prev_close))
+    if report.auction is not None:
+        rows.append(row("auction", report.auction.price, report.auction.ts_us))
+    for label, point in (("open", s.open), ("high", s.high), ("low", s.low), ("close", s.close)):
+        rows.append(row(label, point.price, point.ts_us))
+    if s.vwap is not None:
+        rows.append(row("VWAP", s.vwap))
+    return rows
+
+
+def clock(listing: Listing, ts_us: int) -> str:
+    """An instant as the exchange's wall clock: 10:15:00."""
+    return f"{ts_to_datetime(ts_us).astimezone(ZoneInfo(listing.timezone)):%H:%M:%S}"
+
+
+def zone_name(listing: Listing, ts_us: int) -> str:
+    """The exchange's time zone abbreviation at an instant: HKT."""
+    return ts_to_datetime(ts_us).astimezone(ZoneInfo(listing.timezone)).tzname() or ""
+
+
 def render(report: DayReport) -> str:
     """The report as a one-screen text table."""
     listing, s = report.listing, report.summary
-    zone = ZoneInfo(listing.timezone)
     basis = f" ({listing.shares_basis})" if listing.shares_basis else ""
     versus = "   vs close" if report.prev_close else ""
     lines = [
@@ -87,25 +144,9 @@ def render(report: DayReport) -> str:
         "",
         f"{'':10}{'price':>10}{'vs offer':>11}{'market cap':>14}{'time':>11}{versus}",
     ]
-
-    def row(label: str, price: float, ts_us: int | None = None) -> str:
-        when = f"{ts_to_datetime(ts_us).astimezone(zone):%H:%M:%S}" if ts_us is not None else ""
-        change = "" if label == "offer" else f"{gain_pct(listing, price):+.2f}%"
-        cap = big_money(listing, market_cap(listing, price), 2)
-        line = f"{label:10}{price:>10.2f}{change:>11}{cap:>14}{when:>11}"
-        if report.prev_close and label != "offer":
-            line += f"{(price / report.prev_close - 1) * 100:>+12.2f}%"
-        return line
-
-    lines.append(row("offer", listing.offer_price))
-    if report.prev_close is not None:
-        lines.append(f"{'prev close':10}{report.prev_close:>10.2f}")
-    if report.auction is not None:
-        lines.append(row("auction", report.auction.price, report.auction.ts_us))
-    for label, point in (("open", s.open), ("high", s.high), ("low", s.low), ("close", s.close)):
-        lines.append(row(label, point.price, point.ts_us))
-    if s.vwap is not None:
-        lines.append(row("VWAP", s.vwap))
+    for r in figure_rows(report):
+        line = f"{r.label:10}{r.price:>10}{r.vs_offer:>11}{r.market_cap:>14}{r.time:>11}"
+        lines.append(line + (f"{r.vs_prev_close:>13}" if r.vs_prev_close else ""))
     if s.volume is not None and s.turnover is not None:
         lines.append(f"{'volume':10}{s.volume:>14,.0f} shares")
         turnover = f"{money(listing, s.turnover, 0):>14} ({big_money(listing, s.turnover, 2)})"
@@ -113,7 +154,7 @@ def render(report: DayReport) -> str:
     lines.append(f"{'ticks':10}{s.ticks:>14,}")
     lines.append(f"{'alerts':10}{report.alerts:>14,}")
     for fire in report.first_fires:
-        when = f"{ts_to_datetime(fire.ts_us).astimezone(zone):%H:%M:%S}"
+        when = clock(listing, fire.ts_us)
         lines.append(f"  first {fire.rule_id} at {when}, {money(listing, fire.price)}")
     return "\n".join(lines)
 
