@@ -1,4 +1,4 @@
-"""The built wheel carries what an installed tracker needs: migrations, sample day, listing."""
+"""The built wheel carries what an installed tracker needs: migrations, sample, listing, page."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ def test_wheel_ships_migrations_sample_day_and_listing(wheel: Path) -> None:
     assert "tracker/_bundled/db/env.py" in names
     assert "tracker/_bundled/config/listings.toml" in names
     assert "tracker/data/biren-2026-01-02.csv" in names
+    assert "tracker/templates/report.html" in names
 
 
 def test_installed_wheel_runs_the_demo_away_from_the_checkout(wheel: Path, tmp_path: Path) -> None:

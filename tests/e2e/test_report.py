@@ -1,22 +1,32 @@
-"""``tracker report``: a stored day's summary, as text and as JSON."""
+"""``tracker report``: a stored day's summary, as text, as JSON and as an HTML page."""
 
 from __future__ import annotations
 
+import base64
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
-from commands import Tracker
-from factories import LISTINGS, SAMPLE_TAPE
+import pytest
+from commands import Tracker, tracker_env
+from factories import LISTINGS, ROOT, SAMPLE_TAPE
+from html_tree import Element, parse
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+EXAMPLE = ROOT / "docs" / "biren-2026-01-02.html"
+SHORT_DAY = "ts,price,volume\n2026-01-02 09:20:00,35.70,100\n2026-01-02 16:09:00,34.46,100\n"
 
 
-def replay(tracker: Tracker, tape: Path, db: str, tmp_path: Path) -> None:
+def replay(tracker: Tracker, tape: Path, db: str, tmp_path: Path, config: Path = LISTINGS) -> None:
     done = tracker(
         "replay",
         str(tape),
         "--listing",
         "biren",
         "--config",
-        str(LISTINGS),
+        str(config),
         "--db",
         db,
         "--alert-log",
@@ -80,3 +90,183 @@ def test_a_later_day_reports_the_change_against_the_previous_close(
     )
     assert missing.returncode == 2
     assert "no ticks stored for biren on 2026-01-03" in missing.stderr
+
+
+def embedded_chart(page: Element) -> bytes:
+    src = page.find("img").attrs["src"]
+    assert src.startswith("data:image/png;base64,")
+    return base64.b64decode(src.split(",", 1)[1], validate=True)
+
+
+def test_the_html_report_is_one_page_with_the_days_figures_chart_and_alerts(
+    tracker: Tracker, tmp_path: Path
+) -> None:
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    replay(tracker, SAMPLE_TAPE, db, tmp_path)
+    html, png = tmp_path / "day.html", tmp_path / "day.png"
+    result = tracker(
+        "report", "biren", "--date", "2026-01-02", "--json", "--html", str(html),
+        "--png", str(png), "--config", str(LISTINGS), "--db", db,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["close"]["price"] == 34.46  # --json as before
+    assert str(html) in result.stderr
+    assert str(png) in result.stderr
+    text = html.read_text(encoding="utf-8")
+    page = parse(text)
+
+    rows = {
+        row.attrs["data-figure"]: row for row in page.find_all("tr") if "data-figure" in row.attrs
+    }
+    assert list(rows) == ["offer", "auction", "open", "high", "low", "close", "VWAP"]
+    price = {label: row.find("td", cls="price").text() for label, row in rows.items()}
+    assert (price["open"], price["high"], price["low"], price["close"]) == (
+        "35.70", "42.88", "33.50", "34.46",
+    )  # fmt: skip
+    assert price["offer"] == "19.60"
+    assert price["auction"] == "35.70"
+    assert rows["auction"].find("span", cls="when").text() == "09:20:00"
+    assert rows["open"].find("td", cls="vs-offer").text() == "+82.14%"
+    assert rows["close"].find("td", cls="vs-offer").text() == "+75.82%"
+    assert rows["offer"].find("td", cls="market-cap").text() == "HK$51.87bn"
+    assert not page.find_all("td", cls="vs-close")  # no previous day
+    assert "2,646,592,710 shares" in page.find("p", cls="basis").text()
+    facts = {
+        tr.attrs["data-fact"]: tr.find("td").text()
+        for tr in page.find_all("tr")
+        if "data-fact" in tr.attrs
+    }
+    assert facts["volume"] == "150,709,945 shares"
+    assert facts["turnover"].startswith("HK$")
+    assert facts["ticks"] == "2,874"
+    assert facts["alerts"] == "4"
+    assert page.find("tr", data_rule="mcap-100b").text() == "mcap-100b 10:15:00 HK$37.86"
+
+    records = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    items = page.find_all("li", cls="alert")
+    assert [(li.attrs["id"], li.attrs["data-rule"]) for li in items] == [
+        (f"alert-{r['alert_id']}", r["rule"]) for r in records
+    ]
+    for li, record in zip(items, records, strict=True):
+        assert li.find("span", cls="rule").text() == record["rule"]
+        assert li.find("time").attrs["datetime"] == record["ts"]
+        assert li.find("p", cls="message").text() == record["message"]
+        flags = [flag.text() for flag in li.find_all("span", cls="flag")]
+        assert flags == (["gap"] if record["gap"] else [])
+    assert items[2].find("span", cls="price").text() == "HK$37.86"
+
+    chart = embedded_chart(page)
+    assert chart[:8] == PNG_MAGIC
+    assert chart == png.read_bytes()  # the same chart as --png
+    viewport = page.find("meta", name="viewport").attrs["content"]
+    assert "width=device-width" in viewport
+
+    # Self-contained: nothing to fetch, no script.
+    for element in page.iter():
+        for name in ("src", "href", "srcset", "action", "poster", "data"):
+            if name in element.attrs:
+                assert element.attrs[name].startswith(("data:", "#")), element.attrs
+    assert not page.find_all("script")
+    assert not page.find_all("link")
+    assert "url(" not in page.find("style").text()
+    assert "@import" not in text
+    assert "http://" not in text
+    assert "https://" not in text
+
+
+def test_the_html_report_shows_the_change_against_the_previous_close(
+    tracker: Tracker, tmp_path: Path
+) -> None:
+    tape = tmp_path / "two-days.csv"
+    tape.write_text(
+        "ts,price,volume\n2026-01-02 09:30:00,35.00,100\n2026-01-02 16:00:00,40.00,100\n"
+        "2026-01-05 09:30:00,42.00,100\n2026-01-05 16:00:00,44.00,100\n"
+    )
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    replay(tracker, tape, db, tmp_path)
+    html = tmp_path / "day.html"
+    result = tracker("report", "biren", "--html", str(html), "--config", str(LISTINGS), "--db", db)
+    assert result.returncode == 0, result.stderr
+    page = parse(html.read_text(encoding="utf-8"))
+    assert page.find("tr", data_figure="prev close").find("td", cls="price").text() == "40.00"
+    assert page.find("tr", data_figure="close").find("td", cls="vs-close").text() == "+10.00%"
+    assert not page.find_all("li", cls="alert")
+
+
+def test_names_and_messages_from_the_config_are_escaped_in_the_html_report(
+    tracker: Tracker, tmp_path: Path
+) -> None:
+    name = "<script>alert(1)</script> & <b>Co</b>"
+    config = tmp_path / "listings.toml"
+    config.write_text(
+        LISTINGS.read_text(encoding="utf-8").replace(
+            'name = "Biren Technology"', f'name = "{name}"'
+        ),
+        encoding="utf-8",
+    )
+    tape = tmp_path / "day.csv"
+    tape.write_text(SHORT_DAY)
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    replay(tracker, tape, db, tmp_path, config)
+    html = tmp_path / "day.html"
+    result = tracker("report", "biren", "--html", str(html), "--config", str(config), "--db", db)
+    assert result.returncode == 0, result.stderr
+    text = html.read_text(encoding="utf-8")
+    assert "<script" not in text
+    assert "<b>" not in text
+    page = parse(text)
+    assert not page.find_all("script")
+    assert not page.find_all("b")
+    assert page.find("title").text().startswith(name)
+    assert page.find("h1").text().startswith(name)
+    messages = [li.find("p", cls="message").text() for li in page.find_all("li", cls="alert")]
+    assert messages
+    assert all(message.startswith(name) for message in messages)
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [("missing/day.html", "does not exist"), ("file.txt/day.html", "is not a folder")],
+)
+def test_an_html_path_that_cannot_be_written_is_refused_in_one_line_and_nothing_is_written(
+    tracker: Tracker, tmp_path: Path, where: str, reason: str
+) -> None:
+    tape = tmp_path / "day.csv"
+    tape.write_text(SHORT_DAY)
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    replay(tracker, tape, db, tmp_path)
+    (tmp_path / "file.txt").write_text("not a folder")
+    html, png = tmp_path / where, tmp_path / "day.png"
+    result = tracker(
+        "report", "biren", "--html", str(html), "--png", str(png),
+        "--config", str(LISTINGS), "--db", db,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"--html {html}: ")
+    assert reason in line
+    assert not html.exists()
+    assert not png.exists()  # all or nothing
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith((".png", ".html", ".tmp"))]
+
+
+def without_chart(page: str) -> str:
+    return re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "data:image/png;base64,...", page)
+
+
+def test_the_committed_html_example_is_what_the_script_makes(tmp_path: Path) -> None:
+    made = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_report_example.py"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=tracker_env(),
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    page = (tmp_path / EXAMPLE.name).read_text(encoding="utf-8")
+    committed = EXAMPLE.read_text(encoding="utf-8")
+    # The chart's pixels depend on the matplotlib and FreeType versions; the rest may not.
+    assert without_chart(committed) == without_chart(page), "run scripts/make_report_example.py"
+    assert embedded_chart(parse(committed))[:8] == PNG_MAGIC

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from factories import SAMPLE_TAPE, make_listing, make_rule, ts_us
 
-from tracker.chart import day_figure, save_png, trading_axis
+from tracker.chart import day_figure, png_bytes, trading_axis
 from tracker.ingest import Ingestor
 from tracker.replay import replay_tape
 from tracker.sources.tape import read_tape
@@ -37,7 +36,7 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlStore]:
     engine.dispose()
 
 
-def test_the_chart_shows_price_levels_alerts_and_volume(day: SqlStore, tmp_path: Path) -> None:
+def test_the_chart_shows_price_levels_alerts_and_volume(day: SqlStore) -> None:
     ticks, alerts = day.ticks("biren"), day.alerts("biren")
     figure = day_figure(LISTING, ticks, alerts, "2026-01-02")
     price_ax, volume_ax = figure.axes[:2]
@@ -55,11 +54,11 @@ def test_the_chart_shows_price_levels_alerts_and_volume(day: SqlStore, tmp_path:
     assert high > 42.88
     assert "HKD" in price_ax.get_ylabel()
     assert price_ax.get_title() == "Biren Technology (6082.HK) on 2026-01-02"
-    assert len(volume_ax.patches) == len(ticks)
+    [bars] = [c for c in volume_ax.collections if c.get_gid() == "volume"]
+    assert len(bars.get_paths()) == len(ticks)  # a bar per tick
+    assert volume_ax.get_ylim()[0] == 0
     assert price_ax.child_axes[0].get_ylabel().startswith("market cap")
-    path = tmp_path / "day.png"
-    save_png(figure, path)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png_bytes(figure)[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_the_lunch_break_is_cut_out_not_drawn_flat(day: SqlStore) -> None:

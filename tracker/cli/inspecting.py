@@ -68,6 +68,11 @@ def db_upgrade(config: str | None, db: str | None) -> None:
 @click.option(
     "--png", type=click.Path(path_type=Path, dir_okay=False), help="Also draw the day's chart."
 )
+@click.option(
+    "--html",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the report, chart and alerts as one self-contained HTML page.",
+)
 @config_option
 @db_option
 def report(
@@ -75,16 +80,20 @@ def report(
     date_text: str | None,
     as_json: bool,
     png: Path | None,
+    html: Path | None,
     config: str | None,
     db: str | None,
 ) -> None:
     """A day's summary: auction, open, high, low, close, VWAP, volume, first fires."""
     from tracker.bootstrap import build_settings, open_store
     from tracker.calendar import MarketCalendar
+    from tracker.cli.outputs import check_outputs, day_outputs, write_outputs
     from tracker.config import listings_path, load_listings
     from tracker.core.model import local_date
     from tracker.report import as_data, day_report, render
 
+    files = [(option, path) for option, path in (("--png", png), ("--html", html)) if path]
+    check_outputs(files)  # before any work
     listing = load_listings(listings_path(config)).get(listing_id)
     store = open_store(build_settings(db), create=False)
     if date_text is None:
@@ -100,15 +109,8 @@ def report(
     summary = day_report(store, listing, date, MarketCalendar(listing.calendar).phase_at)
     if summary is None:
         raise ConfigError(f"no ticks stored for {listing.id} on {date.isoformat()}")
+    outputs = day_outputs(store, summary, png=png, html=html)
+    write_outputs(outputs)
     click.echo(json.dumps(as_data(summary), indent=2) if as_json else render(summary))
-    if png is not None:
-        if not png.parent.is_dir():
-            raise ConfigError(f"--png {png}: folder {png.parent} does not exist")
-        from tracker.chart import day_figure, save_png
-        from tracker.core.model import day_bounds
-
-        start, end = day_bounds(listing, date)
-        stored = [a for a in store.alerts(listing.id, since_us=start) if a.ts_us < end]
-        figure = day_figure(listing, store.ticks(listing.id, start, end), stored, date.isoformat())
-        save_png(figure, png)
-        click.echo(f"chart: {png}", err=True)
+    for output in outputs:
+        click.echo(f"{output.what}: {output.path}", err=True)
