@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from commands import Tracker
+from html_tree import parse
 
 
 def test_demo_prints_the_published_alerts_and_first_day_summary(tracker: Tracker) -> None:
@@ -54,3 +55,19 @@ def test_each_demo_uses_a_fresh_database_whose_path_it_prints(
         with sqlite3.connect(path) as db:
             assert db.execute("SELECT count(*) FROM alerts").fetchone() == (4,)
     assert not list(workdir.iterdir())  # nothing left in the working directory
+
+
+def test_demo_writes_the_days_chart_and_html_page_beside_its_database(tracker: Tracker) -> None:
+    result = tracker("demo")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    database = Path(re.search(r"^database\s+sqlite:///(\S+)$", out, re.MULTILINE)[1])
+    chart = Path(re.search(r"^chart\s+(\S+)$", out, re.MULTILINE)[1])
+    html = Path(re.search(r"^page\s+(\S+)$", out, re.MULTILINE)[1])
+    assert chart == database.parent / "biren-2026-01-02.png"
+    assert html == database.parent / "biren-2026-01-02.html"
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = parse(html.read_text(encoding="utf-8"))
+    assert page.find("tr", data_figure="close").find("td", cls="price").text() == "34.46"
+    assert len(page.find_all("li", cls="alert")) == 4
+    assert page.find("img").attrs["src"].startswith("data:image/png;base64,")

@@ -115,8 +115,12 @@ def _play(app: App, listing: Listing, recorded: Tape, pace: float | None) -> Rep
     "--alert-log", metavar="PATH", help="Alert log [default: alerts.jsonl beside the database]."
 )
 def demo(config: str | None, db: str | None, alert_log: str | None) -> None:
-    """Replay the bundled Biren first day into a fresh SQLite file; print alerts and summary."""
+    """Replay the bundled Biren first day into a fresh SQLite file; print alerts and summary.
+
+    The day's chart (PNG) and report page (HTML) are written beside the database.
+    """
     from tracker.bootstrap import build_app, build_settings
+    from tracker.cli.outputs import day_outputs, write_outputs
     from tracker.config import load_listings
     from tracker.report import day_report, render
     from tracker.resources import SAMPLE_DATE, SAMPLE_LISTING, SAMPLE_TAPE, bundled
@@ -137,6 +141,14 @@ def demo(config: str | None, db: str | None, alert_log: str | None) -> None:
     for alert in app.store.alerts(listing.id):
         print_alert(alert)
     summary = day_report(app.store, listing, SAMPLE_DATE)
+    outputs = []
     if summary is not None:
         click.echo("\n" + render(summary))
+        stem = f"{listing.id}-{SAMPLE_DATE.isoformat()}"
+        outputs = day_outputs(
+            app.store, summary, png=folder / f"{stem}.png", html=folder / f"{stem}.html"
+        )
+        write_outputs(outputs)
     click.echo(f"\ndatabase  {safe_url(settings.db_url)}\nalert log {settings.alert_log}")
+    for output in outputs:
+        click.echo(f"{output.what:10}{output.path}")
