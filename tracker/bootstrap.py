@@ -15,7 +15,7 @@ from tracker.alerts.sinks import AlertSink, JsonlAlertLog, RetryPolicy
 from tracker.clock import Clock, SimulatedClock
 from tracker.config import Listings, Settings, load_settings
 from tracker.errors import ConfigError, SourceUnavailableError
-from tracker.ingest import AlertListener, Ingestor
+from tracker.ingest import AlertListener, Ingestor, TickListener
 from tracker.store.engine import MEMORY_URL, create_engine, ensure_schema, sqlite_file
 from tracker.store.repository import SqlStore
 
@@ -60,6 +60,7 @@ def build_app(
     *,
     dry_run: bool = False,
     listeners: Sequence[AlertListener] = (),
+    tick_listeners: Sequence[TickListener] = (),
     create: bool = True,
 ) -> App:
     """Wire a command's pieces; a dry run keeps nothing: in-memory store, no alert log.
@@ -71,7 +72,8 @@ def build_app(
         raise ConfigError(f"alert log {settings.alert_log}: folder {folder} does not exist")
     store = open_store(settings, dry_run=dry_run, create=create)
     sinks = [] if dry_run else build_sinks(settings)
-    return App(settings, listings, store, Ingestor(store, sinks, settings.language, listeners))
+    ingestor = Ingestor(store, sinks, settings.language, listeners, tick_listeners=tick_listeners)
+    return App(settings, listings, store, ingestor)
 
 
 def build_sinks(settings: Settings) -> list[AlertSink]:
@@ -173,3 +175,4 @@ def build_daemon(app: App, clock: Clock, until: dt.datetime | None) -> Daemon:
             ListingPoller(listing, provider, app.ingestor, calendar, clock, client, settings)
         )
     return Daemon(pollers, app.ingestor, clock, until)
+
