@@ -21,6 +21,8 @@ from tracker.store.repository import SqlStore
 
 if TYPE_CHECKING:
     from tracker.daemon import Daemon
+    from tracker.web.events import EventHub
+    from tracker.web.server import WebServer
 
 logger = logging.getLogger(__name__)
 
@@ -176,3 +178,20 @@ def build_daemon(app: App, clock: Clock, until: dt.datetime | None) -> Daemon:
         )
     return Daemon(pollers, app.ingestor, clock, until)
 
+
+def build_web(listings: Listings, store: SqlStore, address: str, hub: EventHub) -> WebServer:
+    """The live page's server on ``--web HOST:PORT``, bound, not yet serving."""
+    from tracker.web.api import ReadApi
+    from tracker.web.server import WebServer, parse_address
+
+    host, port = parse_address(address)
+    try:
+        server = WebServer(ReadApi(store, listings), hub, host, port)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"--web {address}: cannot listen on it: {reason}") from None
+    if not server.loopback:
+        logger.warning(
+            "--web %s: the live page is open to other machines (read-only, no login)", address
+        )
+    return server
