@@ -15,12 +15,14 @@ from tracker.alerts.sinks import AlertSink, JsonlAlertLog, RetryPolicy
 from tracker.clock import Clock, SimulatedClock
 from tracker.config import Listings, Settings, load_settings
 from tracker.errors import ConfigError, SourceUnavailableError
-from tracker.ingest import AlertListener, Ingestor
+from tracker.ingest import AlertListener, Ingestor, TickListener
 from tracker.store.engine import MEMORY_URL, create_engine, ensure_schema, sqlite_file
 from tracker.store.repository import SqlStore
 
 if TYPE_CHECKING:
     from tracker.daemon import Daemon
+    from tracker.web.events import EventHub
+    from tracker.web.server import WebServer
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ def build_app(
     *,
     dry_run: bool = False,
     listeners: Sequence[AlertListener] = (),
+    tick_listeners: Sequence[TickListener] = (),
     create: bool = True,
 ) -> App:
     """Wire a command's pieces; a dry run keeps nothing: in-memory store, no alert log.
@@ -71,7 +74,8 @@ def build_app(
         raise ConfigError(f"alert log {settings.alert_log}: folder {folder} does not exist")
     store = open_store(settings, dry_run=dry_run, create=create)
     sinks = [] if dry_run else build_sinks(settings)
-    return App(settings, listings, store, Ingestor(store, sinks, settings.language, listeners))
+    ingestor = Ingestor(store, sinks, settings.language, listeners, tick_listeners=tick_listeners)
+    return App(settings, listings, store, ingestor)
 
 
 def build_sinks(settings: Settings) -> list[AlertSink]:
@@ -173,3 +177,21 @@ def build_daemon(app: App, clock: Clock, until: dt.datetime | None) -> Daemon:
             ListingPoller(listing, provider, app.ingestor, calendar, clock, client, settings)
         )
     return Daemon(pollers, app.ingestor, clock, until)
+
+
+def build_web(listings: Listings, store: SqlStore, address: str, hub: EventHub) -> WebServer:
+    """The live page's server on ``--web HOST:PORT``, bound, not yet serving."""
+    from tracker.web.api import ReadApi
+    from tracker.web.server import WebServer, parse_address
+
+    host, port = parse_address(address)
+    try:
+        server = WebServer(ReadApi(store, listings), hub, host, port)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"--web {address}: cannot listen on it: {reason}") from None
+    if not server.loopback:
+        logger.warning(
+            "--web %s: the live page is open to other machines (read-only, no login)", address
+        )
+    return server

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 GAP_MIN_S = 15 * 60  # a pause this long between two ticks is a closed period, cut out
 DPI = 110  # sharp across a phone screen (375 points at 3 pixels each) and on a desktop
+GAP_WIDTH_S = 60  # the width a closed period keeps, its cut line in the middle
 
 
 def trading_axis(ticks: Sequence[Tick]) -> tuple[list[float], list[float]]:
@@ -31,8 +32,8 @@ def trading_axis(ticks: Sequence[Tick]) -> tuple[list[float], list[float]]:
     for previous, tick in pairwise(ticks):
         gap = (tick.ts_us - previous.ts_us) / MICROS
         if gap >= GAP_MIN_S:
-            cuts.append(xs[-1] + 30)
-            gap = 60  # a closed period keeps one minute of width
+            cuts.append(xs[-1] + GAP_WIDTH_S / 2)
+            gap = GAP_WIDTH_S
         xs.append(xs[-1] + gap)
     return xs, cuts
 

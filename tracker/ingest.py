@@ -34,6 +34,7 @@ class Ingested:
 
 
 AlertListener = Callable[[StoredAlert], None]
+TickListener = Callable[[Listing, Sequence[Tick]], None]
 
 
 class Ingestor:
@@ -41,6 +42,8 @@ class Ingestor:
 
     Listeners hear of each new alert once it is committed and handed to the outbox
     (the command line prints them); unlike sinks they are not part of the outbox.
+    Tick listeners hear of each batch of newly stored ticks once committed, before
+    the alert listeners hear of the batch's alerts (the live page pushes both).
     """
 
     def __init__(
@@ -50,12 +53,14 @@ class Ingestor:
         language: str = "en",
         listeners: Sequence[AlertListener] = (),
         wall_us: Callable[[], int] = lambda: time.time_ns() // 1000,
+        tick_listeners: Sequence[TickListener] = (),
     ) -> None:
         self.store = store
         self.wall_us = wall_us
         self.sinks = tuple(sinks)
         self.language = language
         self.listeners = list(listeners)
+        self.tick_listeners = list(tick_listeners)
         self._states: dict[str, ListingState] = {}
         self._loading = threading.RLock()
         self._guards: dict[str, threading.Lock] = {}
@@ -114,6 +119,9 @@ class Ingestor:
                 )
                 self._states[listing.id] = evaluation.state
         self.dispatch_soon()  # also what an earlier run left pending, and retries now due
+        if evaluation.ticks:
+            for tick_listener in self.tick_listeners:
+                tick_listener(listing, evaluation.ticks)
         for alert in alerts:
             for listener in self.listeners:
                 listener(alert)

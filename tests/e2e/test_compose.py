@@ -133,7 +133,10 @@ def test_the_daemon_reaches_the_feed_where_the_listing_config_says(compose: dict
     port = feed["command"][feed["command"].index("--port") + 1]
     listings = (ROOT / "config" / "listings.toml").read_text()
     assert f'url = "http://127.0.0.1:{port}/quotes/biren"' in listings
-    assert daemon["command"] == ["run", "--clock", f"http://127.0.0.1:{port}/clock"]
+    assert daemon["command"][:3] == ["run", "--clock", f"http://127.0.0.1:{port}/clock"]
+    web = daemon["command"][daemon["command"].index("--web") + 1]
+    web_port = web.rpartition(":")[2]
+    assert f"127.0.0.1:{web_port}:{web_port}" in feed["ports"]  # the live page, loopback only
     assert daemon["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 
@@ -158,6 +161,8 @@ def test_compose_commands_run_under_the_real_cli(compose: dict[str, Any], tmp_pa
         assert feed.stdout is not None
         assert f":{port}/quotes/biren" in feed.stdout.readline()
         daemon_args = [a.replace(":8765/", f":{port}/") for a in services["tracker"]["command"]]
+        web = daemon_args.index("--web") + 1  # the live page's port may be taken here too
+        daemon_args[web] = daemon_args[web].rpartition(":")[0] + f":{free_port()}"
         daemon = local_run(
             services["tracker"],
             [*daemon_args, "--until", "2026-01-02T09:12:00"],

@@ -45,6 +45,8 @@ def test_wheel_ships_migrations_sample_day_and_listing(wheel: Path) -> None:
     assert "tracker/_bundled/config/listings.toml" in names
     assert "tracker/data/biren-2026-01-02.csv" in names
     assert "tracker/templates/report.html" in names
+    for page_file in ("index.html", "app.js", "app.css"):  # the live page, served offline
+        assert f"tracker/web/static/{page_file}" in names
 
 
 def test_installed_wheel_runs_the_demo_away_from_the_checkout(wheel: Path, tmp_path: Path) -> None:

@@ -11,7 +11,13 @@ from collections.abc import Sequence
 
 import click
 
-from tracker.cli import alerting, inspecting, live, replaying  # noqa: F401  (they register commands)
+from tracker.cli import (  # noqa: F401  (they register commands)
+    alerting,
+    inspecting,
+    live,
+    replaying,
+    serving,
+)
 from tracker.cli.base import cli, configure_logging
 from tracker.errors import TrackerError
 

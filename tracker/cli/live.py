@@ -11,6 +11,7 @@ import click
 
 from tracker.cli.base import alert_printers, cli, config_option, db_option, read_checked
 from tracker.errors import ConfigError, InputError, TrackerError
+from tracker.web import DEFAULT_ADDRESS
 
 
 @cli.command()
@@ -21,6 +22,13 @@ from tracker.errors import ConfigError, InputError, TrackerError
 @click.option("--speed", type=float, metavar="N", help="Simulated clock speed [default: 1].")
 @click.option("--clock", "clock_url", metavar="URL", help="Follow a feed's clock (its /clock URL).")
 @click.option("--until", metavar="ISO", help="Stop when the clock reaches this instant.")
+@click.option(
+    "--web",
+    metavar="HOST:PORT",
+    is_flag=False,
+    flag_value=DEFAULT_ADDRESS,
+    help=f"Also serve the live page and its JSON API here [--web alone: {DEFAULT_ADDRESS}].",
+)
 def run(
     config: str | None,
     db: str | None,
@@ -29,9 +37,11 @@ def run(
     speed: float | None,
     clock_url: str | None,
     until: str | None,
+    web: str | None,
 ) -> None:
     """Poll every listing with a [listings.source] while its market trades (the daemon).
 
+    With --web, also serves the live page, updated as ticks and alerts are stored.
     Stops cleanly on SIGINT or SIGTERM, or at --until.
     """
     import signal
@@ -40,6 +50,7 @@ def run(
         build_app,
         build_daemon,
         build_settings,
+        build_web,
         fetch_clock,
         parse_instant,
     )
@@ -64,11 +75,28 @@ def run(
         clock = fetch_clock(clock_url)
     else:
         clock = SystemClock()
-    app = build_app(listings, settings, listeners=alert_printers(settings))
+    listeners = alert_printers(settings)
+    hub = None
+    if web is not None:
+        from tracker.web.events import EventHub
+
+        hub = EventHub()
+        listeners.append(hub.alert_committed)  # after the stdout sink: pages hear once it printed
+    tick_listeners = [hub.ticks_committed] if hub else []
+    app = build_app(listings, settings, listeners=listeners, tick_listeners=tick_listeners)
     daemon = build_daemon(app, clock, end)
+    server = build_web(listings, app.store, web, hub) if web is not None and hub else None
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: daemon.stop())
-    daemon.run()
+    if server is None:
+        daemon.run()
+        return
+    server.start()
+    click.echo(f"live page at {server.url}", err=True)
+    try:
+        daemon.run()
+    finally:
+        server.stop()
 
 
 @cli.command()

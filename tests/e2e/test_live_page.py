@@ -1,0 +1,238 @@
+"""The live page in a real headless browser: Debian's Chromium, driven by Playwright.
+
+``tracker feed`` plays the sample day on a fast simulated clock and ``tracker run --web``
+polls it, as real processes; the page must draw the day as it comes and show each alert
+within 2 seconds of its commit. Waits are the browser's own (Playwright's ``expect``) or
+for lines the processes print, never fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import pytest
+from commands import Tracker, tracker_command, tracker_env
+from factories import LISTINGS, SAMPLE_TAPE
+from feeds import daemon_args, free_port
+
+SPEED = 240  # clock seconds a wall second: 09:45 to 10:31 in under 12 s
+INTERVAL = 30  # clock seconds between polls: 125 ms of wall time
+START = "2026-01-02T09:45:00+08:00"  # the first poll fires +50% and +80% (the open is past)
+# the day's alerts after the opening, with the instant of the tick that fires them
+LATER_ALERTS = {
+    "mcap-100b": "2026-01-02T10:15:00+08:00",
+    "gain_pct-up-100": "2026-01-02T10:30:38+08:00",
+}
+WITHIN_MS = 2000
+
+
+class Output:
+    """A process's output lines, read on a thread, each with the wall time it arrived."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._lines: queue.Queue[tuple[float, str | None]] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream: IO[str]) -> None:
+        with stream:
+            for line in stream:
+                self._lines.put((time.time(), line.rstrip("\n")))
+        self._lines.put((time.time(), None))
+
+    def wait_for(self, wanted: Callable[[str], bool], timeout: float = 60) -> tuple[float, str]:
+        """The first line from now on that is wanted, and the wall time it arrived."""
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                at, line = self._lines.get(timeout=max(0.0, end - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(
+                    f"not printed in {timeout:g}s; last lines: {self.seen[-20:]}"
+                ) from None
+            if line is None:
+                raise AssertionError(f"the process ended; last lines: {self.seen[-20:]}")
+            self.seen.append(line)
+            if wanted(line):
+                return at, line
+
+
+def alert_line(rule: str) -> Callable[[str], bool]:
+    """The stdout sink's line of an alert: ``ALERT <ts> <rule>: <message>``."""
+    return lambda line: line.startswith("ALERT ") and line.split(" ")[2].rstrip(":") == rule
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_the_live_page_draws_the_day_and_shows_each_alert_within_two_seconds(
+    feed_factory: Any, open_page: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    feed, config = feed_factory(speed=SPEED, interval=INTERVAL, start=START)
+    port = free_port()
+    daemon = subprocess.Popen(
+        daemon_args(config, tmp_path, feed, "--web", f"127.0.0.1:{port}"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=tracker_env(PYTHONUNBUFFERED="1"),  # each alert line as soon as it is printed
+    )
+    assert daemon.stdout is not None
+    assert daemon.stderr is not None
+    out, err = Output(daemon.stdout), Output(daemon.stderr)
+    try:
+        _, banner = err.wait_for(lambda line: "live page at" in line)
+        url = banner.split("live page at ")[1]
+        assert url == f"http://127.0.0.1:{port}/"
+        page = open_page(url)
+        polled = open_page(url + "?transport=poll")  # the JSON polling fallback
+        expect(page.locator("#status")).to_have_attribute("data-state", "live")
+        expect(polled.locator("#status")).to_have_attribute("data-state", "polling")
+        opened = httpx.get(feed.clock_url).json()["now"]
+        live = [rule for rule, fired in LATER_ALERTS.items() if fired > opened]
+        assert live, f"the page opened at {opened}, after the day's last alert: machine too slow"
+
+        chart = page.locator("#chart")
+        expect(chart).not_to_have_attribute("data-points", "0")
+        expect(page.locator("#price-line")).to_be_attached()
+        expect(page.locator("#offer-line")).to_have_attribute("data-level", "19.6")
+        expect(page.locator('#chart .level[data-rule="mcap-100b"]')).to_be_attached()
+        points_before = int(chart.get_attribute("data-points") or 0)
+
+        latencies = {}  # milliseconds from the commit to the alert in the page
+        for rule in live:
+            printed_at, _ = out.wait_for(alert_line(rule))  # just after the commit
+            for name, shown_on in (("events", page), ("polling", polled)):
+                item = shown_on.locator(f'#alerts li[data-rule="{rule}"]')
+                left = WITHIN_MS - (time.time() - printed_at) * 1000
+                expect(item).to_be_attached(timeout=max(left, 1))
+                shown_at = int(item.get_attribute("data-shown-at") or 0)
+                latencies[f"{rule} by {name}"] = shown_at - printed_at * 1000
+                if name == "events":  # the server stamps each event as it sends it
+                    published_at = int(item.get_attribute("data-published-at") or 0)
+                    latencies[f"{rule} from its event"] = shown_at - published_at
+            expect(page.locator(f'#chart .alert-marker[data-rule="{rule}"]')).to_be_attached()
+        assert all(ms <= WITHIN_MS for ms in latencies.values()), latencies
+        assert int(chart.get_attribute("data-points") or 0) > points_before
+        alerts = page.locator("#alerts li")
+        expect(alerts).to_have_count(4)  # with the two of the first poll, fetched on load
+        expect(polled.locator("#alerts li")).to_have_count(4)
+    finally:
+        daemon.send_signal(signal.SIGTERM)  # with both pages still connected
+        daemon.wait(timeout=30)
+    assert daemon.returncode == 0, err.seen[-20:]
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url)
+    logged = records(tmp_path / "live.jsonl")
+    assert [r["rule"] for r in logged] == ["gain_pct-up-50", "gain_pct-up-80", *LATER_ALERTS]
+
+
+def test_serve_shows_a_replayed_day_with_every_alert(
+    tracker: Tracker, open_page: Any, workdir: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    db = f"sqlite:///{workdir / 'day.db'}"
+    replay = ["replay", str(SAMPLE_TAPE), "--listing", "biren", "--config", str(LISTINGS)]
+    replayed = tracker(*replay, "--db", db, "--alert-log", str(workdir / "day.jsonl"))
+    assert replayed.returncode == 0, replayed.stderr
+    logged = records(workdir / "day.jsonl")
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            *tracker_command(),
+            "serve",
+            "--config",
+            str(LISTINGS),
+            "--db",
+            db,
+            "--web",
+            f"127.0.0.1:{port}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=tracker_env(),
+        cwd=workdir,
+    )
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()
+        assert f"http://127.0.0.1:{port}/" in banner, server.stderr.read() if server.stderr else ""
+        page = open_page(f"http://127.0.0.1:{port}/")
+        expect(page.locator("#alerts li")).to_have_count(len(logged))
+        expect(page.locator("#chart")).to_have_attribute("data-points", "2874")
+        expect(page.locator("#chart .alert-marker")).to_have_count(len(logged))
+        expect(page.locator("#chart .cut")).to_have_count(1)  # the lunch break
+        shown = page.locator("#alerts li").evaluate_all(
+            "items => items.map(item => item.dataset.alertId)"
+        )
+        assert sorted(shown) == sorted(r["alert_id"] for r in logged)
+        for rule in ("gain_pct-up-50", "gain_pct-up-80", "mcap-100b", "gain_pct-up-100"):
+            expect(page.locator(f'#chart .level[data-rule="{rule}"]')).to_be_attached()
+        expect(page.locator('[data-figure="last"] .value')).to_have_text("HK$34.46")
+        expect(page.locator('[data-figure="high"] .value')).to_have_text("HK$42.88")
+        expect(page.locator("#day")).to_have_text("on 2026-01-02")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=30)
+    assert server.returncode == 0
+
+
+def test_a_bad_web_address_or_a_port_in_use_is_one_line_and_exit_2(
+    tracker: Tracker, workdir: Path
+) -> None:
+    db = f"sqlite:///{workdir / 'x.db'}"
+    assert tracker("db", "upgrade", "--db", db).returncode == 0
+    for args in (
+        ["serve", "--web", "nonsense"],
+        ["serve", "--web", "127.0.0.1:99999"],
+        ["run", "--web", "localhost"],
+    ):
+        result = tracker(*args, "--config", str(LISTINGS), "--db", db)
+        assert result.returncode == 2, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert args[2] in result.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = tracker("serve", "--config", str(LISTINGS), "--db", db, "--web", f"127.0.0.1:{port}")
+    assert busy.returncode == 2
+    assert busy.stderr.strip() == (
+        f"--web 127.0.0.1:{port}: cannot listen on it: Address already in use"
+    )
+
+
+def test_serving_beyond_loopback_warns_once(tracker: Tracker, workdir: Path) -> None:
+    db = f"sqlite:///{workdir / 'x.db'}"
+    assert tracker("db", "upgrade", "--db", db).returncode == 0
+    server = subprocess.Popen(
+        [*tracker_command(), "serve", "--config", str(LISTINGS), "--db", db, "--web", "0.0.0.0:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=tracker_env(),
+    )
+    assert server.stdout is not None
+    banner = server.stdout.readline()
+    server.send_signal(signal.SIGTERM)
+    _, err = server.communicate(timeout=30)
+    assert "live page at http://0.0.0.0:" in banner
+    assert server.returncode == 0
+    [warning] = err.strip().splitlines()
+    assert "0.0.0.0:0" in warning
+    assert "other machines" in warning

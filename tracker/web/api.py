@@ -1,0 +1,223 @@
+"""The live page's JSON API, answered from the store and the listings (no HTTP here).
+
+- ``GET /api/listings``: every configured listing with its rules' price levels and
+  its last stored price; ``GET /api/listings/ID``: one of them.
+- ``GET /api/listings/ID/ticks``: a day's ticks (``?date=YYYY-MM-DD``, exchange date;
+  default the last day stored), or from an instant on (``?since=``), or both.
+- ``GET /api/alerts``: stored alert records in firing order (``?listing=``, ``?since=``,
+  ``?date=``).
+
+``since`` is inclusive: an ISO 8601 time (exchange time without an offset, ``Z`` or
+``+08:00`` with one) or a plain integer of epoch microseconds (a tick's ``ts_us``).
+Incremental readers ask from the last instant they have and drop what they have.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tracker.chart import GAP_MIN_S, GAP_WIDTH_S
+from tracker.config import Listings
+from tracker.core.metrics import gain_pct, market_cap
+from tracker.core.model import (
+    MICROS,
+    Listing,
+    Rule,
+    Tick,
+    datetime_to_ts,
+    day_bounds,
+    local_date,
+    ts_to_datetime,
+)
+from tracker.store.repository import SqlStore, StoredAlert
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An API answer: HTTP status and the JSON payload."""
+
+    status: int
+    payload: dict[str, Any]
+
+
+class _Refused(Exception):
+    """A request the API cannot answer: its status and reason."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class ReadApi:
+    """Answers the JSON API's GET requests; never writes."""
+
+    def __init__(self, store: SqlStore, listings: Listings) -> None:
+        self.store = store
+        self.listings = listings
+
+    def answer(self, path: str, query: Mapping[str, str]) -> Answer:
+        """The answer to ``GET path?query`` (``path`` starting with ``/api/``)."""
+        parts = [part for part in path.split("/") if part][1:]
+        try:
+            if parts == ["listings"]:
+                return Answer(200, self.listings_payload())
+            if len(parts) == 2 and parts[0] == "listings":
+                return Answer(200, self.listing_payload(self._listing(parts[1])))
+            if len(parts) == 3 and parts[0] == "listings" and parts[2] == "ticks":
+                return Answer(200, self.ticks_payload(self._listing(parts[1]), query))
+            if parts == ["alerts"]:
+                return Answer(200, self.alerts_payload(query))
+            raise _Refused(404, f"no such path {path!r}")
+        except _Refused as refused:
+            return Answer(refused.status, {"error": refused.reason})
+
+    def _listing(self, listing_id: str) -> Listing:
+        listing = self.listings.by_id.get(listing_id)
+        if listing is None:
+            known = ", ".join(self.listings.by_id) or "none"
+            raise _Refused(404, f"no listing {listing_id!r} (listings: {known})")
+        return listing
+
+    def listings_payload(self) -> dict[str, Any]:
+        """Every listing, and how the page's chart cuts out closed periods."""
+        return {
+            "listings": [self.listing_payload(listing) for listing in self.listings.by_id.values()],
+            "chart": {"gap_min_s": GAP_MIN_S, "gap_width_s": GAP_WIDTH_S},
+        }
+
+    def listing_payload(self, listing: Listing) -> dict[str, Any]:
+        """A listing's figures, rules with their price levels, and its last stored tick."""
+        last = self.store.last_tick(listing.id)
+        return {
+            "id": listing.id,
+            "name": listing.name,
+            "symbol": listing.symbol,
+            "calendar": listing.calendar,
+            "timezone": listing.timezone,
+            "currency": listing.currency,
+            "offer_price": listing.offer_price,
+            "shares_outstanding": listing.shares_outstanding,
+            "shares_basis": listing.shares_basis,
+            "listed_on": listing.listed_on.isoformat() if listing.listed_on else None,
+            "rules": [
+                {
+                    "id": rule.id,
+                    "kind": str(rule.kind),
+                    "direction": str(rule.direction),
+                    "threshold": _number(rule.threshold),
+                    # a gain against the day's open or previous close has no fixed level
+                    "level": None if rule.daily else _level(listing, rule),
+                    "rearm_pct": rule.rearm_pct,
+                    "once": rule.once,
+                }
+                for rule in listing.rules
+            ],
+            "last": None if last is None else last_payload(listing, last),
+            "day": None if last is None else local_date(listing, last.ts_us).isoformat(),
+        }
+
+    def ticks_payload(self, listing: Listing, query: Mapping[str, str]) -> dict[str, Any]:
+        """A listing's ticks of a day and/or from an instant on, in (ts, seq) order."""
+        date = _date(query.get("date"))
+        since = _instant(query.get("since"), listing.timezone, "since")
+        if date is None and since is None:
+            last = self.store.last_tick(listing.id)
+            date = local_date(listing, last.ts_us) if last else None
+            if date is None:
+                return {"listing": listing.id, "date": None, "ticks": []}
+        start = end = None
+        if date is not None:
+            start, end = day_bounds(listing, date)
+        if since is not None:
+            start = since if start is None else max(start, since)
+        zone = ZoneInfo(listing.timezone)
+        ticks = self.store.ticks(listing.id, start, end)
+        return {
+            "listing": listing.id,
+            "date": date.isoformat() if date else None,
+            "ticks": [tick_payload(tick, zone) for tick in ticks],
+        }
+
+    def alerts_payload(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """Stored alert records in firing order, of one listing, a day, from an instant on."""
+        listing_id = query.get("listing")
+        listing = self._listing(listing_id) if listing_id is not None else None
+        # a time without an offset is the listing's exchange time (the first listing's)
+        scope = [listing] if listing else list(self.listings.by_id.values())
+        timezone = scope[0].timezone if scope else "UTC"
+        since = _instant(query.get("since"), timezone, "since")
+        date = _date(query.get("date"))
+        records = [alert_payload(alert) for alert in self.store.alerts(listing_id, since)]
+        if date is not None:  # the record's ts is in the exchange's time: its date is the day
+            records = [r for r in records if r["ts"][:10] == date.isoformat()]
+        return {"alerts": records}
+
+
+def tick_payload(tick: Tick, zone: ZoneInfo) -> dict[str, Any]:
+    """A tick as JSON: ``ts`` in exchange time, ``ts_us`` epoch microseconds (UTC)."""
+    return {
+        "ts": ts_to_datetime(tick.ts_us).astimezone(zone).isoformat(),
+        "ts_us": tick.ts_us,
+        "seq": tick.seq,
+        "price": tick.price,
+        "volume": tick.volume,
+        "turnover": tick.turnover,
+    }
+
+
+def last_payload(listing: Listing, tick: Tick) -> dict[str, Any]:
+    """A listing's last price with its gain against the offer and its market cap."""
+    zone = ZoneInfo(listing.timezone)
+    return {
+        **tick_payload(tick, zone),
+        "gain_pct": round(gain_pct(listing, tick.price), 2),
+        "market_cap": market_cap(listing, tick.price),
+    }
+
+
+def alert_payload(alert: StoredAlert) -> dict[str, Any]:
+    """The stored alert record, as the alert log has it."""
+    record: dict[str, Any] = json.loads(alert.record)
+    return record
+
+
+def _number(value: float) -> int | float:
+    """50 not 50.0, as in the alert record."""
+    return int(value) if float(value).is_integer() else value
+
+
+def _level(listing: Listing, rule: Rule) -> float:
+    """A rule's price level (6 decimals)."""
+    return round(rule.level(listing.offer_price, listing.shares_outstanding) / MICROS, 6)
+
+
+def _date(text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise _Refused(400, f"date {text!r}: not a date (YYYY-MM-DD)") from None
+
+
+def _instant(text: str | None, timezone: str, name: str) -> int | None:
+    """Epoch microseconds of a query's time: ISO 8601 (exchange time without offset) or µs."""
+    if text is None:
+        return None
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise _Refused(
+            400, f"{name} {text!r}: not an ISO 8601 time nor epoch microseconds"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(timezone))
+    return datetime_to_ts(moment)
