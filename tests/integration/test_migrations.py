@@ -136,3 +136,41 @@ def test_postgresql_at_first_revision_upgrades_with_its_data(first_schema_engine
     assert current_revision(first_schema_engine) == SCHEMA_REVISION
     ensure_schema(first_schema_engine)  # now accepted
     assert_first_schema_data_intact(first_schema_engine)
+
+
+def schema_of(engine: Engine) -> dict[str, object]:
+    """Every table's columns, key, indexes and unique constraints, as the database reports them."""
+    inspector = sa.inspect(engine)
+    schema: dict[str, object] = {}
+    for table in sorted(inspector.get_table_names()):
+        schema[table] = {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                for c in inspector.get_columns(table)
+            ],
+            "key": inspector.get_pk_constraint(table)["constrained_columns"],
+            "indexes": sorted(
+                (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                for i in inspector.get_indexes(table)
+            ),
+            "unique": sorted(
+                tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)
+            ),
+        }
+    return schema
+
+
+def test_a_fresh_database_gets_what_the_migrations_make(db_url: str) -> None:
+    from tracker.store.engine import create_fresh
+    from tracker.store.tables import metadata
+
+    engine = create_engine(db_url)
+    create_fresh(engine)
+    created = schema_of(engine)
+    assert current_revision(engine) == SCHEMA_REVISION
+    with engine.begin() as connection:
+        metadata.drop_all(connection)
+        connection.execute(sa.text("DROP TABLE alembic_version"))
+    upgrade(engine)
+    assert schema_of(engine) == created
+    engine.dispose()
