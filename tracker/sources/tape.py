@@ -9,9 +9,11 @@ whether bad rows refuse the tape or are skipped.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
+import logging
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -21,11 +23,16 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from tracker.core.batch import TickArrays
 from tracker.core.model import Tick, datetime_to_ts
 from tracker.errors import InputError
+from tracker.sources.columns import Unclean, arrow_chunks, screen_csv
+
+logger = logging.getLogger(__name__)
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 REQUIRED = ("ts", "price")
+PARQUET_BATCH = 65_536  # rows read at a time by the exact reader
 
 _TS = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?"
@@ -60,26 +67,187 @@ class _RowError(Exception):
     """Why one row is bad."""
 
 
-def read_tape(path: Path, timezone: str) -> Tape:
-    """Read a tape; naive timestamps are wall time in ``timezone``."""
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    rows = _parquet_rows(path) if path.suffix.lower() in PARQUET_SUFFIXES else _csv_rows(path)
-    return _validate(path, rows, ZoneInfo(timezone))
+@dataclass(frozen=True, slots=True)
+class TapeCheck:
+    """What reading a whole tape found: its data rows, good ticks and bad rows."""
+
+    path: Path
+    rows: int
+    ticks: int
+    bad_rows: list[BadRow]
+
+
+class TapeReader:
+    """A tape read in chunks of ``TickArrays``, with memory bounded by the chunk size.
+
+    ``check`` reads the whole tape first (so a tape with bad rows can be refused
+    before anything is written); ``chunks`` then gives its good ticks in order.
+    A clean tape goes through Arrow a column at a time (``tracker.sources.columns``);
+    one with anything wrong is read row by row, which names each bad row's line.
+    Up to ``keep_rows`` ticks read by ``check`` are kept for ``chunks``; a longer
+    tape is read again.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        timezone: str,
+        chunk_rows: int = 100_000,
+        keep_rows: int = 2_000_000,
+        *,
+        arrow: bool = True,
+    ) -> None:
+        self.path = path
+        self.arrow = arrow
+        self.timezone = timezone
+        self.chunk_rows = chunk_rows
+        self.keep_rows = keep_rows
+        self._fast = False
+        self._kept: list[TickArrays] | None = None
+        self._checked: TapeCheck | None = None
+
+    @property
+    def fast(self) -> bool:
+        """Whether the checked tape is read through Arrow (it is clean)."""
+        return self._fast
+
+    @property
+    def parquet(self) -> bool:
+        """Whether the tape is Parquet (by its suffix), else CSV."""
+        return self.path.suffix.lower() in PARQUET_SUFFIXES
+
+    def check(self) -> TapeCheck:
+        """Read the whole tape (once); raises ``InputError`` when it is refused whole."""
+        if self._checked is not None:
+            return self._checked
+        if not self.path.is_file():
+            raise InputError(f"{self.path}: no such file")
+        checked = self._check_fast() if self.arrow else None
+        if checked is None:
+            checked = self._check_exact()
+        self._checked = checked
+        return checked
+
+    def chunks(self) -> Iterator[TickArrays]:
+        """The good ticks in order, ``chunk_rows`` at a time (after ``check``)."""
+        if self._checked is None:
+            self.check()
+        if not self._fast:
+            yield from _rechunk(self._exact_arrays(), self.chunk_rows)
+            return
+        try:
+            yield from _rechunk(self._kept or self._arrow(), self.chunk_rows)
+        except Unclean:
+            raise InputError(f"{self.path}: changed while it was being replayed") from None
+
+    def _arrow(self) -> Iterator[TickArrays]:
+        columns = None if self.parquet else screen_csv(self.path)
+        if columns is None and not self.parquet:
+            raise Unclean("not a plain CSV tape")
+        return arrow_chunks(self.path, self.timezone, columns, self.parquet, self.chunk_rows)
+
+    def _check_fast(self) -> TapeCheck | None:
+        kept: list[TickArrays] | None = []
+        rows = 0
+        try:
+            for arrays in self._arrow():
+                rows += len(arrays)
+                if kept is not None and rows <= self.keep_rows:
+                    kept.append(arrays)
+                else:
+                    kept = None
+        except Unclean as exc:
+            logger.debug("%s: read row by row (%s)", self.path, exc)
+            return None
+        if rows == 0:
+            return None  # the exact reader says why
+        self._fast, self._kept = True, kept
+        return TapeCheck(self.path, rows, rows, [])
+
+    def _check_exact(self) -> TapeCheck:
+        rows = ticks = 0
+        bad: list[BadRow] = []
+        for item in self._exact():
+            rows += 1
+            if isinstance(item, BadRow):
+                bad.append(item)
+            else:
+                ticks += 1
+        if rows == 0:
+            raise InputError(f"{self.path}: no data rows")
+        return TapeCheck(self.path, rows, ticks, bad)
+
+    def _exact(self) -> Iterator[Tick | BadRow]:
+        rows = _parquet_rows(self.path) if self.parquet else _csv_rows(self.path)
+        return _validate(rows, ZoneInfo(self.timezone))
+
+    def _exact_arrays(self) -> Iterator[TickArrays]:
+        batch: list[Tick] = []
+        for item in self._exact():
+            if isinstance(item, Tick):
+                batch.append(item)
+                if len(batch) == self.chunk_rows:
+                    yield TickArrays.from_ticks(batch)
+                    batch = []
+        if batch:
+            yield TickArrays.from_ticks(batch)
+
+
+def _rechunk(pieces: Iterable[TickArrays], size: int) -> Iterator[TickArrays]:
+    """The same ticks in arrays of exactly ``size`` (the last one shorter)."""
+    pending: list[TickArrays] = []
+    held = 0
+    for piece in pieces:
+        while len(piece):
+            take = min(size - held, len(piece))
+            pending.append(piece.slice(0, take))
+            held += take
+            piece = piece.slice(take)
+            if held == size:
+                yield _concat(pending)
+                pending, held = [], 0
+    if pending:
+        yield _concat(pending)
+
+
+def _concat(pieces: list[TickArrays]) -> TickArrays:
+    if len(pieces) == 1:
+        return pieces[0]
+    import numpy as np
+
+    def join(name: str) -> Any:
+        columns = [getattr(piece, name) for piece in pieces]
+        if all(column is None for column in columns):
+            return None
+        missing = [np.full(len(piece), np.nan) for piece in pieces]
+        return np.concatenate(
+            [m if c is None else c for c, m in zip(columns, missing, strict=True)]
+        )
+
+    return TickArrays(*(join(name) for name in ("ts_us", "seq", "price", "volume", "turnover")))
+
+
+def read_tape(path: Path, timezone: str, *, arrow: bool = True) -> Tape:
+    """Read a whole tape into memory; naive timestamps are wall time in ``timezone``.
+
+    ``arrow=False`` reads even a clean tape row by row (the reference the fast path is
+    tested against).
+    """
+    reader = TapeReader(path, timezone, arrow=arrow)
+    checked = reader.check()
+    ticks = [tick for arrays in reader.chunks() for tick in arrays.to_ticks()]
+    return Tape(path, ticks, checked.bad_rows, checked.rows)
 
 
 _Row = tuple[str, Any, Any, Any, Any]  # where, ts, price, volume, turnover
 
 
-def _validate(path: Path, rows: Iterable[_Row], zone: ZoneInfo) -> Tape:
-    ticks: list[Tick] = []
-    bad: list[BadRow] = []
+def _validate(rows: Iterable[_Row], zone: ZoneInfo) -> Iterator[Tick | BadRow]:
+    """Each row as a good tick or a bad row, in file order."""
     last_ts: int | None = None
     last_text = ""
     seq = 0
-    count = 0
     for where, ts_raw, price_raw, volume_raw, turnover_raw in rows:
-        count += 1
         try:
             if isinstance(ts_raw, _RowError):
                 raise ts_raw
@@ -95,14 +263,11 @@ def _validate(path: Path, rows: Iterable[_Row], zone: ZoneInfo) -> Tape:
             volume = _number("volume", volume_raw, required=False)
             turnover = _number("turnover", turnover_raw, required=False)
         except _RowError as exc:
-            bad.append(BadRow(where, str(exc)))
+            yield BadRow(where, str(exc))
             continue
         seq = seq + 1 if ts_us == last_ts else 0
         last_ts, last_text = ts_us, _show(ts_raw)
-        ticks.append(Tick(ts_us, seq, price, volume, turnover))
-    if count == 0:
-        raise InputError(f"{path}: no data rows")
-    return Tape(path, ticks, bad, count)
+        yield Tick(ts_us, seq, price, volume, turnover)
 
 
 def _show(value: Any) -> str:
@@ -172,22 +337,22 @@ def _number(name: str, value: Any, *, required: bool) -> float | None:
 
 
 def _csv_rows(path: Path) -> Iterator[_Row]:
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise InputError(f"{path}:{line}: not UTF-8 text") from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    """The rows of a CSV tape, streamed; the header is checked before the first row."""
+    stream = io.TextIOWrapper(path.open("rb"), encoding="utf-8-sig", newline="")
+    lines = _decoded(path, stream)
+    reader = csv.reader(lines, strict=True)
     try:
         header = next(reader)
     except StopIteration:
+        stream.close()
         raise InputError(f"{path}: empty file, no header") from None
     except csv.Error as exc:
+        stream.close()
         raise InputError(f"{path}:1: unreadable header: {exc}") from None
     columns = [name.strip() for name in header]
     missing = [name for name in REQUIRED if name not in columns]
     if missing:
+        stream.close()
         raise InputError(
             f"{path}:1: missing column {' and '.join(repr(m) for m in missing)} "
             f"(header: {','.join(columns)})"
@@ -197,6 +362,29 @@ def _csv_rows(path: Path) -> Iterator[_Row]:
     turnover_i = columns.index("turnover") if "turnover" in columns else None
     width = len(columns)
     return _csv_records(path, reader, width, ts_i, price_i, volume_i, turnover_i)
+
+
+def _decoded(path: Path, stream: io.TextIOWrapper) -> Iterator[str]:
+    """The lines of a text stream; bytes that are not UTF-8 refuse the tape, naming the line."""
+    with stream:
+        try:
+            yield from stream
+        except UnicodeDecodeError:
+            raise InputError(f"{path}:{_undecodable_line(path)}: not UTF-8 text") from None
+
+
+def _undecodable_line(path: Path) -> int:
+    """The line of the first bytes of a file that are not UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with path.open("rb") as stream:
+        for raw in stream:
+            try:
+                decoder.decode(raw)
+            except UnicodeDecodeError:
+                return line
+            line += 1
+    return line
 
 
 def _csv_records(
@@ -242,35 +430,45 @@ def _parquet_rows(path: Path) -> Iterator[_Row]:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        source = pq.ParquetFile(path)
+        names = source.schema_arrow.names
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{path}: not a readable Parquet file: {exc}") from None
-    missing = [name for name in REQUIRED if name not in table.column_names]
+    missing = [name for name in REQUIRED if name not in names]
     if missing:
         raise InputError(
             f"{path}: missing column {' and '.join(repr(m) for m in missing)} "
-            f"(columns: {','.join(table.column_names)})"
+            f"(columns: {','.join(names)})"
         )
-    ts = table.column("ts")
-    if pa.types.is_timestamp(ts.type):
-        # microseconds are the tracker's resolution: finer parts are truncated
-        if ts.type.tz is None:  # naive: exchange time, localized per row
-            ts_values: list[Any] = pc.cast(ts, pa.timestamp("us"), safe=False).to_pylist()
-        else:
-            utc = pc.cast(ts, pa.timestamp("us", "UTC"), safe=False)
-            ts_values = pc.cast(utc, pa.int64()).to_pylist()
-    else:
-        ts_values = ts.to_pylist()
+    wanted = [name for name in ("ts", "price", "volume", "turnover") if name in names]
+    n = 0
+    try:
+        for batch in source.iter_batches(batch_size=PARQUET_BATCH, columns=wanted):
+            ts = batch.column("ts")
+            if pa.types.is_timestamp(ts.type):
+                # microseconds are the tracker's resolution: finer parts are truncated
+                if ts.type.tz is None:  # naive: exchange time, localized per row
+                    ts_values: list[Any] = pc.cast(ts, pa.timestamp("us"), safe=False).to_pylist()
+                else:
+                    utc = pc.cast(ts, pa.timestamp("us", "UTC"), safe=False)
+                    ts_values = pc.cast(utc, pa.int64()).to_pylist()
+            else:
+                ts_values = ts.to_pylist()
 
-    def column(name: str) -> list[Any]:
-        if name not in table.column_names:
-            return [None] * table.num_rows
-        return table.column(name).to_pylist()
+            def column(name: str, batch: Any = batch) -> list[Any]:
+                if name not in wanted:
+                    return [None] * batch.num_rows
+                values: list[Any] = batch.column(name).to_pylist()
+                return values
 
-    for n, row in enumerate(
-        zip(ts_values, column("price"), column("volume"), column("turnover"), strict=True), 1
-    ):
-        yield (f"{path}:row {n}", *row)
+            rows = zip(
+                ts_values, column("price"), column("volume"), column("turnover"), strict=True
+            )
+            for row in rows:
+                n += 1
+                yield (f"{path}:row {n}", *row)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: not a readable Parquet file: {exc}") from None
 
 
 def write_tape(out: TextIO, ticks: Iterable[Tick], timezone: str) -> int:

@@ -1,0 +1,185 @@
+"""The Arrow fast path reads every tape exactly as the row-by-row reader does."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tracker.errors import InputError
+from tracker.sources.tape import Tape, TapeReader, read_tape
+
+ZONES = ["Asia/Hong_Kong", "America/New_York", "Europe/London", "Australia/Lord_Howe"]
+
+GOOD_TS = st.builds(
+    lambda date, hour, minute, second, fraction, sep, offset: (
+        f"{date.isoformat()}{sep}{hour:02d}:{minute:02d}"
+        + ("" if second is None else f":{second:02d}")
+        + ("" if second is None or fraction is None else f".{fraction}")
+        + offset
+    ),
+    st.dates(dt.date(1999, 1, 1), dt.date(2031, 12, 31)),
+    st.integers(0, 23),
+    st.integers(0, 59),
+    st.none() | st.integers(0, 59),
+    st.none() | st.from_regex(r"\A[0-9]{1,6}\Z"),
+    st.sampled_from(["T", " "]),
+    st.sampled_from(["", "", "", "Z", "+08:00", "-05:00", "+0530", "+09", "-00:30"]),
+)
+ODD_TS = st.sampled_from(
+    [
+        "",
+        "2026-02-30 10:00",
+        "2026-13-01 10:00",
+        "2026-01-02 24:00",
+        "2026-01-02 10:60",
+        "2026-01-02 10:00:60",
+        "2026-01-02 10:00:00.",
+        "2026-01-02 10:00:00.1234567",
+        "2026-01-02 10:00+24:00",
+        "2026-01-02 10:00+08:60",
+        "2026-01-02 10:00+08:",
+        "2026-01-02 10:00+8",
+        "2026-01-02 10:00Z ",
+        "2026-01-02 10:00 ",
+        " 2026-01-02 10:00",
+        "2026-01-02",
+        "2026/01/02 10:00",
+        "0000-01-02 10:00",
+        "2024-02-29 10:00",
+        "2100-02-29 10:00",
+        "2026-03-08 02:30",  # New York's spring-forward gap
+        "2026-11-01 01:30",  # New York's repeated hour
+        "2026-10-04 02:15",  # Lord Howe's half-hour change
+        "abc",
+    ]
+)
+NUMBER = st.one_of(
+    st.decimals(0, 10_000, places=3, allow_nan=False).map(str),
+    st.floats(0, 1e6, allow_nan=False).map(repr),
+    st.sampled_from(
+        [
+            "",
+            "0",
+            "-1",
+            "+.5",
+            "1.e3",
+            "1e",
+            ".",
+            "nan",
+            "inf",
+            "1e999",
+            " 1",
+            "1_0",
+            "-0",
+            "3.57E4",
+        ]
+    ),
+)
+
+
+def quoted(value: str, how: int) -> str:
+    """A field as written: plain, quoted, or quoted badly."""
+    return [value, f'"{value}"', f'"{value}', f'{value}"x', f'"{value}"x'][how]
+
+
+QUOTING = st.integers(0, 4) | st.just(0) | st.just(0) | st.just(1)
+ROWS = st.lists(
+    st.tuples(st.one_of(GOOD_TS, GOOD_TS, ODD_TS), NUMBER, NUMBER, QUOTING, QUOTING).map(
+        lambda r: f"{quoted(r[0], r[3])},{quoted(r[1], r[4])},{r[2]}"
+    )
+    | st.sampled_from(["", "   ", "1,2", "a,b,c,d", '"2026-01-02 10:00","1,5",1', '"a\nb",1,2']),
+    min_size=1,
+    max_size=40,
+)
+
+
+def same(fast: Tape, exact: Tape) -> None:
+    assert fast.rows == exact.rows
+    assert [str(row) for row in fast.bad_rows] == [str(row) for row in exact.bad_rows]
+    assert len(fast.ticks) == len(exact.ticks)
+    for a, b in zip(fast.ticks, exact.ticks, strict=True):
+        assert (a.ts_us, a.seq, a.price) == (b.ts_us, b.seq, b.price)
+        for x, y in ((a.volume, b.volume), (a.turnover, b.turnover)):
+            assert x == y or (x is None and y is None) or (math.isnan(x or 0) and y is None)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=ROWS, zone=st.sampled_from(ZONES), eol=st.sampled_from(["\n", "\r\n"]))
+def test_csv_fast_path_equals_the_exact_reader(rows: list[str], zone: str, eol: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "tape.csv"
+        path.write_text("ts,price,volume" + eol + eol.join(rows) + eol, newline="")
+        try:
+            exact = read_tape(path, zone, arrow=False)
+        except InputError as refused:
+            with pytest.raises(InputError, match=re.escape(str(refused))):
+                read_tape(path, zone)
+        else:
+            same(read_tape(path, zone), exact)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    ticks=st.lists(
+        st.tuples(st.integers(0, 3_600_000_000), st.floats(0.01, 1000, allow_nan=False)),
+        min_size=1,
+        max_size=30,
+    ),
+    zone=st.sampled_from(ZONES),
+    kind=st.sampled_from(["naive", "utc", "int", "text"]),
+)
+def test_parquet_fast_path_equals_the_exact_reader(
+    ticks: list[tuple[int, float]], zone: str, kind: str
+) -> None:
+    start = 1_772_900_000_000_000  # early March 2026: New York's clocks change in range
+    instants = sorted(start + offset for offset, _ in ticks)
+    prices = [price for _, price in ticks]
+    if kind == "naive":
+        ts = pa.array(instants, pa.timestamp("us"))
+    elif kind == "utc":
+        ts = pa.array(instants, pa.timestamp("us", "UTC"))
+    elif kind == "int":
+        ts = pa.array(instants, pa.int64())
+    else:
+        ts = pa.array([dt.datetime.fromtimestamp(i / 1e6, dt.UTC).isoformat() for i in instants])
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "tape.parquet"
+        pq.write_table(pa.table({"ts": ts, "price": prices}), path)
+        same(read_tape(path, zone), read_tape(path, zone, arrow=False))
+
+
+def test_a_clean_tape_takes_the_fast_path_and_a_dirty_one_the_exact(tmp_path: Path) -> None:
+    clean = tmp_path / "clean.csv"
+    clean.write_text("ts,price\n2026-01-02 09:30,35.70\n2026-01-02 09:31,35.80\n")
+    dirty = tmp_path / "dirty.csv"
+    dirty.write_text("ts,price\n2026-01-02 09:30,35.70\n2026-01-02 09:31,abc\n")
+    fast, slow = TapeReader(clean, "Asia/Hong_Kong"), TapeReader(dirty, "Asia/Hong_Kong")
+    assert fast.check().bad_rows == []
+    assert [str(row) for row in slow.check().bad_rows] == [
+        f"{dirty}:3: price 'abc' is not a number"
+    ]
+    assert fast.fast
+    assert not slow.fast
+
+
+def test_chunks_are_the_chunk_size_and_seq_runs_cross_them(tmp_path: Path) -> None:
+    path = tmp_path / "tape.csv"
+    lines = [f"2026-01-02 09:30:{i // 3:02d},35.{i:02d}" for i in range(25)]
+    path.write_text("ts,price\n" + "\n".join(lines) + "\n")
+    reader = TapeReader(path, "Asia/Hong_Kong", chunk_rows=4, keep_rows=10)
+    reader.check()
+    chunks = list(reader.chunks())  # re-read: 25 ticks are more than keep_rows
+    assert [len(chunk) for chunk in chunks] == [4, 4, 4, 4, 4, 4, 1]
+    seqs = [int(s) for chunk in chunks for s in chunk.seq]
+    assert seqs == [i % 3 for i in range(25)]
+    expected = read_tape(path, "Asia/Hong_Kong", arrow=False).ticks
+    assert [t for chunk in chunks for t in chunk.to_ticks()] == expected
