@@ -321,7 +321,7 @@ class ReplaySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    chunk_size: Annotated[int, Field(gt=0)] = 10_000
+    chunk_size: Annotated[int, Field(gt=0)] = 100_000
 
 
 class Settings(BaseSettings):

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 from tracker.alerts.outbox import DispatchThreads, Outbox
 from tracker.alerts.record import stored_alert
 from tracker.alerts.sinks import AlertSink
-from tracker.core.model import Extremes, Listing, ListingState, Tick
+from tracker.core.model import Extremes, Listing, ListingState, ThresholdCrossed, Tick
 from tracker.core.rules import PhaseOf, evaluate
 from tracker.store.deliveries import SqlDeliveries
 from tracker.store.repository import SqlStore, StoredAlert
 
 if TYPE_CHECKING:
     from tracker.calendar import MarketCalendar
+    from tracker.core.batch import TickArrays
 
 logger = logging.getLogger(__name__)
 
@@ -102,13 +103,7 @@ class Ingestor:
         with self._guard(listing.id):
             phases = self._phases(listing)
             evaluation = evaluate(listing, self.state(listing), ticks, extremes, phases)
-            muted = self._muted(listing) if evaluation.alerts else set()
-            alerts = tuple(
-                stored_alert(
-                    listing, alert, self.language, late=late, silenced=alert.rule.id in muted
-                )
-                for alert in evaluation.alerts
-            )
+            alerts = self._stored(listing, evaluation.alerts, late=late)
             if evaluation.ticks or extremes is not None:
                 self.store.commit_batch(
                     listing.id,
@@ -118,14 +113,54 @@ class Ingestor:
                     [sink.name for sink in self.sinks],
                 )
                 self._states[listing.id] = evaluation.state
+        self._announce(listing, lambda: evaluation.ticks, alerts)
+        return Ingested(len(evaluation.ticks), len(ticks) - len(evaluation.ticks), alerts)
+
+    def ingest_arrays(self, listing: Listing, ticks: TickArrays) -> Ingested:
+        """``ingest`` for columns of ticks (replays): batch evaluation and bulk storage."""
+        from tracker.core.batch import evaluate_batch
+
+        with self._guard(listing.id):
+            phases = self._phases(listing)
+            evaluation = evaluate_batch(listing, self.state(listing), ticks, phases)
+            alerts = self._stored(listing, evaluation.alerts, late=False)
+            accepted = ticks.slice(evaluation.start)
+            if len(accepted):
+                names = [sink.name for sink in self.sinks]
+                self.store.commit_arrays(listing.id, accepted, alerts, evaluation.state, names)
+                self._states[listing.id] = evaluation.state
+        self._announce(listing, accepted.to_ticks, alerts)
+        return Ingested(len(accepted), evaluation.start, alerts)
+
+    def _stored(
+        self, listing: Listing, fired: Sequence[ThresholdCrossed], *, late: bool
+    ) -> tuple[StoredAlert, ...]:
+        """Alert records of what fired, silenced ones marked so."""
+        muted = self._muted(listing) if fired else set()
+        return tuple(
+            stored_alert(listing, alert, self.language, late=late, silenced=alert.rule.id in muted)
+            for alert in fired
+        )
+
+    def _announce(
+        self,
+        listing: Listing,
+        ticks: Callable[[], Sequence[Tick]],
+        alerts: Sequence[StoredAlert],
+    ) -> None:
+        """After a commit: deliver what is due, then tell the listeners of new ticks and alerts.
+
+        ``ticks`` gives the newly stored ticks (made only when a tick listener wants them).
+        """
         self.dispatch_soon()  # also what an earlier run left pending, and retries now due
-        if evaluation.ticks:
-            for tick_listener in self.tick_listeners:
-                tick_listener(listing, evaluation.ticks)
+        if self.tick_listeners:
+            stored = ticks()
+            if stored:
+                for tick_listener in self.tick_listeners:
+                    tick_listener(listing, stored)
         for alert in alerts:
             for listener in self.listeners:
                 listener(alert)
-        return Ingested(len(evaluation.ticks), len(ticks) - len(evaluation.ticks), alerts)
 
     def _muted(self, listing: Listing) -> set[str]:
         """Ids of the listing's rules silenced now (wall time: ``tracker alerts silence``)."""

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import bisect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tracker.core.model import MICROS, Listing, Tick
-from tracker.ingest import Ingestor
-from tracker.sources.tape import BadRow, Tape
+from tracker.ingest import Ingested, Ingestor
+from tracker.sources.tape import BadRow, Tape, TapeReader
 from tracker.store.repository import StoredAlert
+
+if TYPE_CHECKING:
+    from tracker.core.batch import TickArrays
 
 logger = logging.getLogger(__name__)
 
@@ -36,24 +40,58 @@ def replay_tape(
     chunk_size: int,
     progress: Progress | None = None,
 ) -> ReplayReport:
-    """Replay a tape's good ticks as fast as possible, one transaction per chunk."""
-    report = ReplayReport(tape.rows, len(tape.ticks), tape.bad_rows)
-    total = len(tape.ticks)
-    for start in range(0, total, chunk_size):
-        _ingest(listing, tape.ticks[start : start + chunk_size], ingestor, report)
+    """Replay a tape read into memory as fast as possible, one transaction per chunk."""
+    from tracker.core.batch import TickArrays
+
+    ticks = tape.ticks
+    chunks = (
+        TickArrays.from_ticks(ticks[start : start + chunk_size])
+        for start in range(0, len(ticks), chunk_size)
+    )
+    report = ReplayReport(tape.rows, len(ticks), tape.bad_rows)
+    return _replay_chunks(listing, chunks, ingestor, report, progress)
+
+
+def replay_reader(
+    listing: Listing, reader: TapeReader, ingestor: Ingestor, progress: Progress | None = None
+) -> ReplayReport:
+    """Replay a checked tape chunk by chunk as fast as possible, one transaction per chunk.
+
+    Only one chunk is in memory at a time (plus what the reader kept from its check).
+    """
+    checked = reader.check()
+    report = ReplayReport(checked.rows, checked.ticks, checked.bad_rows)
+    return _replay_chunks(listing, reader.chunks(), ingestor, report, progress)
+
+
+def _replay_chunks(
+    listing: Listing,
+    chunks: Iterable[TickArrays],
+    ingestor: Ingestor,
+    report: ReplayReport,
+    progress: Progress | None,
+) -> ReplayReport:
+    done = 0
+    for chunk in chunks:
+        ingested = ingestor.ingest_arrays(listing, chunk)
+        _count(listing, ingested, report)
+        done += len(chunk)
         if progress is not None:
-            progress(min(start + chunk_size, total), total)
+            progress(done, report.ticks)
     return report
+
+
+def _count(listing: Listing, done: Ingested, report: ReplayReport) -> None:
+    logger.debug("stored %d ticks of %s, %d alerts", done.stored, listing.id, len(done.alerts))
+    report.stored += done.stored
+    report.already_stored += done.already_stored
+    report.alerts.extend(done.alerts)
 
 
 def _ingest(
     listing: Listing, ticks: Sequence[Tick], ingestor: Ingestor, report: ReplayReport
 ) -> None:
-    done = ingestor.ingest(listing, ticks)
-    logger.debug("stored %d ticks of %s, %d alerts", done.stored, listing.id, len(done.alerts))
-    report.stored += done.stored
-    report.already_stored += done.already_stored
-    report.alerts.extend(done.alerts)
+    _count(listing, ingestor.ingest(listing, ticks), report)
 
 
 def market_offsets(ticks: Sequence[Tick], intervals: Sequence[tuple[int, int]]) -> list[float]:

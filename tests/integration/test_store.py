@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from factories import SAMPLE_TAPE, make_listing, make_rule, make_tick, ts_us
 
 from tracker.alerts.sinks import JsonlAlertLog
-from tracker.core.model import Extremes, ListingState, RuleState
+from tracker.core.model import Extremes, ListingState, RuleState, Tick
 from tracker.errors import StorageError
 from tracker.ingest import Ingestor
 from tracker.replay import replay_tape
-from tracker.sources.tape import read_tape
+from tracker.sources.tape import Tape, read_tape
 from tracker.store.deliveries import SqlDeliveries
 from tracker.store.engine import create_engine, current_revision, ensure_schema
 from tracker.store.repository import Heartbeat, PollerState, SqlStore, StoredAlert
@@ -297,3 +297,50 @@ def test_beat_upserts_per_name_and_heartbeats_lists_each_once(
     store.beat(other)
     store.beat(later)
     assert store.heartbeats() == [other, later]
+
+
+def test_bulk_commit_stores_exactly_what_a_row_commit_stores(
+    db_url: str, open_store: Callable[[str], SqlStore]
+) -> None:
+    from tracker.core.batch import TickArrays
+
+    awkward = [0.1 + 0.2, 1e-7, 123456789.12345679, 35.7, 5e-324, 1.7976931348623157e308]
+    ticks = [
+        Tick(1_767_317_400_000_000 + i, i % 2, price, volume, turnover)
+        for i, (price, volume, turnover) in enumerate(
+            zip(
+                awkward,
+                [None, 0.0, 1e22, 100, None, 3],
+                [None, 2.5, None, 0.1, 7, None],
+                strict=True,
+            )
+        )
+    ]
+    store = open_store(db_url)
+    store.save_listing(biren())
+    state = ListingState(ticks[-1].ts_us, ticks[-1].seq)
+    store.commit_arrays("biren", TickArrays.from_ticks(ticks), [], state, [])
+    assert store.ticks("biren") == ticks
+    assert store.load_state("biren") == state
+
+
+def test_a_resumed_bulk_replay_skips_what_is_stored(
+    db_url: str, open_store: Callable[[str], SqlStore]
+) -> None:
+    listing = biren()
+    tape = read_tape(SAMPLE_TAPE, listing.timezone)
+    half = Tape(tape.path, tape.ticks[: len(tape.ticks) // 2], [], len(tape.ticks) // 2)
+    store = open_store(db_url)
+    replay_tape(listing, half, Ingestor(store, []), chunk_size=300)
+    resumed = replay_tape(listing, tape, Ingestor(open_store(db_url), []), chunk_size=300)
+    assert (resumed.stored, resumed.already_stored) == (
+        len(tape.ticks) - len(half.ticks),
+        len(half.ticks),
+    )
+    assert store.ticks("biren") == tape.ticks
+    assert [json.loads(a.record)["rule"] for a in store.alerts("biren")] == [
+        "gain_pct-up-50",
+        "gain_pct-up-80",
+        "mcap-100b",
+        "gain_pct-up-100",
+    ]

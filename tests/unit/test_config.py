@@ -458,7 +458,7 @@ def test_settings_defaults(workdir: Path) -> None:
     assert settings.db_url == "sqlite:///tracker.db"
     assert settings.alert_log == Path("alerts.jsonl")
     assert settings.language == "en"
-    assert settings.replay.chunk_size == 10_000
+    assert settings.replay.chunk_size == 100_000
 
 
 def test_settings_come_from_config_tracker_toml_in_the_working_directory(workdir: Path) -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,7 +21,8 @@ from tracker.errors import InputError
 if TYPE_CHECKING:
     from tracker.config import Settings
     from tracker.core.model import Listing
-    from tracker.sources.tape import Tape
+    from tracker.replay import Progress
+    from tracker.sources.tape import Tape, TapeReader
     from tracker.store.repository import StoredAlert
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -98,23 +101,57 @@ def cli() -> None:
 
 
 def read_checked(tape: Path, listing: Listing, skip_bad: bool) -> Tape:
-    """Read a tape; bad rows refuse it, or with ``skip_bad`` are reported and left out."""
+    """Read a whole tape; bad rows refuse it, or with ``skip_bad`` are reported and left out."""
     from tracker.sources.tape import read_tape
 
     recorded = read_tape(tape, listing.timezone)
-    if recorded.bad_rows:
-        problems = [str(row) for row in recorded.bad_rows]
-        count = len(problems)
-        if not skip_bad:
-            raise InputError(
-                f"{tape}: {plural(count, 'bad row')} of {recorded.rows:,}; "
-                "nothing was stored (--skip-bad replays the good rows)",
-                shown(problems),
-            )
-        for line in shown(problems):
-            click.echo(line, err=True)
-        click.echo(f"{tape}: skipping {plural(count, 'bad row')} of {recorded.rows:,}", err=True)
+    judge_bad_rows(tape, recorded.rows, [str(row) for row in recorded.bad_rows], skip_bad)
     return recorded
+
+
+def checked_reader(tape: Path, listing: Listing, skip_bad: bool, chunk_rows: int) -> TapeReader:
+    """``read_checked`` for a tape replayed chunk by chunk: read through once, kept chunked."""
+    from tracker.sources.tape import TapeReader
+
+    reader = TapeReader(tape, listing.timezone, chunk_rows)
+    checked = reader.check()
+    judge_bad_rows(tape, checked.rows, [str(row) for row in checked.bad_rows], skip_bad)
+    return reader
+
+
+def judge_bad_rows(tape: Path, rows: int, problems: list[str], skip_bad: bool) -> None:
+    """Refuse a tape with bad rows, or with ``skip_bad`` report them on stderr."""
+    if not problems:
+        return
+    count = len(problems)
+    if not skip_bad:
+        raise InputError(
+            f"{tape}: {plural(count, 'bad row')} of {rows:,}; "
+            "nothing was stored (--skip-bad replays the good rows)",
+            shown(problems),
+        )
+    for line in shown(problems):
+        click.echo(line, err=True)
+    click.echo(f"{tape}: skipping {plural(count, 'bad row')} of {rows:,}", err=True)
+
+
+@contextmanager
+def progress_bar(total: int) -> Iterator[Progress | None]:
+    """A progress bar of ticks with ticks/s and ETA on a terminal; nothing when piped or -q."""
+    verbosity = click.get_current_context().find_root().meta.get("verbosity", 0)
+    if not sys.stderr.isatty() or verbosity < 0 or total == 0:
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(
+        total=total, unit=" ticks", unit_scale=True, file=sys.stderr, dynamic_ncols=True
+    ) as bar:
+
+        def advance(done: int, _total: int) -> None:
+            bar.update(done - bar.n)
+
+        yield advance
 
 
 def plural(n: int, noun: str) -> str:

@@ -10,11 +10,13 @@ import click
 
 from tracker.cli.base import (
     alert_printers,
+    checked_reader,
     cli,
     config_option,
     db_option,
     plural,
     print_alert,
+    progress_bar,
     read_checked,
     safe_url,
 )
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from tracker.bootstrap import App
     from tracker.core.model import Listing
     from tracker.replay import ReplayReport
-    from tracker.sources.tape import Tape
+    from tracker.sources.tape import Tape, TapeReader
 
 
 def _speed(value: str) -> float | None:
@@ -75,9 +77,15 @@ def replay(
     settings = build_settings(db, alert_log)
     listings = load_listings(listings_path(config))
     listing = listings.get(listing_id)
-    recorded = read_checked(tape, listing, skip_bad)  # before anything is opened or written
-    app = build_app(listings, settings, dry_run=dry_run, listeners=alert_printers(settings))
-    report = _play(app, listing, recorded, pace)
+    # the whole tape is read before anything is opened or written
+    if pace is None:
+        reader = checked_reader(tape, listing, skip_bad, settings.replay.chunk_size)
+        app = build_app(listings, settings, dry_run=dry_run, listeners=alert_printers(settings))
+        report = _play_fast(app, listing, reader)
+    else:
+        recorded = read_checked(tape, listing, skip_bad)
+        app = build_app(listings, settings, dry_run=dry_run, listeners=alert_printers(settings))
+        report = _play_paced(app, listing, recorded, pace)
     where = (
         "an in-memory database (dry run, nothing kept)" if dry_run else safe_url(settings.db_url)
     )
@@ -91,15 +99,22 @@ def replay(
     )
 
 
-def _play(app: App, listing: Listing, recorded: Tape, pace: float | None) -> ReplayReport:
-    """Replay a read tape as fast as possible, or paced on the scheduler."""
-    from tracker.replay import PacedReplay, replay_tape
+def _play_fast(app: App, listing: Listing, reader: TapeReader) -> ReplayReport:
+    """Replay a checked tape as fast as possible, with a progress bar on a terminal."""
+    from tracker.replay import replay_reader
 
-    if pace is None or not recorded.ticks:
-        return replay_tape(listing, recorded, app.ingestor, app.settings.replay.chunk_size)
+    with progress_bar(reader.check().ticks) as progress:
+        return replay_reader(listing, reader, app.ingestor, progress)
+
+
+def _play_paced(app: App, listing: Listing, recorded: Tape, pace: float) -> ReplayReport:
+    """Replay a read tape at ``pace`` market seconds per wall second, on the scheduler."""
     from tracker.calendar import open_intervals
+    from tracker.replay import PacedReplay, replay_tape
     from tracker.scheduling import SteppedRun
 
+    if not recorded.ticks:
+        return replay_tape(listing, recorded, app.ingestor, app.settings.replay.chunk_size)
     first, last = recorded.ticks[0].ts, recorded.ticks[-1].ts
     paced = PacedReplay(
         listing, recorded, app.ingestor, pace, open_intervals(listing.calendar, first, last)
@@ -131,9 +146,9 @@ def demo(config: str | None, db: str | None, alert_log: str | None) -> None:
     )
     listings = load_listings(Path(config) if config else bundled("config/listings.toml"))
     listing = listings.get(SAMPLE_LISTING)
-    recorded = read_checked(SAMPLE_TAPE, listing, skip_bad=False)
+    reader = checked_reader(SAMPLE_TAPE, listing, False, settings.replay.chunk_size)
     app = build_app(listings, settings)
-    report = _play(app, listing, recorded, None)
+    report = _play_fast(app, listing, reader)
     click.echo(
         f"Replayed {report.ticks:,} ticks of {listing.name}'s first day ({SAMPLE_TAPE.name}; "
         "ticks between the published figures are synthetic).\n"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -15,6 +16,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from tracker.core.model import Extremes, Listing, ListingState, RuleState, Tick
 from tracker.store import tables as t
 from tracker.store.engine import storage_error
+
+if TYPE_CHECKING:
+    from tracker.core.batch import TickArrays
 
 # The states of an alert's delivery to a sink (the outbox: tracker/store/deliveries.py).
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
@@ -167,43 +171,35 @@ class SqlStore:
                         for tick in ticks
                     ],
                 )
-            if alerts:
-                _insert_alerts(connection, alerts, sinks)
-            extremes = state.extremes
-            _upsert(
-                connection,
-                t.listing_state,
-                [
-                    {
-                        "listing_id": listing_id,
-                        "last_ts_us": state.last_ts_us,
-                        "last_seq": state.last_seq,
-                        "extremes_ts_us": extremes.ts_us if extremes else None,
-                        "day_high": extremes.high if extremes else None,
-                        "day_low": extremes.low if extremes else None,
-                        "last_price": state.last_price,
-                        "day_open": state.day_open,
-                        "prev_close": state.prev_close,
-                    }
-                ],
-                ["listing_id"],
-            )
-            if state.rules:
-                _upsert(
-                    connection,
-                    t.rule_state,
-                    [
-                        {
-                            "listing_id": listing_id,
-                            "rule_id": r.rule_id,
-                            "level": r.level,
-                            "armed": r.armed,
-                            "last_fired_us": r.last_fired_us,
-                        }
-                        for r in state.rules.values()
-                    ],
-                    ["listing_id", "rule_id", "level"],
-                )
+            _commit_rest(connection, listing_id, alerts, state, sinks)
+
+    def commit_arrays(
+        self,
+        listing_id: str,
+        ticks: TickArrays,
+        alerts: Sequence[StoredAlert],
+        state: ListingState,
+        sinks: Sequence[str],
+    ) -> None:
+        """``commit_batch`` for columns of ticks: the bulk path of replays.
+
+        SQLite gets the driver's ``executemany`` and PostgreSQL ``COPY``, inside the
+        same transaction as the alerts and the state, so a crash keeps all or none.
+        """
+        with self._transaction() as connection:
+            if len(ticks):
+                dialect = connection.dialect.name
+                if dialect == "sqlite":
+                    _insert_sqlite(connection, listing_id, ticks)
+                elif dialect == "postgresql":
+                    _copy_postgresql(connection, listing_id, ticks)
+                else:
+                    rows = [
+                        {"listing_id": listing_id, **_tick_values(tick)}
+                        for tick in ticks.to_ticks()
+                    ]
+                    connection.execute(t.ticks.insert(), rows)
+            _commit_rest(connection, listing_id, alerts, state, sinks)
 
     def add_alerts(self, alerts: Sequence[StoredAlert], sinks: Sequence[str]) -> None:
         """Store notices that come with no tick (a source down or back), pending for every sink."""
@@ -394,3 +390,156 @@ def _upsert(
     statement = module.insert(table)
     updates = {col: statement.excluded[col] for col in rows[0] if col not in keys}
     connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates), rows)
+
+
+_TICK_COLUMNS = "listing_id, ts_us, seq, price, volume, turnover"
+
+
+def _tick_values(tick: Tick) -> dict[str, Any]:
+    return {
+        "ts_us": tick.ts_us,
+        "seq": tick.seq,
+        "price": tick.price,
+        "volume": tick.volume,
+        "turnover": tick.turnover,
+    }
+
+
+def _insert_sqlite(connection: Connection, listing_id: str, ticks: TickArrays) -> None:
+    """Insert through the driver's executemany (NaN binds as NULL in SQLite)."""
+    n = len(ticks)
+    absent = itertools.repeat(None, n)
+    rows = zip(
+        itertools.repeat(listing_id, n),
+        ticks.ts_us.tolist(),
+        ticks.seq.tolist(),
+        ticks.price.tolist(),
+        absent if ticks.volume is None else ticks.volume.tolist(),
+        absent if ticks.turnover is None else ticks.turnover.tolist(),
+        strict=True,
+    )
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(f"INSERT INTO ticks ({_TICK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+    finally:
+        cursor.close()
+
+
+def _copy_postgresql(connection: Connection, listing_id: str, ticks: TickArrays) -> None:
+    """``COPY`` the ticks in PostgreSQL's binary format, laid out by numpy (no per-row Python).
+
+    Each tuple is 6 fields, each a big-endian length then the value; a NULL is length -1
+    with no value, so rows are grouped by which of volume and turnover they have.
+    """
+    import numpy as np
+
+    key = listing_id.encode()
+    n = len(ticks)
+    volume = _present(ticks.volume, n)
+    turnover = _present(ticks.turnover, n)
+    parts = [b"PGCOPY\n\xff\r\n\x00", np.array([0, 0], ">i4").tobytes()]
+    for has_volume in (True, False):
+        for has_turnover in (True, False):
+            rows = np.flatnonzero((volume == has_volume) & (turnover == has_turnover))
+            if len(rows):
+                parts.append(_binary_rows(ticks, rows, key, has_volume, has_turnover))
+    parts.append(np.array([-1], ">i2").tobytes())
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(f"COPY ticks ({_TICK_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+            for part in parts:
+                copy.write(part)
+    finally:
+        cursor.close()
+
+
+def _present(values: Any, n: int) -> Any:
+    """Which rows have a value in an optional column (NaN or no column: none)."""
+    import numpy as np
+
+    return np.zeros(n, bool) if values is None else ~np.isnan(values)
+
+
+def _binary_rows(
+    ticks: TickArrays, rows: Any, key: bytes, has_volume: bool, has_turnover: bool
+) -> bytes:
+    """Tuples of PostgreSQL's binary COPY format for the chosen rows, as one block of bytes."""
+    import numpy as np
+
+    fields: list[tuple[str, str]] = [
+        ("count", ">i2"),
+        ("key_length", ">i4"),
+        ("key", f"S{len(key)}"),
+        ("ts_length", ">i4"),
+        ("ts", ">i8"),
+        ("seq_length", ">i4"),
+        ("seq", ">i4"),
+        ("price_length", ">i4"),
+        ("price", ">f8"),
+        ("volume_length", ">i4"),
+    ]
+    fields += [("volume", ">f8")] if has_volume else []
+    fields += [("turnover_length", ">i4")]
+    fields += [("turnover", ">f8")] if has_turnover else []
+    block = np.empty(len(rows), dtype=np.dtype(fields))
+    block["count"] = 6
+    block["key_length"], block["key"] = len(key), key
+    block["ts_length"], block["ts"] = 8, ticks.ts_us[rows]
+    block["seq_length"], block["seq"] = 4, ticks.seq[rows]
+    block["price_length"], block["price"] = 8, ticks.price[rows]
+    block["volume_length"] = 8 if has_volume else -1
+    block["turnover_length"] = 8 if has_turnover else -1
+    if has_volume:
+        assert ticks.volume is not None
+        block["volume"] = ticks.volume[rows]
+    if has_turnover:
+        assert ticks.turnover is not None
+        block["turnover"] = ticks.turnover[rows]
+    return block.tobytes()
+
+
+def _commit_rest(
+    connection: Connection,
+    listing_id: str,
+    alerts: Sequence[StoredAlert],
+    state: ListingState,
+    sinks: Sequence[str],
+) -> None:
+    """The alerts of a batch (pending for every sink) and the listing's new state."""
+    if alerts:
+        _insert_alerts(connection, alerts, sinks)
+    extremes = state.extremes
+    _upsert(
+        connection,
+        t.listing_state,
+        [
+            {
+                "listing_id": listing_id,
+                "last_ts_us": state.last_ts_us,
+                "last_seq": state.last_seq,
+                "extremes_ts_us": extremes.ts_us if extremes else None,
+                "day_high": extremes.high if extremes else None,
+                "day_low": extremes.low if extremes else None,
+                "last_price": state.last_price,
+                "day_open": state.day_open,
+                "prev_close": state.prev_close,
+            }
+        ],
+        ["listing_id"],
+    )
+    if state.rules:
+        _upsert(
+            connection,
+            t.rule_state,
+            [
+                {
+                    "listing_id": listing_id,
+                    "rule_id": r.rule_id,
+                    "level": r.level,
+                    "armed": r.armed,
+                    "last_fired_us": r.last_fired_us,
+                }
+                for r in state.rules.values()
+            ],
+            ["listing_id", "rule_id", "level"],
+        )
