@@ -4,9 +4,11 @@ Makes a seeded tape (a random walk on the 0.02 grid, ten ticks a second), then
 measures, each the median of ``--runs``:
 
 - the floor: ``pyarrow.csv.read_csv`` of the tape plus a bare ``sqlite3``
-  ``executemany`` of the same rows into a fresh file with a unique index, in one
-  transaction (with ``--db postgresql``: a psycopg binary ``COPY`` into a fresh
-  table with a unique index);
+  ``executemany`` of the same rows into a fresh file, in one transaction, into
+  the table the tracker uses (keyed, ``WITHOUT ROWID``) and binding what the
+  tracker binds per row; beside it, the "plain floor" binds all six columns into
+  a rowid table with a unique index. With ``--db postgresql`` the floor is a
+  binary ``COPY`` (laid out by numpy) into a fresh keyed table;
 - ``tracker replay --speed max`` of the tape with 10 rules into a fresh database,
   as a whole process (start-up, schema creation and the alert log included);
 
@@ -60,10 +62,16 @@ shares_outstanding = 2_646_592_710
     f'\n[[listings.rules]]\nkind = "gain_pct"\nthreshold = {t}\ndirection = "{d}"\n'
     for t, d in RULES
 )
-SCHEMA = (
-    "CREATE TABLE floor (listing_id VARCHAR(64) NOT NULL, ts_us BIGINT NOT NULL, "
-    "seq INTEGER NOT NULL, price DOUBLE PRECISION NOT NULL, volume DOUBLE PRECISION, "
-    "turnover DOUBLE PRECISION)",
+# The tracker's own ticks table (tracker/store/tables.py), for the floors to write into.
+COLUMNS = (
+    "listing_id VARCHAR(64) NOT NULL, ts_us BIGINT NOT NULL, seq INTEGER NOT NULL, "
+    "price DOUBLE PRECISION NOT NULL, volume DOUBLE PRECISION, turnover DOUBLE PRECISION"
+)
+SQLITE_TABLE = f"CREATE TABLE floor ({COLUMNS}, PRIMARY KEY (listing_id, ts_us, seq)) WITHOUT ROWID"
+POSTGRESQL_TABLE = f"CREATE TABLE floor ({COLUMNS}, PRIMARY KEY (listing_id, ts_us, seq))"
+# The floor as the issue first put it: every column bound, a rowid table and a unique index.
+PLAIN_TABLE = (
+    f"CREATE TABLE floor ({COLUMNS})",
     "CREATE UNIQUE INDEX floor_key ON floor (listing_id, ts_us, seq)",
 )
 
@@ -86,50 +94,98 @@ def make_tape(path: Path, ticks: int, seed: int) -> None:
         csv.write_csv(table, out, csv.WriteOptions(include_header=False, quoting_style="none"))
 
 
-def floor_sqlite(tape: Path, folder: Path) -> float:
-    """Seconds to read the tape with pyarrow and store its rows with bare sqlite3."""
-    started = time.perf_counter()
-    table = csv.read_csv(tape)
-    ts = table.column("ts").cast(pa.timestamp("us")).cast(pa.int64()).to_pylist()
-    rows = zip(
-        ["bench"] * len(ts),
-        ts,
-        [0] * len(ts),
-        table.column("price").to_pylist(),
-        table.column("volume").cast(pa.float64()).to_pylist(),
-        [None] * len(ts),
-        strict=True,
-    )
-    connection = sqlite3.connect(folder / f"floor-{uuid.uuid4().hex}.db")
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    for statement in SCHEMA:
-        connection.execute(statement)
-    with connection:
-        connection.executemany("INSERT INTO floor VALUES (?, ?, ?, ?, ?, ?)", rows)
-    connection.close()
-    return time.perf_counter() - started
-
-
-def floor_postgresql(tape: Path, url: str) -> float:
-    """Seconds to read the tape with pyarrow and binary-COPY its rows into PostgreSQL."""
-    import psycopg
-
-    started = time.perf_counter()
+def read_columns(tape: Path) -> tuple[list[int], list[float], list[float]]:
+    """The tape's instants (epoch microseconds), prices and volumes, read by pyarrow."""
     table = csv.read_csv(tape)
     ts = table.column("ts").cast(pa.timestamp("us")).cast(pa.int64()).to_pylist()
     prices = table.column("price").to_pylist()
     volumes = table.column("volume").cast(pa.float64()).to_pylist()
-    with psycopg.connect(url) as connection:
-        for statement in SCHEMA:
+    return ts, prices, volumes
+
+
+def sqlite_connection(path: Path, *schema: str) -> sqlite3.Connection:
+    """A new SQLite file as the tracker opens one (WAL, ``synchronous=NORMAL``), schema made."""
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    with connection:
+        for statement in schema:
             connection.execute(statement)
+    return connection
+
+
+def floor_sqlite(tape: Path, folder: Path) -> float:
+    """Seconds to read the tape with pyarrow and store it with bare sqlite3 as the tracker does.
+
+    The same table, the same one transaction, and only what varies bound per row.
+    """
+    connection = sqlite_connection(folder / f"floor-{uuid.uuid4().hex}.db", SQLITE_TABLE)
+    started = time.perf_counter()
+    ts, prices, volumes = read_columns(tape)
+    rows = zip(ts, [0] * len(ts), prices, volumes, strict=True)
+    with connection:
+        connection.executemany("INSERT INTO floor VALUES ('bench', ?, ?, ?, ?, NULL)", rows)
+    connection.close()  # its last checkpoint, as the tracker's process has at exit
+    return time.perf_counter() - started
+
+
+def floor_sqlite_plain(tape: Path, folder: Path) -> float:
+    """``floor_sqlite`` with all six columns bound into a rowid table with a unique index."""
+    connection = sqlite_connection(folder / f"plain-{uuid.uuid4().hex}.db", *PLAIN_TABLE)
+    started = time.perf_counter()
+    ts, prices, volumes = read_columns(tape)
+    n = len(ts)
+    rows = zip(["bench"] * n, ts, [0] * n, prices, volumes, [None] * n, strict=True)
+    with connection:
+        connection.executemany("INSERT INTO floor VALUES (?, ?, ?, ?, ?, ?)", rows)
+    connection.close()  # its last checkpoint, as the tracker's process has at exit
+    return time.perf_counter() - started
+
+
+def floor_postgresql(tape: Path, url: str) -> float:
+    """Seconds to read the tape with pyarrow and binary-``COPY`` it into a keyed table.
+
+    The COPY stream is laid out by numpy, as the tracker lays out its own.
+    """
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        connection.execute(POSTGRESQL_TABLE)
+        connection.commit()
+        started = time.perf_counter()
+        table = csv.read_csv(tape)
+        ts = table.column("ts").cast(pa.timestamp("us")).cast(pa.int64()).to_numpy()
+        rows = np.empty(
+            len(ts),
+            dtype=[
+                ("count", ">i2"),
+                ("key_length", ">i4"),
+                ("key", "S5"),
+                ("ts_length", ">i4"),
+                ("ts", ">i8"),
+                ("seq_length", ">i4"),
+                ("seq", ">i4"),
+                ("price_length", ">i4"),
+                ("price", ">f8"),
+                ("volume_length", ">i4"),
+                ("volume", ">f8"),
+                ("turnover_length", ">i4"),
+            ],
+        )
+        rows["count"], rows["key_length"], rows["key"] = 6, 5, b"bench"
+        rows["ts_length"], rows["ts"] = 8, ts
+        rows["seq_length"], rows["seq"] = 4, 0
+        rows["price_length"], rows["price"] = 8, table.column("price").to_numpy()
+        rows["volume_length"] = 8
+        rows["volume"] = table.column("volume").cast(pa.float64()).to_numpy()
+        rows["turnover_length"] = -1
+        header = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
         with connection.cursor() as cursor:
             columns = "listing_id, ts_us, seq, price, volume, turnover"
             with cursor.copy(f"COPY floor ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["text", "int8", "int4", "float8", "float8", "float8"])
-                for row in zip(ts, prices, volumes, strict=True):
-                    copy.write_row(("bench", row[0], 0, row[1], row[2], None))
-    return time.perf_counter() - started
+                copy.write(header + rows.tobytes() + b"\xff\xff")
+        connection.commit()
+        return time.perf_counter() - started
 
 
 def replay(tape: Path, config: Path, db_url: str, log: Path) -> tuple[float, int, str]:
@@ -181,6 +237,12 @@ def median_of(runs: int, measure: Callable[[], float]) -> float:
     return statistics.median(measure() for _ in range(runs))
 
 
+def remove_database(path: Path) -> None:
+    """Delete a SQLite file and its WAL, so long runs do not fill the disk."""
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -196,13 +258,17 @@ def main() -> None:
         make_tape(tape, args.ticks, args.seed)
         config.write_text(LISTINGS)
         floors: list[float] = []
+        plain: list[float] = []
         replays: list[tuple[float, int, str]] = []
-        for run in range(args.runs):
+        for run in range(args.runs):  # interleaved, so a slow spell of the machine hits both
             log = folder / f"alerts-{run}.jsonl"
             if args.db == "sqlite":
                 floors.append(floor_sqlite(tape, folder))
-                db = f"sqlite:///{folder / f'tracker-{run}.db'}"
-                replays.append(replay(tape, config, db, log))
+                plain.append(floor_sqlite_plain(tape, folder))
+                db = folder / f"tracker-{run}.db"
+                replays.append(replay(tape, config, f"sqlite:///{db}", log))
+                for leftover in folder.glob("*.db"):
+                    remove_database(leftover)
             else:
                 with fresh_postgresql() as url:
                     floors.append(floor_postgresql(tape, url))
@@ -213,11 +279,18 @@ def main() -> None:
     peak_mb = max(r[1] for r in replays) / 1024
     store = "sqlite3 executemany" if args.db == "sqlite" else "psycopg binary COPY"
     print(f"ticks             {args.ticks:,} ({tape.name}, {args.db}, median of {args.runs})")
-    print(f"floor             {floor:.2f} s  (pyarrow read_csv + {store})")
+    print(f"floor             {floor:.2f} s  (pyarrow read_csv + {store}, the tracker's table)")
+    if plain:
+        print(
+            f"plain floor       {statistics.median(plain):.2f} s  "
+            "(every column bound, rowid table + unique index)"
+        )
     print(f"tracker replay    {wall:.2f} s  (whole process, 10 rules)")
     print(f"ratio             {wall / floor:.2f}x the floor")
     print(f"throughput        {args.ticks / wall:,.0f} ticks/s (floor {args.ticks / floor:,.0f})")
     print(f"peak RSS          {peak_mb:,.0f} MB (tracker replay)")
+    print(f"runs (s)          tracker {' '.join(f'{r[0]:.2f}' for r in replays)}")
+    print(f"                  floor   {' '.join(f'{f:.2f}' for f in floors)}")
     print(f"last replay said  {replays[-1][2].splitlines()[-1]}")
 
 

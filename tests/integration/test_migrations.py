@@ -138,10 +138,10 @@ def test_postgresql_at_first_revision_upgrades_with_its_data(first_schema_engine
     assert_first_schema_data_intact(first_schema_engine)
 
 
-def schema_of(engine: Engine) -> dict[str, object]:
+def schema_of(engine: Engine) -> dict[str, dict[str, object]]:
     """Every table's columns, key, indexes and unique constraints, as the database reports them."""
     inspector = sa.inspect(engine)
-    schema: dict[str, object] = {}
+    schema: dict[str, dict[str, object]] = {}
     for table in sorted(inspector.get_table_names()):
         schema[table] = {
             "columns": [
@@ -157,7 +157,22 @@ def schema_of(engine: Engine) -> dict[str, object]:
                 tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)
             ),
         }
+    if engine.dialect.name == "sqlite":  # what the inspector does not tell: WITHOUT ROWID
+        with engine.connect() as connection:
+            for name, ddl in connection.execute(
+                sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+            ):
+                schema[name]["rowid"] = "WITHOUT ROWID" not in ddl.upper()
     return schema
+
+
+def ticks_have_rowid(engine: Engine) -> bool:
+    """Whether SQLite keeps the ticks in a rowid table (beside their key's index)."""
+    with engine.connect() as connection:
+        ddl = connection.execute(
+            sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'ticks'")
+        ).scalar_one()
+    return "WITHOUT ROWID" not in ddl.upper()
 
 
 def test_a_fresh_database_gets_what_the_migrations_make(db_url: str) -> None:
@@ -174,3 +189,20 @@ def test_a_fresh_database_gets_what_the_migrations_make(db_url: str) -> None:
     upgrade(engine)
     assert schema_of(engine) == created
     engine.dispose()
+
+
+@pytest.mark.parametrize("first_schema_engine", ["sqlite_url"], indirect=True)
+def test_sqlite_ticks_are_clustered_by_their_key_from_0005_and_back_on_downgrade(
+    first_schema_engine: Engine,
+) -> None:
+    assert ticks_have_rowid(first_schema_engine)
+    upgrade(first_schema_engine)
+    assert not ticks_have_rowid(first_schema_engine)
+    assert_first_schema_data_intact(first_schema_engine)
+    with first_schema_engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(bundled("db")))
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+    assert ticks_have_rowid(first_schema_engine)
+    assert SqlStore(first_schema_engine).ticks("biren") == [Tick(TICK_US, 0, 35.7, 1000.0, 35700.0)]

@@ -183,3 +183,38 @@ def test_chunks_are_the_chunk_size_and_seq_runs_cross_them(tmp_path: Path) -> No
     assert seqs == [i % 3 for i in range(25)]
     expected = read_tape(path, "Asia/Hong_Kong", arrow=False).ticks
     assert [t for chunk in chunks for t in chunk.to_ticks()] == expected
+
+
+@st.composite
+def uniform_times(draw: st.DrawFn) -> list[str]:
+    """Times all written in one layout (as most tapes are), now and then an impossible one."""
+    sep = draw(st.sampled_from(["T", " "]))
+    places = draw(st.sampled_from([None, 0, 1, 3, 6]))  # None: no seconds; 0: no fraction
+    offset = draw(
+        st.sampled_from(["", "Z", "+08:00", "-05:00", "+0530", "+09", "-00:30", "+24:00", "-0860"])
+    )
+    count = draw(st.integers(1, 12))
+    texts = []
+    for _ in range(count):
+        y, mo, d = draw(st.integers(1999, 2031)), draw(st.integers(1, 12)), draw(st.integers(1, 31))
+        h, mi, s = draw(st.integers(0, 24)), draw(st.integers(0, 60)), draw(st.integers(0, 60))
+        text = f"{y:04d}-{mo:02d}-{d:02d}{sep}{h:02d}:{mi:02d}"
+        if places is not None:
+            text += f":{s:02d}"
+            if places:
+                text += "." + "".join(draw(st.sampled_from("0123456789")) for _ in range(places))
+        if offset and offset != "Z" and draw(st.booleans()):
+            offset = ("-" if offset[0] == "+" else "+") + offset[1:]  # the sign may vary
+        texts.append(text + offset)
+    return sorted(texts) if draw(st.booleans()) else texts
+
+
+@settings(max_examples=300, deadline=None)
+@given(times=uniform_times(), zone=st.sampled_from(ZONES))
+def test_times_in_one_layout_read_as_the_exact_reader_reads_them(
+    times: list[str], zone: str
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "tape.csv"
+        path.write_text("ts,price\n" + "".join(f"{ts},35.70\n" for ts in times))
+        same(read_tape(path, zone), read_tape(path, zone, arrow=False))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -22,11 +21,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tracker.core.batch import TickArrays
-from tracker.core.model import MICROS, datetime_to_ts
+from tracker.sources.isotimes import NotPlainTime, iso_instants, localize
 
 SCAN_BLOCK = 1 << 24  # bytes read at a time when screening a CSV tape
 CSV_BLOCK = 1 << 22  # bytes per Arrow CSV batch (about 100,000 ticks)
-_DIGIT0, _COLON, _DASH, _DOT = ord("0"), ord(":"), ord("-"), ord(".")
 
 
 class Unclean(Exception):
@@ -250,225 +248,12 @@ def _instants(column: Any, zone: ZoneInfo) -> NDArray[np.int64]:
             utc = pc.cast(column, pa.timestamp("us", "UTC"), safe=False)
             return _to_numpy(pc.cast(utc, pa.int64()), np.int64)
         local = pc.cast(pc.cast(column, pa.timestamp("us"), safe=False), pa.int64())
-        return _localize(_to_numpy(local, np.int64), zone)
+        return localize(_to_numpy(local, np.int64), zone)
     if pa.types.is_integer(kind):
         return _to_numpy(pc.cast(column, pa.int64()), np.int64)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return _iso_instants(column, zone)
-    raise Unclean(f"ts of type {kind}")
-
-
-def _iso_instants(column: Any, zone: ZoneInfo) -> NDArray[np.int64]:
-    """Parse ``YYYY-MM-DD[T ]HH:MM[:SS[.f{1,6}]][Z|±HH[[:]MM]]`` texts, all at once."""
-    text, lengths = _byte_matrix(column)
-    n, width = text.shape
-    if width < 16 or (lengths < 16).any():
-        raise Unclean("ts too short")
-    rows = np.arange(n)
-
-    def digits(*positions: int) -> NDArray[np.int64]:
-        value = np.zeros(n, dtype=np.int64)
-        for position in positions:
-            d = text[:, position].astype(np.int64) - _DIGIT0
-            if ((d < 0) | (d > 9)).any():
-                raise Unclean("not a digit")
-            value = value * 10 + d
-        return value
-
-    def at(position: NDArray[np.int64]) -> NDArray[np.uint8]:
-        found: NDArray[np.uint8] = text[rows, np.minimum(position, width - 1)] * (position < width)
-        return found
-
-    year, month, day = digits(0, 1, 2, 3), digits(5, 6), digits(8, 9)
-    hour, minute = digits(11, 12), digits(14, 15)
-    if not (
-        (text[:, 4] == _DASH).all()
-        and (text[:, 7] == _DASH).all()
-        and np.isin(text[:, 10], (ord("T"), ord(" "))).all()
-        and (text[:, 13] == _COLON).all()
-    ):
-        raise Unclean("ts separators")
-    cursor = np.full(n, 16, dtype=np.int64)
-    second = np.zeros(n, dtype=np.int64)
-    has_second = at(cursor) == _COLON
-    if has_second.any():
-        sub = np.flatnonzero(has_second)
-        second[sub] = _digits_at(text, sub, 17, 2)
-        cursor[sub] += 3
-    fraction = np.zeros(n, dtype=np.int64)
-    has_fraction = has_second & (at(cursor) == _DOT)
-    if has_fraction.any():
-        cursor[has_fraction] += 1
-        places = np.zeros(n, dtype=np.int64)
-        for _ in range(6):
-            d = at(cursor).astype(np.int64) - _DIGIT0
-            more = has_fraction & (d >= 0) & (d <= 9)
-            fraction = np.where(more, fraction * 10 + d, fraction)
-            places += more
-            cursor += more
-        if (has_fraction & (places == 0)).any():
-            raise Unclean("empty fraction")
-        fraction = fraction * 10 ** (6 - places)
-    offset = _offsets(text, cursor, lengths)
-    valid = (
-        (year >= 1)
-        & (month >= 1)
-        & (month <= 12)
-        & (day >= 1)
-        & (day <= _days_in_month(year, month))
-        & (hour <= 23)
-        & (minute <= 59)
-        & (second <= 59)
-    )
-    if not valid.all():
-        raise Unclean("ts out of range")
-    days = _days_from_civil(year, month, day)
-    local = ((days * 86_400 + hour * 3_600 + minute * 60 + second) * MICROS) + fraction
-    naive = offset == _NAIVE
-    if naive.all():
-        return _localize(local, zone)
-    instants = local - offset * 60 * MICROS
-    if naive.any():
-        instants[naive] = _localize(local[naive], zone)
-    return instants
-
-
-_NAIVE = np.iinfo(np.int64).min  # the offset of a ts written without one
-
-
-def _offsets(
-    text: NDArray[np.uint8], cursor: NDArray[np.int64], lengths: NDArray[np.int64]
-) -> NDArray[np.int64]:
-    """Each ts's UTC offset in minutes (``_NAIVE`` without one); the text must end after it.
-
-    After the sign come ``HH``, ``HHMM`` or ``HH:MM``.
-    """
-    n, width = text.shape
-    offset = np.full(n, _NAIVE, dtype=np.int64)
-    rows = np.arange(n)
-    mark = text[rows, np.minimum(cursor, width - 1)] * (cursor < width)
-    zulu = mark == ord("Z")
-    offset[zulu] = 0
-    end = cursor + zulu
-    signed = np.flatnonzero((mark == ord("+")) | (mark == _DASH))
-    if len(signed):
-        start = cursor[signed] + 1
-        rest = lengths[signed] - start
-        colon = rest == 5
-        if not np.isin(rest, (2, 4, 5)).all():
-            raise Unclean("bad offset")
-        if colon.any() and (text[signed[colon], start[colon] + 2] != _COLON).any():
-            raise Unclean("bad offset")
-        hours = _digits_at(text, signed, start, 2)
-        minutes = np.zeros(len(signed), dtype=np.int64)
-        with_minutes = rest > 2
-        if with_minutes.any():
-            at = start[with_minutes] + 2 + colon[with_minutes]
-            minutes[with_minutes] = _digits_at(text, signed[with_minutes], at, 2)
-        if (hours > 23).any() or (minutes > 59).any():
-            raise Unclean("bad offset")
-        sign = np.where(mark[signed] == _DASH, -1, 1)
-        offset[signed] = sign * (hours * 60 + minutes)
-        end[signed] = lengths[signed]
-    if (end != lengths).any():
-        raise Unclean("trailing text in ts")
-    return offset
-
-
-def _digits_at(
-    text: NDArray[np.uint8], rows: NDArray[Any], start: int | NDArray[np.int64], count: int
-) -> NDArray[np.int64]:
-    value = np.zeros(len(rows), dtype=np.int64)
-    width = text.shape[1]
-    for k in range(count):
-        position = np.asarray(start + k)
-        if (position >= width).any():
-            raise Unclean("ts too short")
-        d = text[rows, position].astype(np.int64) - _DIGIT0
-        if ((d < 0) | (d > 9)).any():
-            raise Unclean("not a digit")
-        value = value * 10 + d
-    return value
-
-
-def _byte_matrix(column: Any) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
-    """A string column as an (n, widest) matrix of bytes, zero-padded, and each one's length."""
-    import pyarrow as pa
-
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if pa.types.is_large_string(array.type):
-        array = array.cast(pa.string())
-    _, offsets_buffer, data_buffer = array.buffers()
-    assert offsets_buffer is not None
-    n = len(array)
-    offsets = np.frombuffer(
-        memoryview(offsets_buffer), dtype=np.int32, count=n + 1, offset=array.offset * 4
-    )
-    data = (
-        np.frombuffer(memoryview(data_buffer), np.uint8) if data_buffer else np.zeros(0, np.uint8)
-    )
-    lengths = np.diff(offsets).astype(np.int64)
-    if n == 0:
-        return np.zeros((0, 0), np.uint8), lengths
-    width = int(lengths.max())
-    first = int(offsets[0])
-    if (lengths == width).all():
-        return data[first : first + n * width].reshape(n, width), lengths
-    columns = np.arange(width)
-    index = offsets[:-1, None].astype(np.int64) + columns[None, :]
-    inside = columns[None, :] < lengths[:, None]
-    matrix = np.where(inside, data[np.minimum(index, len(data) - 1)], 0).astype(np.uint8)
-    return matrix, lengths
-
-
-def _days_in_month(year: NDArray[np.int64], month: NDArray[np.int64]) -> NDArray[np.int64]:
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    lengths = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
-    days = lengths[np.clip(month, 1, 12) - 1]
-    result: NDArray[np.int64] = days + ((month == 2) & leap)
-    return result
-
-
-def _days_from_civil(
-    year: NDArray[np.int64], month: NDArray[np.int64], day: NDArray[np.int64]
-) -> NDArray[np.int64]:
-    """Days since 1970-01-01 of proleptic Gregorian dates (H. Hinnant's algorithm)."""
-    y = year - (month <= 2)
-    era = np.floor_divide(y, 400)
-    year_of_era = y - era * 400
-    day_of_year = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
-    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
-    result: NDArray[np.int64] = era * 146_097 + day_of_era - 719_468
-    return result
-
-
-def _localize(local_us: NDArray[np.int64], zone: ZoneInfo) -> NDArray[np.int64]:
-    """UTC instants of exchange wall times, exactly as ``datetime(..., tzinfo=zone)`` reads them.
-
-    A zone's offset changes on whole minutes: one zoneinfo lookup per distinct
-    local hour gives the offset of every tick in an hour whose first and last
-    minute agree, and one per distinct minute settles the hours of a change.
-    """
-    minutes = np.floor_divide(local_us, 60 * MICROS)
-    hours, by_hour = np.unique(np.floor_divide(minutes, 60), return_inverse=True)
-    first = _offsets_at(hours * 60, zone)
-    last = _offsets_at(hours * 60 + 59, zone)
-    offsets = first[by_hour.reshape(-1)]
-    changing = (first != last)[by_hour.reshape(-1)]
-    if changing.any():
-        unique, by_minute = np.unique(minutes[changing], return_inverse=True)
-        offsets[changing] = _offsets_at(unique, zone)[by_minute.reshape(-1)]
-    return local_us + offsets
-
-
-def _offsets_at(minutes: NDArray[np.int64], zone: ZoneInfo) -> NDArray[np.int64]:
-    """UTC minus wall time, in microseconds, at each wall-clock minute (since 1970) in a zone."""
-    epoch = dt.datetime(1970, 1, 1, tzinfo=zone)  # + timedelta: wall-clock arithmetic
-    offsets = np.empty(len(minutes), dtype=np.int64)
-    for i, minute in enumerate(minutes.tolist()):
         try:
-            wall = epoch + dt.timedelta(minutes=minute)
-        except OverflowError:
-            raise Unclean("ts out of range") from None
-        offsets[i] = datetime_to_ts(wall) - minute * 60 * MICROS
-    return offsets
+            return iso_instants(column, zone)
+        except NotPlainTime as exc:
+            raise Unclean(str(exc)) from None
+    raise Unclean(f"ts of type {kind}")
