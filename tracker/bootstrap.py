@@ -176,7 +176,8 @@ def build_daemon(app: App, clock: Clock, until: dt.datetime | None) -> Daemon:
         pollers.append(
             ListingPoller(listing, provider, app.ingestor, calendar, clock, client, settings)
         )
-    return Daemon(pollers, app.ingestor, clock, until)
+    checkpoints = app.store.defer_checkpoints()  # off the path from a quote to its alert
+    return Daemon(pollers, app.ingestor, clock, until, checkpoints=checkpoints)
 
 
 def build_web(listings: Listings, store: SqlStore, address: str, hub: EventHub) -> WebServer:

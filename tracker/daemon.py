@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 HEARTBEAT_WALL_SECONDS = 5.0
 DISPATCH_WALL_SECONDS = 1.0
+CHECKPOINT_WALL_SECONDS = 5.0  # SQLite WAL checkpoints, off the commits (see defer_checkpoints)
 STATUS_CLOCK_SECONDS = 60.0
 HEARTBEAT_NAME = "daemon"
 
@@ -34,11 +35,14 @@ class Daemon:
         ingestor: Ingestor,
         clock: Clock,
         until: dt.datetime | None = None,
+        *,
+        checkpoints: bool = False,
     ) -> None:
         self.pollers = list(pollers)
         self.ingestor = ingestor
         self.clock = clock
         self.until = until
+        self.checkpoints = checkpoints  # the store's WAL checkpoints are this daemon's job
         self.stopping = threading.Event()
 
     def jobs(self) -> list[Job]:
@@ -50,6 +54,8 @@ class Daemon:
         jobs.append(Job("dispatch", self.ingestor.dispatch_soon, DISPATCH_WALL_SECONDS))
         jobs.append(Job("status", self.log_status, max(0.25, STATUS_CLOCK_SECONDS / speed)))
         jobs.append(Job("heartbeat", self.beat, HEARTBEAT_WALL_SECONDS))
+        if self.checkpoints:
+            jobs.append(Job("checkpoint", self.ingestor.store.checkpoint, CHECKPOINT_WALL_SECONDS))
         return jobs
 
     def run(self) -> None:
@@ -78,6 +84,8 @@ class Daemon:
         finally:
             self.ingestor.dispatch()
             self.beat(stopped=True)
+            if self.checkpoints:
+                self.ingestor.store.checkpoint()
             logger.info("daemon stopped")
 
     def stop(self) -> None:

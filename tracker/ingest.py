@@ -16,13 +16,15 @@ from tracker.alerts.sinks import AlertSink
 from tracker.core.model import Extremes, Listing, ListingState, ThresholdCrossed, Tick
 from tracker.core.rules import PhaseOf, evaluate
 from tracker.store.deliveries import SqlDeliveries
-from tracker.store.repository import SqlStore, StoredAlert
+from tracker.store.repository import PollerState, SqlStore, StoredAlert
 
 if TYPE_CHECKING:
     from tracker.calendar import MarketCalendar
     from tracker.core.batch import TickArrays
 
 logger = logging.getLogger(__name__)
+
+SILENCES_FRESH_US = 1_000_000  # wall µs a read of the silences is trusted for
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,7 @@ class Ingested:
     stored: int
     already_stored: int
     alerts: tuple[StoredAlert, ...]
+    committed: bool = True  # False when there was nothing new to store
 
 
 AlertListener = Callable[[StoredAlert], None]
@@ -66,6 +69,7 @@ class Ingestor:
         self._loading = threading.RLock()
         self._guards: dict[str, threading.Lock] = {}
         self._calendars: dict[str, MarketCalendar] = {}
+        self._mutes: dict[str, tuple[int, frozenset[str]]] = {}  # fresh until (wall µs), ids
         self.outbox = Outbox(SqlDeliveries(store.engine), self.sinks, lambda: self.wall_us())
         self._background: DispatchThreads | None = None
 
@@ -93,28 +97,35 @@ class Ingestor:
         extremes: Extremes | None = None,
         *,
         late: bool = False,
+        poller: PollerState | None = None,
     ) -> Ingested:
         """Store a batch of a listing's ticks (in order) atomically and deliver its alerts.
 
         Ticks at or before the stored high-water mark are already stored and are
         skipped. ``extremes`` (live polls) may fire inferred alerts; ``late`` marks
-        the alerts of a poll that follows missed polls.
+        the alerts of a poll that follows missed polls; ``poller`` (the poll's own
+        state) is stored in the same transaction.
         """
         with self._guard(listing.id):
             phases = self._phases(listing)
-            evaluation = evaluate(listing, self.state(listing), ticks, extremes, phases)
+            previous = self.state(listing)
+            evaluation = evaluate(listing, previous, ticks, extremes, phases)
             alerts = self._stored(listing, evaluation.alerts, late=late)
-            if evaluation.ticks or extremes is not None:
+            committed = bool(evaluation.ticks) or extremes is not None
+            if committed:
                 self.store.commit_batch(
                     listing.id,
                     evaluation.ticks,
                     alerts,
                     evaluation.state,
                     [sink.name for sink in self.sinks],
+                    previous=previous,
+                    poller=poller,
                 )
                 self._states[listing.id] = evaluation.state
         self._announce(listing, lambda: evaluation.ticks, alerts)
-        return Ingested(len(evaluation.ticks), len(ticks) - len(evaluation.ticks), alerts)
+        stored = len(evaluation.ticks)
+        return Ingested(stored, len(ticks) - stored, alerts, committed)
 
     def ingest_arrays(self, listing: Listing, ticks: TickArrays) -> Ingested:
         """``ingest`` for columns of ticks (replays): batch evaluation and bulk storage."""
@@ -122,21 +133,24 @@ class Ingestor:
 
         with self._guard(listing.id):
             phases = self._phases(listing)
-            evaluation = evaluate_batch(listing, self.state(listing), ticks, phases)
+            previous = self.state(listing)
+            evaluation = evaluate_batch(listing, previous, ticks, phases)
             alerts = self._stored(listing, evaluation.alerts, late=False)
             accepted = ticks.slice(evaluation.start)
             if len(accepted):
                 names = [sink.name for sink in self.sinks]
-                self.store.commit_arrays(listing.id, accepted, alerts, evaluation.state, names)
+                self.store.commit_arrays(
+                    listing.id, accepted, alerts, evaluation.state, names, previous=previous
+                )
                 self._states[listing.id] = evaluation.state
         self._announce(listing, accepted.to_ticks, alerts)
-        return Ingested(len(accepted), evaluation.start, alerts)
+        return Ingested(len(accepted), evaluation.start, alerts, bool(len(accepted)))
 
     def _stored(
         self, listing: Listing, fired: Sequence[ThresholdCrossed], *, late: bool
     ) -> tuple[StoredAlert, ...]:
         """Alert records of what fired, silenced ones marked so."""
-        muted = self._muted(listing) if fired else set()
+        muted = self._muted(listing) if fired else frozenset()
         return tuple(
             stored_alert(listing, alert, self.language, late=late, silenced=alert.rule.id in muted)
             for alert in fired
@@ -152,7 +166,10 @@ class Ingestor:
 
         ``ticks`` gives the newly stored ticks (made only when a tick listener wants them).
         """
-        self.dispatch_soon()  # also what an earlier run left pending, and retries now due
+        if alerts or self._background is None:
+            # without a dispatcher running, also what an earlier run left pending and the
+            # retries now due; with one, its every-second wake-up serves those
+            self.dispatch_soon()
         if self.tick_listeners:
             stored = ticks()
             if stored:
@@ -162,12 +179,24 @@ class Ingestor:
             for listener in self.listeners:
                 listener(alert)
 
-    def _muted(self, listing: Listing) -> set[str]:
-        """Ids of the listing's rules silenced now (wall time: ``tracker alerts silence``)."""
-        silences = self.store.silences(listing.id, self.wall_us())
+    def _muted(self, listing: Listing) -> frozenset[str]:
+        """Ids of the listing's rules silenced now (wall time: ``tracker alerts silence``).
+
+        Read from the store at most once every ``SILENCES_FRESH_US`` (a silence set by
+        another process takes effect within that), and again when one in force ends.
+        """
+        now_us = self.wall_us()
+        known = self._mutes.get(listing.id)
+        if known is not None and now_us < known[0]:
+            return known[1]
+        silences = self.store.silences(listing.id, now_us)
         if any(silence.rule_id is None for silence in silences):
-            return {rule.id for rule in listing.rules}
-        return {silence.rule_id for silence in silences if silence.rule_id is not None}
+            muted = frozenset(rule.id for rule in listing.rules)
+        else:
+            muted = frozenset(s.rule_id for s in silences if s.rule_id is not None)
+        fresh_until = min([now_us + SILENCES_FRESH_US, *(s.until_us for s in silences)])
+        self._mutes[listing.id] = (fresh_until, muted)
+        return muted
 
     def _phases(self, listing: Listing) -> PhaseOf | None:
         """The market-phase lookup, for listings with rules scoped to phases only."""

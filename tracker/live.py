@@ -83,6 +83,7 @@ class ListingPoller:
         self._turnover = 0.0
         self._reason: str | None = None
         self._attempt = 0
+        self._unsaved = False  # the poller state changed since it was last stored
         self._retry_at = float("-inf")
         self._backoff = tenacity.wait_exponential_jitter(initial=1, max=settings.backoff_max)
 
@@ -96,6 +97,9 @@ class ListingPoller:
             self._remember(last_poll_us=datetime_to_ts(now))
             return "backoff"
         self.stats.polls += 1
+        # stored with the poll's ticks when it has any, in their transaction, else on its own
+        self._state = replace(self._state, last_poll_us=datetime_to_ts(now))
+        self._unsaved = True
         try:
             quote = self.provider.fetch(self.client)
             outcome = self._take(quote, now, late)
@@ -103,7 +107,8 @@ class ListingPoller:
             self._failed(exc, now)
             return "fault"
         finally:
-            self._remember(last_poll_us=datetime_to_ts(now))
+            if self._unsaved:
+                self._remember()
         self._recovered(now)
         return outcome
 
@@ -142,7 +147,8 @@ class ListingPoller:
         return outcome
 
     def _ingest(self, ticks: list[Tick], extremes: Extremes, late: bool) -> str:
-        done = self.ingestor.ingest(self.listing, ticks, extremes, late=late)
+        done = self.ingestor.ingest(self.listing, ticks, extremes, late=late, poller=self._state)
+        self._unsaved = not done.committed
         self.stats.ticks += done.stored
         self.stats.alerts += len(done.alerts)
         return "tick" if done.stored else "extremes"
@@ -206,6 +212,7 @@ class ListingPoller:
     def _remember(self, **changes: object) -> None:
         self._state = replace(self._state, **changes)  # type: ignore[arg-type]
         self.ingestor.store.save_poller(self.listing.id, self._state)
+        self._unsaved = False
 
     @property
     def poller_state(self) -> PollerState:

@@ -105,8 +105,30 @@ def test_scheduler_has_a_poll_job_per_listing_with_a_source_and_the_daemon_jobs(
     daemon: Daemon,
 ) -> None:
     ids = [job.id for job in recurring_scheduler(daemon.jobs()).get_jobs()]
-    assert sorted(ids) == ["dispatch", "heartbeat", "poll:alpha", "poll:beta", "status"]
+    assert sorted(ids) == [
+        "checkpoint",
+        "dispatch",
+        "heartbeat",
+        "poll:alpha",
+        "poll:beta",
+        "status",
+    ]
     assert "poll:quiet" not in ids
+
+
+def test_the_daemon_checkpoints_its_sqlite_file_on_a_job_not_in_its_commits(
+    daemon: Daemon, db_file: Path
+) -> None:
+    store = daemon.ingestor.store
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    (poller,) = [p for p in daemon.pollers if p.listing.id == "alpha"]
+    for _ in range(3):  # commits: the listing's row, its state and its poller's
+        daemon.ingestor.state(poller.listing)
+        store.save_poller("alpha", poller.poller_state)
+    assert b"0001.HK" not in db_file.read_bytes()  # still only in the WAL
+    {job.id: job for job in daemon.jobs()}["checkpoint"].func()
+    assert b"0001.HK" in db_file.read_bytes()
 
 
 def test_every_job_runs_one_at_a_time_and_coalesces_missed_runs(daemon: Daemon) -> None:

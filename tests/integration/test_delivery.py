@@ -64,6 +64,7 @@ class BrokenSink:
 
     name = "broken"
     batch_size = 1
+    local = False
     retry = RetryPolicy(max_attempts=2)
 
     def deliver(self, batch: Sequence[Delivery]) -> None:
@@ -189,6 +190,34 @@ def test_a_hanging_webhook_blocks_neither_ingesting_nor_the_log(
     assert receiver.ids() == [a.alert_id for a in done.alerts]  # stopping lets deliveries finish
     assert {s["webhook"].state for s in ingestor.outbox.states().values()} == {DELIVERED}
     ingestor.outbox.close()
+
+
+def test_with_dispatchers_running_the_log_is_written_before_ingest_returns_in_its_thread(
+    store: SqlStore, receiver: Receiver, tmp_path: Path
+) -> None:
+    listing = make_listing(rules=(make_rule(50),))
+    writers: list[str] = []
+
+    class ThreadNoting(JsonlAlertLog):
+        def deliver(self, batch: Sequence[Delivery]) -> None:
+            super().deliver(batch)
+            writers.append(threading.current_thread().name)
+
+    log = ThreadNoting(tmp_path / "alerts.jsonl")
+    hook = webhook(receiver.url, timeout=30)
+    ingestor = Ingestor(store, [log, hook])
+    receiver.hold.set()  # the webhook's thread waits in its POST meanwhile
+    with ingestor.background_dispatch():
+        done = ingestor.ingest(listing, [make_tick(36.0)])
+        assert log_ids(log.path) == [a.alert_id for a in done.alerts]  # no wait: it is there
+        assert writers == [threading.current_thread().name]
+        assert receiver.arrived.wait(timeout=10)
+        assert [t.name for t in threading.enumerate() if t.name.startswith("dispatch:")] == [
+            "dispatch:webhook"  # the log has no thread of its own
+        ]
+        receiver.release.set()
+    assert receiver.ids() == [a.alert_id for a in done.alerts]
+    hook.close()
 
 
 def test_the_daemon_delivers_on_dispatcher_threads_and_stops_them_when_it_stops(

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from factories import FixedClock, make_listing, make_rule
+from factories import FixedClock, make_listing, make_rule, ts_us
 from quote_server import QuoteServer
 
 from tracker.alerts.sinks import JsonlAlertLog
@@ -288,3 +288,25 @@ def test_a_poll_right_after_the_last_is_not_late(
     [mcap] = [r for r in logged(tmp_path) if r["rule"] == "mcap-100b"]
     assert mcap["late"] is False
     assert mcap["inferred"] is False
+
+
+def test_a_poll_with_a_trade_stores_its_own_state_in_the_ticks_transaction(
+    make_poller: Callable[..., ListingPoller],
+    server: QuoteServer,
+    store: SqlStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FixedClock("2026-01-02T09:31:00+08:00")
+    poller = make_poller(clock)
+    server.respond(body=quote(36.0, "2026-01-02T09:31:00+08:00", 1000))
+
+    def separately(*_: object) -> None:
+        raise AssertionError("the poll's state was written in a transaction of its own")
+
+    monkeypatch.setattr(store, "save_poller", separately)
+    assert poller.poll() == "tick"
+    assert store.load_poller("biren").last_poll_us == ts_us("2026-01-02T09:31:00+08:00")
+    monkeypatch.undo()
+    clock.set("2026-01-02T09:31:05+08:00")
+    assert poller.poll() == "unchanged"  # nothing to store: the state goes on its own
+    assert store.load_poller("biren").last_poll_us == ts_us("2026-01-02T09:31:05+08:00")

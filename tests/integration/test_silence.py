@@ -11,7 +11,7 @@ from commands import Tracker
 from factories import LISTINGS, SAMPLE_TAPE, make_listing, make_rule, make_tick
 
 from tracker.alerts.sinks import Delivery, RetryPolicy
-from tracker.ingest import Ingestor
+from tracker.ingest import SILENCES_FRESH_US, Ingestor
 from tracker.store.engine import create_engine, ensure_schema
 from tracker.store.repository import SqlStore
 
@@ -30,6 +30,7 @@ class NamedSink:
     """A sink that keeps the ids it is handed (the AlertSink interface)."""
 
     batch_size = 100
+    local = False
     retry = RetryPolicy()
 
     def __init__(self, name: str) -> None:
@@ -74,6 +75,28 @@ def test_a_silence_that_ended_or_has_not_begun_silences_nothing(store: SqlStore)
     store.add_silence("biren", None, NOW_US, NOW_US - 10, None)  # ended at NOW
     store.add_silence("biren", None, NOW_US + 10, NOW_US + 1, None)  # not begun
     assert not any(r["silenced"] for r in run(store, [NamedSink("log")]))
+
+
+def test_a_silence_set_meanwhile_holds_within_a_second_and_one_in_force_ends_on_time(
+    store: SqlStore,
+) -> None:
+    wall = [NOW_US]
+    ingestor = Ingestor(store, [NamedSink("log")], wall_us=lambda: wall[0])  # type: ignore[list-item]
+    listing = make_listing(rules=(make_rule(50), make_rule(80), make_rule(100), make_rule(110)))
+
+    def fired(price: float, at: str) -> list[tuple[str, bool]]:
+        done = ingestor.ingest(listing, [make_tick(price, at)])
+        return [
+            (json.loads(a.record)["rule"], json.loads(a.record)["silenced"]) for a in done.alerts
+        ]
+
+    assert fired(29.40, "2026-01-02T09:30:00") == [("gain_pct-up-50", False)]
+    # another process silences the listing for 10 s
+    store.add_silence("biren", None, NOW_US + 10_000_000, NOW_US, None)
+    wall[0] = NOW_US + SILENCES_FRESH_US
+    assert fired(35.28, "2026-01-02T09:31:00") == [("gain_pct-up-80", True)]
+    wall[0] = NOW_US + 10_000_000  # the silence ends: the next alert is not silenced
+    assert fired(39.20, "2026-01-02T09:32:00") == [("gain_pct-up-100", False)]
 
 
 def test_silence_commands_round_trip(tracker: Tracker, tmp_path: Path) -> None:

@@ -344,3 +344,38 @@ def test_a_resumed_bulk_replay_skips_what_is_stored(
         "mcap-100b",
         "gain_pct-up-100",
     ]
+
+
+def test_bulk_commit_of_ticks_without_volume_or_turnover_stores_them_absent(
+    db_url: str, open_store: Callable[[str], SqlStore]
+) -> None:
+    from tracker.core.batch import TickArrays
+
+    ticks = [Tick(1_767_317_400_000_000 + i, 0, 35.7 + i / 100) for i in range(5)]
+    arrays = TickArrays.from_ticks(ticks)
+    assert arrays.volume is None  # the columns are not there at all
+    assert arrays.turnover is None
+    store = open_store(db_url)
+    store.save_listing(biren())
+    store.commit_arrays("biren", arrays, [], ListingState(ticks[-1].ts_us, 0), [])
+    assert store.ticks("biren") == ticks
+
+
+def test_a_commit_writes_only_the_rule_states_that_changed_since_the_last(
+    db_url: str, open_store: Callable[[str], SqlStore]
+) -> None:
+    store = open_store(db_url)
+    store.save_listing(biren())
+    tick, later = make_tick(36.0), make_tick(36.1, "2026-01-02T09:31:00")
+    armed, fired = RuleState("a", 1, True, None), RuleState("b", 2, False, tick.ts_us)
+    first = ListingState(tick.ts_us, 0, {("a", 1): armed, ("b", 2): fired})
+    store.commit_batch("biren", [tick], [], first, [])
+    with store.engine.begin() as connection:  # mark the stored rows, to see which get written
+        connection.execute(sa.text("UPDATE rule_state SET last_fired_us = 7"))
+    rearmed = RuleState("b", 2, True, tick.ts_us)
+    second = ListingState(later.ts_us, 0, {("a", 1): armed, ("b", 2): rearmed})
+    store.commit_batch("biren", [later], [], second, [], previous=first)
+    assert store.load_state("biren").rules == {
+        ("a", 1): RuleState("a", 1, True, 7),  # unchanged: not written again
+        ("b", 2): rearmed,
+    }

@@ -41,6 +41,7 @@ class AppriseSink:
     """Sends each alert's message to one apprise URL."""
 
     batch_size = 1
+    local = False
 
     def __init__(
         self,

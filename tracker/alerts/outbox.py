@@ -192,32 +192,47 @@ def backoff(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
 
 
 class DispatchThreads:
-    """One thread per sink, delivering as soon as woken: no sink waits on another, nor polls."""
+    """One thread per remote sink, delivering as soon as woken: none waits on another.
+
+    Local sinks have no thread: ``dispatch_local`` delivers to them in the caller's.
+    """
 
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox
         self._stopping = threading.Event()
-        self._wakes = {sink.name: threading.Event() for sink in outbox.sinks}
+        remote = [sink for sink in outbox.sinks if not sink.local]
+        self._local = [sink for sink in outbox.sinks if sink.local]
+        self._wakes = {sink.name: threading.Event() for sink in remote}
         self._threads = [
             threading.Thread(target=self._run, args=(sink,), name=f"dispatch:{sink.name}")
-            for sink in outbox.sinks
+            for sink in remote
         ]
 
     def start(self) -> None:
-        """Start the threads; each delivers what is due at once."""
+        """Start the threads; each delivers what is due at once, as do the local sinks."""
         for thread in self._threads:
             thread.start()
         self.wake()
 
     def wake(self) -> None:
-        """Have every sink deliver what is due now (new alerts, retries whose time came)."""
+        """Have every sink deliver what is due now (new alerts, retries whose time came).
+
+        The local sinks are delivered to here, before this returns.
+        """
         for event in self._wakes.values():
             event.set()
+        self.dispatch_local()
+
+    def dispatch_local(self) -> None:
+        """Deliver what is due to the local sinks, in this thread; failures are logged."""
+        for sink in self._local:
+            self._dispatch(sink)
 
     def stop(self) -> None:
         """Let each thread finish the delivery in hand, then end."""
         self._stopping.set()
-        self.wake()
+        for event in self._wakes.values():
+            event.set()
         for thread in self._threads:
             thread.join()
 
@@ -228,12 +243,15 @@ class DispatchThreads:
             wake.clear()
             if self._stopping.is_set():
                 return
-            try:
-                self.outbox.dispatch_sink(sink)
-            except Exception as exc:
-                logger.error(
-                    "%s: dispatch failed: %s",
-                    sink.name,
-                    exc,
-                    exc_info=logger.isEnabledFor(logging.DEBUG),
-                )
+            self._dispatch(sink)
+
+    def _dispatch(self, sink: AlertSink) -> None:
+        try:
+            self.outbox.dispatch_sink(sink)
+        except Exception as exc:
+            logger.error(
+                "%s: dispatch failed: %s",
+                sink.name,
+                exc,
+                exc_info=logger.isEnabledFor(logging.DEBUG),
+            )

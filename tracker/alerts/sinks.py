@@ -62,11 +62,17 @@ class DeliveryError(TrackerError):
 
 
 class AlertSink(Protocol):
-    """Something that takes alerts, in order, up to ``batch_size`` at a time."""
+    """Something that takes alerts, in order, up to ``batch_size`` at a time.
+
+    A ``local`` sink (a file on this machine) is delivered to by the thread that
+    committed the alerts, right after the commit; any other has a thread of its own
+    in the daemon, so a slow receiver holds up nothing else.
+    """
 
     name: str
     batch_size: int
     retry: RetryPolicy
+    local: bool
 
     def deliver(self, batch: Sequence[Delivery]) -> None:
         """Deliver every alert of the batch, or raise DeliveryError saying how many got through."""
@@ -99,6 +105,7 @@ class JsonlAlertLog:
 
     name = "log"
     batch_size = 500
+    local = True
     retry = RetryPolicy(max_attempts=None, backoff_initial=1.0, backoff_max=60.0)
 
     def __init__(

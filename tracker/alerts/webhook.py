@@ -71,6 +71,7 @@ class WebhookSink:
     """POSTs each alert record to a URL, one request per alert."""
 
     batch_size = 1
+    local = False
 
     def __init__(
         self,

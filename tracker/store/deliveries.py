@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -51,6 +51,54 @@ class DeliveryState(NamedTuple):
     redelivery: bool
 
 
+def _due_queries() -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """The first waiting (not yet due) pending delivery of each listing, and the due ones."""
+    d, a = t.deliveries.alias("d"), t.alerts.alias("a")
+    pending = sa.and_(d.c.sink == sa.bindparam("sink"), d.c.state == PENDING)
+    now_us = sa.bindparam("now_us", type_=sa.BigInteger())
+    # the first waiting delivery of each listing: its later ones wait behind it
+    waiting = (
+        sa.select(a.c.listing_id, sa.func.min(a.c.id))
+        .join(d, d.c.alert_id == a.c.alert_id)
+        .where(pending, d.c.next_attempt_us > now_us)
+        .group_by(a.c.listing_id)
+    )
+    due = (
+        sa.select(
+            a.c.alert_id,
+            a.c.listing_id,
+            a.c.rule_id,
+            a.c.ts_us,
+            a.c.seq,
+            a.c.record,
+            d.c.attempts,
+            d.c.redelivery,
+            a.c.id,
+        )
+        .join(d, d.c.alert_id == a.c.alert_id)
+        .where(pending, sa.or_(d.c.next_attempt_us.is_(None), d.c.next_attempt_us <= now_us))
+        .order_by(a.c.id)
+    )
+    return waiting, due
+
+
+# Built once: the statements of the dispatcher's every pass.
+_DUE_QUERIES = _due_queries()
+_DELIVERED = (
+    t.deliveries.update()
+    .where(
+        t.deliveries.c.sink == sa.bindparam("to_sink"),
+        t.deliveries.c.alert_id.in_(sa.bindparam("ids", expanding=True)),
+    )
+    .values(
+        state=DELIVERED,
+        attempts=t.deliveries.c.attempts + 1,
+        next_attempt_us=None,
+        last_error=None,
+    )
+)
+
+
 class SqlDeliveries:
     """Reads and records deliveries, in the same database as the alerts."""
 
@@ -72,54 +120,22 @@ class SqlDeliveries:
         again) holds back the listing's later ones, so a sink gets each listing's
         alerts in order. Dead letters hold nothing back.
         """
-        d, a = t.deliveries.alias("d"), t.alerts.alias("a")
-        pending = sa.and_(d.c.sink == sink, d.c.state == PENDING)
-        # the first waiting (not yet due) delivery of each listing: later ones wait behind it
-        waiting = (
-            sa.select(a.c.listing_id, sa.func.min(a.c.id))
-            .join(d, d.c.alert_id == a.c.alert_id)
-            .where(pending, d.c.next_attempt_us > now_us)
-            .group_by(a.c.listing_id)
-        )
-        query = (
-            sa.select(
-                a.c.alert_id,
-                a.c.listing_id,
-                a.c.rule_id,
-                a.c.ts_us,
-                a.c.seq,
-                a.c.record,
-                d.c.attempts,
-                d.c.redelivery,
-                a.c.id,
-            )
-            .join(d, d.c.alert_id == a.c.alert_id)
-            .where(pending, sa.or_(d.c.next_attempt_us.is_(None), d.c.next_attempt_us <= now_us))
-            .order_by(a.c.id)
-        )
+        waiting, query = _DUE_QUERIES
+        values = {"sink": sink, "now_us": now_us}
         with self._connect(write=False) as connection:
-            first_waiting = {row[0]: row[1] for row in connection.execute(waiting)}
+            first_waiting = {row[0]: row[1] for row in connection.execute(waiting, values)}
             return [
                 DueDelivery(StoredAlert(*row[:6]), row.attempts, bool(row.redelivery))
-                for row in connection.execute(query)
+                for row in connection.execute(query, values)
                 if row.id < first_waiting.get(row.listing_id, row.id + 1)
             ]
 
     def delivered(self, sink: str, alert_ids: Sequence[str]) -> None:
         """Record that a sink has these alerts."""
-        c = t.deliveries.c
         with self._connect() as connection:
             for start in range(0, len(alert_ids), _CHUNK):
-                connection.execute(
-                    t.deliveries.update()
-                    .where(c.sink == sink, c.alert_id.in_(alert_ids[start : start + _CHUNK]))
-                    .values(
-                        state=DELIVERED,
-                        attempts=c.attempts + 1,
-                        next_attempt_us=None,
-                        last_error=None,
-                    )
-                )
+                ids = list(alert_ids[start : start + _CHUNK])
+                connection.execute(_DELIVERED, {"to_sink": sink, "ids": ids})
 
     def failed(self, sink: str, failures: Sequence[Failure]) -> None:
         """Record failed attempts: pending until their next attempt, or dead."""

@@ -65,6 +65,37 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def defer_checkpoints(engine: Engine) -> bool:
+    """Have a SQLite file's commits leave WAL checkpoints to ``checkpoint`` (a background job).
+
+    A commit that crosses SQLite's auto-checkpoint threshold copies the WAL into the
+    database and fsyncs it before it returns: a few milliseconds, on the path from a
+    quote to its alert. Returns whether the engine now defers them (SQLite files only).
+    """
+    if engine.dialect.name != "sqlite" or sqlite_file(str(engine.url)) is None:
+        return False
+    sa.event.listen(engine, "connect", _no_auto_checkpoint)
+    engine.dispose()  # the pooled connections go; the ones made from now on defer
+    return True
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy what the WAL holds into a SQLite file without waiting on readers or writers."""
+    if engine.dialect.name != "sqlite":
+        return
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+    except SQLAlchemyError as exc:
+        raise storage_error(engine, exc) from exc
+
+
+def _no_auto_checkpoint(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.close()
+
+
 def _alembic_config(connection: Connection) -> Any:
     from alembic.config import Config
 

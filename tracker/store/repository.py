@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import itertools
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.core.model import Extremes, Listing, ListingState, RuleState, Tick
 from tracker.store import tables as t
-from tracker.store.engine import storage_error
+from tracker.store.engine import checkpoint, defer_checkpoints, storage_error
 
 if TYPE_CHECKING:
     from tracker.core.batch import TickArrays
@@ -88,6 +87,14 @@ class SqlStore:
         """Close the store's connections."""
         self.engine.dispose()
 
+    def defer_checkpoints(self) -> bool:
+        """Leave a SQLite file's WAL checkpoints to ``checkpoint``; whether it does now."""
+        return defer_checkpoints(self.engine)
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into a SQLite file now (nothing to do for other databases)."""
+        checkpoint(self.engine)
+
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
         try:
@@ -153,8 +160,15 @@ class SqlStore:
         alerts: Sequence[StoredAlert],
         state: ListingState,
         sinks: Sequence[str],
+        *,
+        previous: ListingState | None = None,
+        poller: PollerState | None = None,
     ) -> None:
-        """Store ticks, their alerts (pending for every sink) and the new state atomically."""
+        """Store ticks, their alerts (pending for every sink) and the new state atomically.
+
+        Of the rule states only those that differ from ``previous`` (the state last
+        committed) are written; ``poller`` (a live poll's own state) commits with them.
+        """
         with self._transaction() as connection:
             if ticks:
                 connection.execute(
@@ -171,7 +185,9 @@ class SqlStore:
                         for tick in ticks
                     ],
                 )
-            _commit_rest(connection, listing_id, alerts, state, sinks)
+            _commit_rest(connection, listing_id, alerts, state, sinks, previous)
+            if poller is not None:
+                _save_poller(connection, listing_id, poller)
 
     def commit_arrays(
         self,
@@ -180,26 +196,20 @@ class SqlStore:
         alerts: Sequence[StoredAlert],
         state: ListingState,
         sinks: Sequence[str],
+        *,
+        previous: ListingState | None = None,
     ) -> None:
         """``commit_batch`` for columns of ticks: the bulk path of replays.
 
         SQLite gets the driver's ``executemany`` and PostgreSQL ``COPY``, inside the
         same transaction as the alerts and the state, so a crash keeps all or none.
         """
+        from tracker.store.bulk import insert_ticks
+
         with self._transaction() as connection:
             if len(ticks):
-                dialect = connection.dialect.name
-                if dialect == "sqlite":
-                    _insert_sqlite(connection, listing_id, ticks)
-                elif dialect == "postgresql":
-                    _copy_postgresql(connection, listing_id, ticks)
-                else:
-                    rows = [
-                        {"listing_id": listing_id, **_tick_values(tick)}
-                        for tick in ticks.to_ticks()
-                    ]
-                    connection.execute(t.ticks.insert(), rows)
-            _commit_rest(connection, listing_id, alerts, state, sinks)
+                insert_ticks(connection, listing_id, ticks)
+            _commit_rest(connection, listing_id, alerts, state, sinks, previous)
 
     def add_alerts(self, alerts: Sequence[StoredAlert], sinks: Sequence[str]) -> None:
         """Store notices that come with no tick (a source down or back), pending for every sink."""
@@ -271,14 +281,8 @@ class SqlStore:
 
     def save_poller(self, listing_id: str, state: PollerState) -> None:
         """Remember a listing's poller state."""
-        values = {
-            "listing_id": listing_id,
-            "last_poll_us": state.last_poll_us,
-            "failing_since_us": state.failing_since_us,
-            "down_notified": state.down_notified,
-        }
         with self._transaction() as connection:
-            _upsert(connection, t.pollers, [values], ["listing_id"])
+            _save_poller(connection, listing_id, state)
 
     def beat(self, heartbeat: Heartbeat) -> None:
         """Record a daemon's heartbeat."""
@@ -379,123 +383,39 @@ def _upsert(
 ) -> None:
     """Insert rows, updating the non-key columns of rows whose keys exist."""
     dialect = connection.dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite if dialect == "sqlite" else None
-    if module is None:
+    if dialect not in ("postgresql", "sqlite"):
         for row in rows:
             where = sa.and_(*(table.c[k] == row[k] for k in keys))
             updated = connection.execute(table.update().where(where).values(row)).rowcount
             if not updated:
                 connection.execute(table.insert().values(row))
         return
+    connection.execute(_upsert_statement(dialect, table, tuple(keys), tuple(rows[0])), rows)
+
+
+@functools.cache
+def _upsert_statement(
+    dialect: str, table: sa.Table, keys: tuple[str, ...], columns: tuple[str, ...]
+) -> Any:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE`` of the other columns, built once."""
+    module: Any
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql as module
+    else:
+        from sqlalchemy.dialects import sqlite as module
     statement = module.insert(table)
-    updates = {col: statement.excluded[col] for col in rows[0] if col not in keys}
-    connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates), rows)
+    updates = {col: statement.excluded[col] for col in columns if col not in keys}
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=updates)
 
 
-_TICK_COLUMNS = "listing_id, ts_us, seq, price, volume, turnover"
-
-
-def _tick_values(tick: Tick) -> dict[str, Any]:
-    return {
-        "ts_us": tick.ts_us,
-        "seq": tick.seq,
-        "price": tick.price,
-        "volume": tick.volume,
-        "turnover": tick.turnover,
+def _save_poller(connection: Connection, listing_id: str, state: PollerState) -> None:
+    values = {
+        "listing_id": listing_id,
+        "last_poll_us": state.last_poll_us,
+        "failing_since_us": state.failing_since_us,
+        "down_notified": state.down_notified,
     }
-
-
-def _insert_sqlite(connection: Connection, listing_id: str, ticks: TickArrays) -> None:
-    """Insert through the driver's executemany (NaN binds as NULL in SQLite)."""
-    n = len(ticks)
-    absent = itertools.repeat(None, n)
-    rows = zip(
-        itertools.repeat(listing_id, n),
-        ticks.ts_us.tolist(),
-        ticks.seq.tolist(),
-        ticks.price.tolist(),
-        absent if ticks.volume is None else ticks.volume.tolist(),
-        absent if ticks.turnover is None else ticks.turnover.tolist(),
-        strict=True,
-    )
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.executemany(f"INSERT INTO ticks ({_TICK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
-    finally:
-        cursor.close()
-
-
-def _copy_postgresql(connection: Connection, listing_id: str, ticks: TickArrays) -> None:
-    """``COPY`` the ticks in PostgreSQL's binary format, laid out by numpy (no per-row Python).
-
-    Each tuple is 6 fields, each a big-endian length then the value; a NULL is length -1
-    with no value, so rows are grouped by which of volume and turnover they have.
-    """
-    import numpy as np
-
-    key = listing_id.encode()
-    n = len(ticks)
-    volume = _present(ticks.volume, n)
-    turnover = _present(ticks.turnover, n)
-    parts = [b"PGCOPY\n\xff\r\n\x00", np.array([0, 0], ">i4").tobytes()]
-    for has_volume in (True, False):
-        for has_turnover in (True, False):
-            rows = np.flatnonzero((volume == has_volume) & (turnover == has_turnover))
-            if len(rows):
-                parts.append(_binary_rows(ticks, rows, key, has_volume, has_turnover))
-    parts.append(np.array([-1], ">i2").tobytes())
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with cursor.copy(f"COPY ticks ({_TICK_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
-            for part in parts:
-                copy.write(part)
-    finally:
-        cursor.close()
-
-
-def _present(values: Any, n: int) -> Any:
-    """Which rows have a value in an optional column (NaN or no column: none)."""
-    import numpy as np
-
-    return np.zeros(n, bool) if values is None else ~np.isnan(values)
-
-
-def _binary_rows(
-    ticks: TickArrays, rows: Any, key: bytes, has_volume: bool, has_turnover: bool
-) -> bytes:
-    """Tuples of PostgreSQL's binary COPY format for the chosen rows, as one block of bytes."""
-    import numpy as np
-
-    fields: list[tuple[str, str]] = [
-        ("count", ">i2"),
-        ("key_length", ">i4"),
-        ("key", f"S{len(key)}"),
-        ("ts_length", ">i4"),
-        ("ts", ">i8"),
-        ("seq_length", ">i4"),
-        ("seq", ">i4"),
-        ("price_length", ">i4"),
-        ("price", ">f8"),
-        ("volume_length", ">i4"),
-    ]
-    fields += [("volume", ">f8")] if has_volume else []
-    fields += [("turnover_length", ">i4")]
-    fields += [("turnover", ">f8")] if has_turnover else []
-    block = np.empty(len(rows), dtype=np.dtype(fields))
-    block["count"] = 6
-    block["key_length"], block["key"] = len(key), key
-    block["ts_length"], block["ts"] = 8, ticks.ts_us[rows]
-    block["seq_length"], block["seq"] = 4, ticks.seq[rows]
-    block["price_length"], block["price"] = 8, ticks.price[rows]
-    block["volume_length"] = 8 if has_volume else -1
-    block["turnover_length"] = 8 if has_turnover else -1
-    if has_volume:
-        assert ticks.volume is not None
-        block["volume"] = ticks.volume[rows]
-    if has_turnover:
-        assert ticks.turnover is not None
-        block["turnover"] = ticks.turnover[rows]
-    return block.tobytes()
+    _upsert(connection, t.pollers, [values], ["listing_id"])
 
 
 def _commit_rest(
@@ -504,8 +424,12 @@ def _commit_rest(
     alerts: Sequence[StoredAlert],
     state: ListingState,
     sinks: Sequence[str],
+    previous: ListingState | None,
 ) -> None:
-    """The alerts of a batch (pending for every sink) and the listing's new state."""
+    """The alerts of a batch (pending for every sink) and the listing's new state.
+
+    Rule states equal to those in ``previous`` are stored already and not written again.
+    """
     if alerts:
         _insert_alerts(connection, alerts, sinks)
     extremes = state.extremes
@@ -527,7 +451,9 @@ def _commit_rest(
         ],
         ["listing_id"],
     )
-    if state.rules:
+    known = previous.rules if previous is not None else {}
+    changed = [rule for key, rule in state.rules.items() if known.get(key) != rule]
+    if changed:
         _upsert(
             connection,
             t.rule_state,
@@ -539,7 +465,7 @@ def _commit_rest(
                     "armed": r.armed,
                     "last_fired_us": r.last_fired_us,
                 }
-                for r in state.rules.values()
+                for r in changed
             ],
             ["listing_id", "rule_id", "level"],
         )
