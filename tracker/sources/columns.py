@@ -61,7 +61,8 @@ def screen_csv(path: Path) -> dict[str, int] | None:
                 except UnicodeDecodeError:
                     return None
             if header is None:
-                header = block.split(b"\n", 1)[0]
+                end = block.find(b"\n")
+                header = block if end < 0 else block[:end]
     if header is None:
         return None
     try:
