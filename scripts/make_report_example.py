@@ -9,9 +9,12 @@ Usage::
 
     python scripts/make_report_example.py [--out FOLDER]     # default: docs/
 
-The page holds no wall-clock time, so it is the same on every run; the chart's pixels
-depend on the matplotlib and FreeType versions, so the test that checks the committed
-page is current compares it with the chart left out.
+The page holds no wall-clock time, so it is the same on every run, and so is each
+chart with the same matplotlib and FreeType (no date in the PNG). Across versions the
+pixels differ, so each PNG carries a digest of the figure's objects (limits, lines,
+markers, texts, bars) in a text chunk ("Tracker figure") and the versions that drew it
+("Tracker renderer"): the tests compare the committed examples with fresh ones by the
+page's text and the charts' digests, and byte for byte when the versions match.
 """
 
 from __future__ import annotations

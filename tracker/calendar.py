@@ -11,16 +11,22 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import StrEnum
+from itertools import pairwise
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
-from tracker.core.model import datetime_to_ts, ts_to_datetime
+from tracker.core.model import MICROS, datetime_to_ts, ts_to_datetime
 
 # Minutes of auction before the open and after the close, per calendar code.
 _AUCTIONS: dict[str, tuple[int, int]] = {"XHKG": (30, 10)}
 _MARGIN = dt.timedelta(days=14)
+# A day's first stored trade this long into continuous trading is still its opening trade;
+# later, the record of the day is partial (a daemon started mid-morning, say).
+OPENING_GRACE_US = 2 * 60 * MICROS
 
 
 class Phase(StrEnum):
@@ -86,6 +92,14 @@ class MarketCalendar:
             return self.phase(ts_to_datetime(ts_us))
         return self._phase_at(ts_us)
 
+    def day(self, date: dt.date, timezone: str) -> DaySession:
+        """The session of an exchange-local date (no periods on a holiday or a weekend)."""
+        zone = ZoneInfo(timezone)
+        start = dt.datetime.combine(date, dt.time(), zone)
+        end = dt.datetime.combine(date + dt.timedelta(days=1), dt.time(), zone)
+        lo, hi = datetime_to_ts(start), datetime_to_ts(end)
+        return DaySession(date, tuple(p for p in self.periods(start, end) if lo <= p.start < hi))
+
     def _phase_at(self, ts: int) -> Phase:
         i = bisect.bisect_right(self._starts, ts) - 1
         if i >= 0 and ts < self._periods[i].end:
@@ -136,16 +150,54 @@ class MarketCalendar:
         return periods
 
 
+@dataclass(frozen=True, slots=True)
+class DaySession:
+    """One exchange date's periods: when it trades, the breaks between, when it opens."""
+
+    date: dt.date
+    periods: tuple[Period, ...]  # the day's non-closed periods, in time order
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """Spans (epoch microseconds) of trading phases, auctions included, merged."""
+        return _trading_spans(self.periods)
+
+    @property
+    def breaks(self) -> list[Period]:
+        """The closed periods between two trading spans of the day (HKEX: the lunch break)."""
+        lunches = {(p.start, p.end) for p in self.periods if p.phase is Phase.LUNCH}
+        return [
+            Period(a_end, b_start, Phase.LUNCH if (a_end, b_start) in lunches else Phase.CLOSED)
+            for (_, a_end), (b_start, _) in pairwise(self.spans)
+        ]
+
+    @property
+    def opening_until(self) -> int | None:
+        """The last instant at which a day's first trade is still its opening trade.
+
+        The end of the grace into the first continuous period; an auction print
+        before it is the opening trade too. None on a day without trading.
+        """
+        for period in self.periods:
+            if period.phase is Phase.CONTINUOUS:
+                return period.start + OPENING_GRACE_US
+        return None
+
+
 def _period(start: dt.datetime, end: dt.datetime, phase: Phase) -> Period:
     return Period(datetime_to_ts(start), datetime_to_ts(end), phase)
 
 
 def open_intervals(code: str, start: dt.datetime, end: dt.datetime) -> list[tuple[int, int]]:
     """Spans (epoch microseconds, UTC) of trading phases around two instants, merged."""
+    day = dt.timedelta(days=1)
+    return _trading_spans(MarketCalendar(code).periods(start - day, end + day))
+
+
+def _trading_spans(periods: Iterable[Period]) -> list[tuple[int, int]]:
+    """The trading periods' spans, adjoining ones merged into one."""
     merged: list[tuple[int, int]] = []
-    for period in MarketCalendar(code).periods(
-        start - dt.timedelta(days=1), end + dt.timedelta(days=1)
-    ):
+    for period in periods:
         if period.phase not in TRADING:
             continue
         if merged and merged[-1][1] == period.start:

@@ -2,8 +2,11 @@
 
 Chart, figures and alerts in one file that needs nothing else: the chart is a
 PNG inside a data URI (an SVG of a day's thousands of ticks and volume bars is
-several times larger), the styles are inline, and nothing is fetched. Every
-text from the config or the alert records goes through Jinja2's autoescaping.
+several times larger), the styles are inline, and nothing is fetched. A phone
+gets its own rendering of the chart, narrow and tall in larger type (a
+``<picture>`` source for narrow screens); wider screens get the ``--png`` one.
+Every text from the config or the alert records goes through Jinja2's
+autoescaping.
 """
 
 from __future__ import annotations
@@ -16,12 +19,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracker.alerts.messages import big_money, money
-from tracker.report import DayReport, clock, figure_rows, zone_name
+from tracker.core.model import day_bounds
+from tracker.report import (
+    ESTIMATED_NOTE,
+    DayReport,
+    clock,
+    day_alerts,
+    figure_rows,
+    partial_note,
+    zone_name,
+)
 from tracker.resources import PACKAGE
-from tracker.store.repository import StoredAlert
+from tracker.store.repository import SqlStore, StoredAlert
 
 TEMPLATE = PACKAGE / "templates" / "report.html"
 FLAGS = ("gap", "inferred", "late", "silenced")
+PHONE_MEDIA = "(max-width: 40rem)"  # screens that get the phone rendering of the chart
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +61,44 @@ class Chart:
     height: int
 
 
-def render_page(report: DayReport, alerts: Sequence[StoredAlert], chart_png: bytes | None) -> str:
-    """The page: the chart (when given), the report's figures and the day's alerts."""
+@dataclass(frozen=True, slots=True)
+class DayFiles:
+    """The day's chart (the ``--png`` file) and, when asked for, its HTML page."""
+
+    chart: bytes
+    page: bytes | None
+
+
+def day_files(store: SqlStore, report: DayReport, *, page: bool = True) -> DayFiles:
+    """Draw the day's chart (and, for the page, its phone rendering) and render the page."""
+    from tracker.chart import DESKTOP, PHONE, day_figure, png_bytes
+
+    listing, date = report.listing, report.date
+    alerts = day_alerts(store, listing, date)
+    ticks = store.ticks(listing.id, *day_bounds(listing, date))
+    charts = {}
+    for layout in (DESKTOP, PHONE) if page else (DESKTOP,):
+        figure = day_figure(
+            listing,
+            ticks,
+            alerts,
+            date.isoformat(),
+            prev_close=report.prev_close,
+            session=report.session,
+            layout=layout,
+        )
+        charts[layout] = png_bytes(figure, layout)
+    html = render_page(report, alerts, charts[DESKTOP], charts.get(PHONE)) if page else None
+    return DayFiles(charts[DESKTOP], html.encode("utf-8") if html is not None else None)
+
+
+def render_page(
+    report: DayReport,
+    alerts: Sequence[StoredAlert],
+    chart_png: bytes | None,
+    phone_png: bytes | None = None,
+) -> str:
+    """The page: the chart (when given; ``phone_png`` for narrow screens), figures and alerts."""
     import jinja2
 
     listing, s = report.listing, report.summary
@@ -58,7 +107,7 @@ def render_page(report: DayReport, alerts: Sequence[StoredAlert], chart_png: byt
         facts.append(("volume", f"{s.volume:,.0f} shares"))
     if s.turnover is not None:
         turnover = f"{money(listing, s.turnover, 0)} ({big_money(listing, s.turnover, 2)})"
-        facts.append(("turnover", turnover))
+        facts.append(("turnover", turnover + (", estimated" if s.turnover_estimated else "")))
     facts += [("ticks", f"{s.ticks:,}"), ("alerts", f"{report.alerts:,}")]
     environment = jinja2.Environment(
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
@@ -72,8 +121,12 @@ def render_page(report: DayReport, alerts: Sequence[StoredAlert], chart_png: byt
         offer=money(listing, listing.offer_price),
         shares=f"{listing.shares_outstanding:,}",
         chart=_chart(chart_png) if chart_png is not None else None,
+        phone_chart=_chart(phone_png) if chart_png is not None and phone_png else None,
+        phone_media=PHONE_MEDIA,
         rows=figure_rows(report),
         prev_close=report.prev_close is not None,
+        partial=partial_note(report),
+        estimated=ESTIMATED_NOTE if s.turnover_estimated and s.turnover is not None else "",
         facts=facts,
         fires=[
             {"rule": f.rule_id, "time": clock(listing, f.ts_us), "price": money(listing, f.price)}

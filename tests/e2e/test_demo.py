@@ -25,6 +25,7 @@ def test_demo_prints_the_published_alerts_and_first_day_summary(tracker: Tracker
     assert "HK$39.20" in alerts[3]
     figures = {
         "offer": ("19.60", None),
+        "auction": ("35.70", "+82.14%"),  # the pre-opening auction print, 09:20
         "open": ("35.70", "+82.14%"),
         "high": ("42.88", "+118.78%"),
         "low": ("33.50", "+70.92%"),

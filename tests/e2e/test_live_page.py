@@ -2,12 +2,15 @@
 
 ``tracker feed`` plays the sample day on a fast simulated clock and ``tracker run --web``
 polls it, as real processes; the page must draw the day as it comes and show each alert
-within 2 seconds of its commit. Waits are the browser's own (Playwright's ``expect``) or
-for lines the processes print, never fixed sleeps.
+within 2 seconds of the tick that fired it: of the wall instant the feed's clock reached
+that trade, the first moment any poller could have seen it (the feed's ``/clock``, mapped
+to wall time). Waits are the browser's own (Playwright's ``expect``) or for lines the
+processes print, never fixed sleeps.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import queue
 import signal
@@ -72,6 +75,37 @@ def alert_line(rule: str) -> Callable[[str], bool]:
     return lambda line: line.startswith("ALERT ") and line.split(" ")[2].rstrip(":") == rule
 
 
+def wall_time_of(clock_url: str) -> Callable[[str], float]:
+    """Maps an instant of a feed's simulated clock to the wall time (``time.time()``) it is reached.
+
+    The feed's clock runs at a fixed speed from its start, so one reading fixes the map; the
+    reading is taken as of the middle of its request (a loopback round trip: a millisecond).
+    """
+    before = time.time()
+    reading = httpx.get(clock_url).json()
+    at = (before + time.time()) / 2
+    now, speed = dt.datetime.fromisoformat(reading["now"]), float(reading["speed"])
+    return lambda instant: at + (dt.datetime.fromisoformat(instant) - now).total_seconds() / speed
+
+
+def serve(config: Path, db: str, workdir: Path) -> tuple[subprocess.Popen[str], str]:
+    """``tracker serve`` on a free loopback port, once it says where: the process, its URL."""
+    url = f"http://127.0.0.1:{free_port()}/"
+    web = url.removeprefix("http://").rstrip("/")
+    server = subprocess.Popen(
+        [*tracker_command(), "serve", "--config", str(config), "--db", db, "--web", web],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=tracker_env(),
+        cwd=workdir,
+    )
+    assert server.stdout is not None
+    banner = server.stdout.readline()
+    assert url in banner, server.stderr.read() if server.stderr else ""
+    return server, url
+
+
 def records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -112,20 +146,24 @@ def test_the_live_page_draws_the_day_and_shows_each_alert_within_two_seconds(
         expect(page.locator('#chart .level[data-rule="mcap-100b"]')).to_be_attached()
         points_before = int(chart.get_attribute("data-points") or 0)
 
-        latencies = {}  # milliseconds from the commit to the alert in the page
+        traded_at = wall_time_of(feed.clock_url)  # when the feed first serves a trade
+        latencies = {}  # milliseconds from the tick to its alert in the page
         for rule in live:
-            printed_at, _ = out.wait_for(alert_line(rule))  # just after the commit
+            tick_ms = traded_at(LATER_ALERTS[rule]) * 1000
             for name, shown_on in (("events", page), ("polling", polled)):
                 item = shown_on.locator(f'#alerts li[data-rule="{rule}"]')
-                left = WITHIN_MS - (time.time() - printed_at) * 1000
+                left = tick_ms + WITHIN_MS - time.time() * 1000
                 expect(item).to_be_attached(timeout=max(left, 1))
                 shown_at = int(item.get_attribute("data-shown-at") or 0)
-                latencies[f"{rule} by {name}"] = shown_at - printed_at * 1000
+                latencies[f"{rule} by {name}"] = shown_at - tick_ms
                 if name == "events":  # the server stamps each event as it sends it
                     published_at = int(item.get_attribute("data-published-at") or 0)
                     latencies[f"{rule} from its event"] = shown_at - published_at
             expect(page.locator(f'#chart .alert-marker[data-rule="{rule}"]')).to_be_attached()
+            out.wait_for(alert_line(rule))  # the daemon printed it too
         assert all(ms <= WITHIN_MS for ms in latencies.values()), latencies
+        # not shown before its trade could be served: the clock's map is sound
+        assert all(ms > -50 for ms in latencies.values()), latencies
         assert int(chart.get_attribute("data-points") or 0) > points_before
         alerts = page.locator("#alerts li")
         expect(alerts).to_have_count(4)  # with the two of the first poll, fetched on load
@@ -150,33 +188,14 @@ def test_serve_shows_a_replayed_day_with_every_alert(
     replayed = tracker(*replay, "--db", db, "--alert-log", str(workdir / "day.jsonl"))
     assert replayed.returncode == 0, replayed.stderr
     logged = records(workdir / "day.jsonl")
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            *tracker_command(),
-            "serve",
-            "--config",
-            str(LISTINGS),
-            "--db",
-            db,
-            "--web",
-            f"127.0.0.1:{port}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=tracker_env(),
-        cwd=workdir,
-    )
+    server, url = serve(LISTINGS, db, workdir)
     try:
-        assert server.stdout is not None
-        banner = server.stdout.readline()
-        assert f"http://127.0.0.1:{port}/" in banner, server.stderr.read() if server.stderr else ""
-        page = open_page(f"http://127.0.0.1:{port}/")
+        page = open_page(url)
         expect(page.locator("#alerts li")).to_have_count(len(logged))
         expect(page.locator("#chart")).to_have_attribute("data-points", "2874")
         expect(page.locator("#chart .alert-marker")).to_have_count(len(logged))
         expect(page.locator("#chart .cut")).to_have_count(1)  # the lunch break
+        expect(page.locator("#chart .cut-label")).to_have_text("lunch 12:00\u201313:00")
         shown = page.locator("#alerts li").evaluate_all(
             "items => items.map(item => item.dataset.alertId)"
         )
@@ -186,6 +205,89 @@ def test_serve_shows_a_replayed_day_with_every_alert(
         expect(page.locator('[data-figure="last"] .value')).to_have_text("HK$34.46")
         expect(page.locator('[data-figure="high"] .value')).to_have_text("HK$42.88")
         expect(page.locator("#day")).to_have_text("on 2026-01-02")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=30)
+    assert server.returncode == 0
+
+
+DAILY_RULES = """
+[[listings.rules]]
+id = "open-up-5"
+kind = "gain_pct"
+threshold = 5
+reference = "open"
+
+[[listings.rules]]
+id = "prev-down-5"
+kind = "gain_pct"
+threshold = -5
+direction = "down"
+reference = "prev_close"
+"""
+# Two days; the second pauses 40 minutes in the morning, trades through lunch's edges.
+LATER_DAY = """ts,price,volume
+2026-01-02 09:30:00,35.70,100
+2026-01-02 16:08:00,34.46,100
+2026-01-05 09:30:00,35.44,100
+2026-01-05 10:00:00,35.80,100
+2026-01-05 10:40:00,35.10,100
+2026-01-05 11:59:00,34.00,100
+2026-01-05 13:01:00,32.02,100
+2026-01-05 16:08:00,33.20,100
+"""
+
+
+def test_serve_draws_a_later_day_with_the_calendars_lunch_cut_and_daily_levels(
+    tracker: Tracker, open_page: Any, workdir: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    config = workdir / "listings.toml"
+    config.write_text(LISTINGS.read_text() + DAILY_RULES)
+    tape = workdir / "days.csv"
+    tape.write_text(LATER_DAY)
+    db = f"sqlite:///{workdir / 'days.db'}"
+    replay = ["replay", str(tape), "--listing", "biren", "--config", str(config), "--db", db]
+    replayed = tracker(*replay, "--alert-log", str(workdir / "days.jsonl"))
+    assert replayed.returncode == 0, replayed.stderr
+    server, url = serve(config, db, workdir)
+    try:
+        page = open_page(url)
+        expect(page.locator("#chart")).to_have_attribute("data-points", "6")
+        expect(page.locator("#day")).to_have_text("on 2026-01-05")
+        # the calendar's lunch break is cut, the 40 quiet minutes of the morning are not
+        expect(page.locator("#chart .cut")).to_have_count(1)
+        expect(page.locator("#chart .cut")).to_have_attribute("data-phase", "lunch")
+        expect(page.locator("#chart .cut-label")).to_have_text("lunch 12:00\u201313:00")
+        expect(page.locator("#chart-note")).to_contain_text("lunch 12:00\u201313:00 cut out")
+        # daily levels for this day: its open and the previous day's close
+        opened = page.locator('#chart .level[data-rule="open-up-5"]')
+        expect(opened).to_have_attribute("data-level", str(round(35.44 * 1.05, 6)))
+        previous = page.locator('#chart .level[data-rule="prev-down-5"]')
+        expect(previous).to_have_attribute("data-level", str(round(34.46 * 0.95, 6)))
+        # every level and the offer drawn, inside the chart, each with its label
+        for rule in ("gain_pct-up-100", "mcap-100b", "gain_pct-up-50", "below-offer"):
+            expect(page.locator(f'#chart .level[data-rule="{rule}"]')).to_be_attached()
+            expect(page.locator(f'#chart .level-label[data-rule="{rule}"]')).to_be_attached()
+        inside = page.locator("#chart").evaluate(
+            """chart => {
+                const box = chart.getBoundingClientRect();
+                return [...chart.querySelectorAll('.level, #offer-line')].every((line) => {
+                    const r = line.getBoundingClientRect();
+                    return r.top >= box.top && r.bottom <= box.bottom;
+                });
+            }"""
+        )
+        assert inside
+        labels = page.locator("#chart .level-label, #chart .offer-label").evaluate_all(
+            "nodes => nodes.map(n => n.getBoundingClientRect().toJSON())"
+        )
+        for i, a in enumerate(labels):  # no label hides another
+            for b in labels[i + 1 :]:
+                assert a["bottom"] <= b["top"] or b["bottom"] <= a["top"], (a, b)
+        row = page.locator('#rules tr[data-rule="open-up-5"] td.num').first
+        expect(row).to_have_text("HK$37.21")
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=30)
@@ -215,6 +317,26 @@ def test_a_bad_web_address_or_a_port_in_use_is_one_line_and_exit_2(
     assert busy.stderr.strip() == (
         f"--web 127.0.0.1:{port}: cannot listen on it: Address already in use"
     )
+
+
+def test_run_refuses_a_bad_web_address_or_a_busy_port_before_writing_anything(
+    tracker: Tracker, workdir: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = f"127.0.0.1:{taken.getsockname()[1]}"
+        for address in ("nonsense", "127.0.0.1:99999", busy):
+            result = tracker(
+                "run", "--web", address, "--config", str(LISTINGS),
+                "--db", f"sqlite:///{workdir / 'never.db'}",
+                "--alert-log", str(workdir / "never.jsonl"),
+            )  # fmt: skip
+            assert result.returncode == 2, result.stderr
+            [line] = result.stderr.strip().splitlines()
+            assert address in line
+            assert list(workdir.iterdir()) == [], (address, list(workdir.iterdir()))
+    assert "cannot listen on it: Address already in use" in line
 
 
 def test_serving_beyond_loopback_warns_once(tracker: Tracker, workdir: Path) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from commands import Tracker, tracker_env
@@ -16,6 +18,7 @@ from html_tree import Element, parse
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXAMPLE = ROOT / "docs" / "biren-2026-01-02.html"
+EXAMPLE_PNG = ROOT / "docs" / "biren-2026-01-02.png"
 SHORT_DAY = "ts,price,volume\n2026-01-02 09:20:00,35.70,100\n2026-01-02 16:09:00,34.46,100\n"
 
 
@@ -62,6 +65,11 @@ def test_the_sample_day_report_gives_the_published_figures(
     assert data["close"]["gain_pct"] == 75.82
     assert data["volume"] == 150_709_945
     assert data["prev_close"] is None
+    assert data["prev_close_date"] is None
+    assert data["partial"] is False  # the first tick stored is the opening auction's
+    assert data["first_stored"] == data["open"]
+    assert data["turnover_estimated"] is False  # the sample tape carries every turnover
+    assert data["vwap"]["estimated"] is False
     fires = {f["rule"]: (f["ts"], f["price"]) for f in data["first_fires"]}
     assert fires["mcap-100b"] == ("2026-01-02T10:15:00+08:00", 37.86)
     text = tracker("report", "biren", "--config", str(LISTINGS), "--db", db)
@@ -84,7 +92,17 @@ def test_a_later_day_reports_the_change_against_the_previous_close(
     )
     assert data["date"] == "2026-01-05"  # the last day stored
     assert data["prev_close"] == 40.00
+    assert data["prev_close_date"] == "2026-01-02"
+    assert data["prev_close_ts"] == "2026-01-02T16:00:00+08:00"
     assert data["close"]["change_pct"] == 10.0
+    text = tracker("report", "biren", "--config", str(LISTINGS), "--db", db).stdout
+    header = next(line for line in text.splitlines() if "vs offer" in line)
+    assert header.split()[-3:] == ["vs", "prev", "close"]
+    prev = next(line for line in text.splitlines() if line.startswith("prev close "))
+    assert prev.split()[2:4] == ["40.00", "+104.08%"]
+    assert "2026-01-02" in prev.split()  # the day of that close
+    close = next(line for line in text.splitlines() if line.startswith("close "))
+    assert close.split()[-1] == "+10.00%"
     missing = tracker(
         "report", "biren", "--date", "2026-01-03", "--config", str(LISTINGS), "--db", db
     )
@@ -188,9 +206,87 @@ def test_the_html_report_shows_the_change_against_the_previous_close(
     result = tracker("report", "biren", "--html", str(html), "--config", str(LISTINGS), "--db", db)
     assert result.returncode == 0, result.stderr
     page = parse(html.read_text(encoding="utf-8"))
-    assert page.find("tr", data_figure="prev close").find("td", cls="price").text() == "40.00"
+    prev = page.find("tr", data_figure="prev close")
+    assert prev.find("td", cls="price").text() == "40.00"
+    assert prev.find("span", cls="when").text() == "2026-01-02"
     assert page.find("tr", data_figure="close").find("td", cls="vs-close").text() == "+10.00%"
+    headers = [th.text() for th in page.find("table", cls="figures").find_all("th")]
+    assert "vs prev close" in headers
     assert not page.find_all("li", cls="alert")
+
+
+NO_TURNOVER = "ts,price,volume\n2026-01-02 09:20:00,35.70,100\n2026-01-02 16:09:00,34.46,300\n"
+
+
+def test_turnover_and_vwap_from_price_times_volume_are_reported_as_estimated(
+    tracker: Tracker, tmp_path: Path
+) -> None:
+    tape = tmp_path / "day.csv"
+    tape.write_text(NO_TURNOVER)
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    replay(tracker, tape, db, tmp_path)
+    args = ("report", "biren", "--config", str(LISTINGS), "--db", db)
+    data = json.loads(tracker(*args, "--json").stdout)
+    assert data["turnover"] == pytest.approx(35.70 * 100 + 34.46 * 300)
+    assert data["turnover_estimated"] is True
+    assert data["vwap"]["estimated"] is True
+    lines = tracker(*args).stdout.splitlines()
+    assert next(line for line in lines if line.startswith("turnover ")).endswith("estimated")
+    assert next(line for line in lines if line.startswith("VWAP ")).endswith("estimated")
+    assert any(line.startswith("turnover and VWAP estimated: price x volume") for line in lines)
+    html = tmp_path / "day.html"
+    assert tracker(*args, "--html", str(html)).returncode == 0
+    page = parse(html.read_text(encoding="utf-8"))
+    facts = {
+        tr.attrs["data-fact"]: tr.find("td").text()
+        for tr in page.find_all("tr")
+        if "data-fact" in tr.attrs
+    }
+    assert facts["turnover"].endswith(", estimated")
+    assert page.find("tr", data_figure="VWAP").find("span", cls="estimated").text() == "estimated"
+    assert page.find("p", cls="estimated").text().startswith("turnover and VWAP estimated")
+
+
+@pytest.mark.parametrize(
+    ("first", "partial"),
+    [("09:20:00", False), ("09:30:00", False), ("09:31:30", False), ("09:45:00", True),
+     ("13:05:00", True)],
+)  # fmt: skip
+def test_a_day_stored_from_after_its_open_is_partial_and_its_first_tick_not_the_open(
+    tracker: Tracker, tmp_path: Path, first: str, partial: bool
+) -> None:
+    tape = tmp_path / "day.csv"
+    tape.write_text(
+        f"ts,price,volume\n2026-01-02 {first},37.00,5000000\n2026-01-02 16:09,34.46,100\n"
+    )
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    replay(tracker, tape, db, tmp_path)
+    args = ("report", "biren", "--config", str(LISTINGS), "--db", db)
+    data = json.loads(tracker(*args, "--json").stdout)
+    assert data["partial"] is partial
+    assert data["first_stored"]["ts"] == f"2026-01-02T{first}+08:00"
+    assert data["first_stored"]["price"] == 37.00
+    text = tracker(*args).stdout
+    labels = [line.split("  ")[0].strip() for line in text.splitlines()]
+    html = tmp_path / "day.html"
+    assert tracker(*args, "--html", str(html)).returncode == 0
+    page = parse(html.read_text(encoding="utf-8"))
+    rows = [tr.attrs["data-figure"] for tr in page.find_all("tr") if "data-figure" in tr.attrs]
+    if not partial:
+        assert data["open"] == data["first_stored"]
+        assert "open" in labels
+        assert "partial record" not in text
+        assert "open" in rows
+        assert not page.find_all("p", cls="partial")
+        return
+    assert data["open"] is None  # never called the open
+    assert "open" not in labels
+    assert "first stored" in labels
+    [note] = [line for line in text.splitlines() if line.startswith("partial record")]
+    assert f"the first tick stored is at {first}, after the open (trading from 09:30:00)" in note
+    assert "open" not in rows
+    assert "first stored" in rows
+    assert page.find("p", cls="partial").text().startswith("partial record")
 
 
 def test_names_and_messages_from_the_config_are_escaped_in_the_html_report(
@@ -251,13 +347,36 @@ def test_an_html_path_that_cannot_be_written_is_refused_in_one_line_and_nothing_
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith((".png", ".html", ".tmp"))]
 
 
-def without_chart(page: str) -> str:
+def without_charts(page: str) -> str:
     return re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "data:image/png;base64,...", page)
 
 
-def test_the_committed_html_example_is_what_the_script_makes(tmp_path: Path) -> None:
+def png_text(png: bytes) -> dict[str, str]:
+    """The PNG's text chunks (tEXt), by keyword."""
+    chunks, at = {}, 8
+    while at < len(png):
+        (length,), kind = struct.unpack(">I", png[at : at + 4]), png[at + 4 : at + 8]
+        if kind == b"tEXt":
+            key, _, value = png[at + 8 : at + 8 + length].partition(b"\0")
+            chunks[key.decode("latin-1")] = value.decode("latin-1")
+        at += length + 12
+    return chunks
+
+
+def phone_chart(page: Element) -> bytes:
+    [source] = page.find("picture").find_all("source")
+    assert source.attrs["media"] == "(max-width: 40rem)"
+    src = source.attrs["srcset"]
+    assert src.startswith("data:image/png;base64,")
+    return base64.b64decode(src.split(",", 1)[1], validate=True)
+
+
+@pytest.fixture(scope="module")
+def made_examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The examples as ``scripts/make_report_example.py`` makes them now."""
+    out = tmp_path_factory.mktemp("examples")
     made = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "make_report_example.py"), "--out", str(tmp_path)],
+        [sys.executable, str(ROOT / "scripts" / "make_report_example.py"), "--out", str(out)],
         capture_output=True,
         text=True,
         env=tracker_env(),
@@ -265,8 +384,58 @@ def test_the_committed_html_example_is_what_the_script_makes(tmp_path: Path) -> 
         check=False,
     )
     assert made.returncode == 0, made.stderr
-    page = (tmp_path / EXAMPLE.name).read_text(encoding="utf-8")
+    return out
+
+
+def test_the_committed_html_example_is_what_the_script_makes(made_examples: Path) -> None:
+    page = (made_examples / EXAMPLE.name).read_text(encoding="utf-8")
     committed = EXAMPLE.read_text(encoding="utf-8")
-    # The chart's pixels depend on the matplotlib and FreeType versions; the rest may not.
-    assert without_chart(committed) == without_chart(page), "run scripts/make_report_example.py"
-    assert embedded_chart(parse(committed))[:8] == PNG_MAGIC
+    # The charts are checked by what they show (below): their pixels depend on versions.
+    assert without_charts(committed) == without_charts(page), "run scripts/make_report_example.py"
+    for chart in (embedded_chart, phone_chart):
+        fresh, kept = chart(parse(page)), chart(parse(committed))
+        assert kept[:8] == PNG_MAGIC
+        assert png_text(kept)["Tracker figure"] == png_text(fresh)["Tracker figure"]
+
+
+def test_the_committed_png_example_shows_what_the_script_draws(made_examples: Path) -> None:
+    fresh = (made_examples / EXAMPLE_PNG.name).read_bytes()
+    committed = EXAMPLE_PNG.read_bytes()
+    # The figure's objects (limits, lines, markers, texts, bars) as a digest the PNG carries:
+    # it holds whatever matplotlib and FreeType draw the pixels with.
+    assert png_text(committed)["Tracker figure"] == png_text(fresh)["Tracker figure"], (
+        "run scripts/make_report_example.py"
+    )
+    if png_text(committed)["Tracker renderer"] == png_text(fresh)["Tracker renderer"]:
+        assert committed == fresh  # the same versions draw the same bytes
+    assert fresh == embedded_chart(parse((made_examples / EXAMPLE.name).read_text()))
+
+
+def test_the_html_report_gives_a_phone_its_own_tall_chart_in_readable_type(
+    made_examples: Path, browser: Any
+) -> None:
+    page = parse((made_examples / EXAMPLE.name).read_text(encoding="utf-8"))
+    phone, desktop = phone_chart(page), embedded_chart(page)
+    phone_size = struct.unpack(">II", phone[16:24])
+    assert phone_size[1] > phone_size[0]  # tall, for a phone held upright
+    assert png_text(phone)["Tracker figure"] != png_text(desktop)["Tracker figure"]
+    url = (made_examples / EXAMPLE.name).as_uri()
+    shown = {}
+    for name, width in (("phone", 390), ("desktop", 1280)):
+        context = browser.new_context(viewport={"width": width, "height": 844})
+        try:
+            tab = context.new_page()
+            tab.goto(url)
+            shown[name] = tab.locator("figure img").evaluate(
+                "img => [img.currentSrc, img.naturalWidth, img.getBoundingClientRect().width,"
+                " document.documentElement.scrollWidth]"
+            )
+        finally:
+            context.close()
+    src, natural, width, page_width = shown["phone"]
+    assert base64.b64decode(src.split(",", 1)[1]) == phone
+    assert page_width <= 390  # nothing wider than the screen
+    # PHONE draws its smallest text at 10 points, 200 pixels an inch: CSS pixels on screen
+    assert 10 / 72 * 200 * width / natural >= 10
+    src, natural, width, _ = shown["desktop"]
+    assert base64.b64decode(src.split(",", 1)[1]) == desktop

@@ -174,3 +174,28 @@ def test_open_intervals_of_a_half_day_are_one_span_to_the_end_of_the_auction() -
     assert open_intervals("XHKG", *whole(HALF_DAY)) == [
         (datetime_to_ts(at(HALF_DAY, "09:00")), datetime_to_ts(at(HALF_DAY, "12:10")))
     ]
+
+
+def test_a_days_session_spans_the_trading_phases_and_names_the_lunch_break(
+    hkex: MarketCalendar,
+) -> None:
+    session = hkex.day(NORMAL_DAY, "Asia/Hong_Kong")
+    assert session.spans == [
+        (datetime_to_ts(at(NORMAL_DAY, "09:00")), datetime_to_ts(at(NORMAL_DAY, "12:00"))),
+        (datetime_to_ts(at(NORMAL_DAY, "13:00")), datetime_to_ts(at(NORMAL_DAY, "16:10"))),
+    ]
+    [lunch] = session.breaks
+    assert lunch.phase is Phase.LUNCH
+    assert (lunch.start, lunch.end) == (session.spans[0][1], session.spans[1][0])
+    # a first trade up to two minutes into continuous trading is still the opening trade
+    assert session.opening_until == datetime_to_ts(at(NORMAL_DAY, "09:32"))
+
+
+@pytest.mark.parametrize(("day", "spans"), [(HALF_DAY, 1), (HOLIDAY, 0), (SATURDAY, 0)])
+def test_half_days_holidays_and_weekends_have_no_break_to_cut(
+    hkex: MarketCalendar, day: dt.date, spans: int
+) -> None:
+    session = hkex.day(day, "Asia/Hong_Kong")
+    assert len(session.spans) == spans
+    assert session.breaks == []
+    assert (session.opening_until is None) is (spans == 0)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
+import struct
 
 from factories import make_listing, make_tick, ts_us
 from html_tree import parse
@@ -46,3 +48,23 @@ def test_every_flag_and_source_notice_is_shown_with_its_alert() -> None:
     assert not items["source-down"].find_all("span", cls="price")
     assert items["source-down"].find("p", cls="message").text() == "source-down fired"
     assert not page.find_all("img")  # no chart given
+
+
+def png(width: int, height: int) -> bytes:
+    """Enough of a PNG for the page: the signature and an IHDR chunk with its size."""
+    return b"\x89PNG\r\n\x1a\n" + b"\0\0\0\rIHDR" + struct.pack(">II", width, height) + b"\0" * 9
+
+
+def test_narrow_screens_get_the_phone_chart_and_wider_ones_the_desktop_chart() -> None:
+    listing = make_listing()
+    report = DayReport(listing, dt.date(2026, 1, 2), summarize([make_tick()]), 0)
+    page = parse(render_page(report, [], png(1210, 715), png(920, 1520)))
+    [source] = page.find("picture").find_all("source")
+    assert source.attrs["media"] == "(max-width: 40rem)"
+    assert (source.attrs["width"], source.attrs["height"]) == ("920", "1520")
+    assert base64.b64decode(source.attrs["srcset"].split(",")[1]) == png(920, 1520)
+    img = page.find("picture").find("img")
+    assert (img.attrs["width"], img.attrs["height"]) == ("1210", "715")
+    only_desktop = parse(render_page(report, [], png(1210, 715)))
+    assert not only_desktop.find_all("source")
+    assert only_desktop.find("img").attrs["width"] == "1210"

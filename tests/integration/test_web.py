@@ -94,8 +94,68 @@ def test_listings_carry_rule_levels_and_the_last_price(client: httpx.Client) -> 
     assert biren["last"]["gain_pct"] == 75.82
     assert biren["last"]["market_cap"] == round(34.46 * 2_646_592_710)
     assert biren["day"] == "2026-01-02"
-    assert answer.json()["chart"] == {"gap_min_s": 900, "gap_width_s": 60}
+    assert answer.json()["chart"] == {"gap_width_s": 60}
     assert client.get("/api/listings/biren").json()["id"] == "biren"
+
+
+def test_a_listing_carries_its_days_session_from_the_exchange_calendar(
+    client: httpx.Client,
+) -> None:
+    session = client.get("/api/listings/biren").json()["session"]
+    assert session["date"] == "2026-01-02"  # the last day stored
+    assert [(span["start"], span["end"]) for span in session["spans"]] == [
+        ("2026-01-02T09:00:00+08:00", "2026-01-02T12:00:00+08:00"),
+        ("2026-01-02T13:00:00+08:00", "2026-01-02T16:10:00+08:00"),
+    ]
+    [lunch] = session["breaks"]
+    assert lunch["phase"] == "lunch"
+    assert lunch["label"] == "lunch 12:00\u201313:00"
+    assert (lunch["start_us"], lunch["end_us"]) == (1_767_326_400_000_000, 1_767_330_000_000_000)
+    assert session["opening_until"] == "2026-01-02T09:32:00+08:00"
+    half_day = client.get("/api/listings/biren?date=2026-02-16").json()["session"]
+    assert half_day["breaks"] == []  # Lunar New Year's Eve: the morning only
+    assert [s["end"] for s in half_day["spans"]] == ["2026-02-16T12:10:00+08:00"]
+    holiday = client.get("/api/listings/biren?date=2026-02-17").json()["session"]
+    assert holiday == {**holiday, "spans": [], "breaks": [], "opening_until": None}
+    assert client.get("/api/listings/biren?date=Friday").status_code == 400
+
+
+def daily_listings(folder: Path) -> Listings:
+    """The shipped listings with two daily rules: +5% on the open, -5% on the previous close."""
+    extra = (
+        '\n[[listings.rules]]\nid = "open-up-5"\nkind = "gain_pct"\nthreshold = 5\n'
+        'reference = "open"\n\n[[listings.rules]]\nid = "prev-down-5"\nkind = "gain_pct"\n'
+        'threshold = -5\ndirection = "down"\nreference = "prev_close"\n'
+    )
+    path = folder / "listings.toml"
+    path.write_text(LISTINGS.read_text() + extra)
+    return load_listings(path)
+
+
+def test_a_daily_rules_level_is_served_for_the_day_it_is_asked_about(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    listings = daily_listings(tmp_path)
+    Ingestor(store, []).ingest(
+        listings.get("biren"), [make_tick(40.0, "2026-01-05T09:30:00+08:00")]
+    )
+    api = ReadApi(store, listings)
+
+    def levels(query: dict[str, str]) -> dict[str, float | None]:
+        payload = api.answer("/api/listings/biren", query).payload
+        return {rule["id"]: rule["level"] for rule in payload["rules"]}
+
+    first, later = levels({"date": "2026-01-02"}), levels({})
+    assert first["open-up-5"] == round(35.70 * 1.05, 6)  # the first day's first trade
+    assert first["prev-down-5"] is None  # no day before it stored
+    assert later["open-up-5"] == 42.0
+    assert later["prev-down-5"] == round(34.46 * 0.95, 6)  # the close of 2026-01-02
+    assert later["mcap-100b"] == first["mcap-100b"] == 37.784431
+    references = {
+        r["id"]: r["reference"] for r in api.listing_payload(listings.get("biren"))["rules"]
+    }
+    assert references["open-up-5"] == "open"
+    assert references["mcap-100b"] == "offer"
 
 
 def test_ticks_default_to_the_last_stored_day_in_exchange_time(client: httpx.Client) -> None:
@@ -168,11 +228,30 @@ def test_a_bad_query_is_400_naming_the_value(client: httpx.Client, path: str) ->
     assert path.rpartition("=")[2] in answer.json()["error"]
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
-def test_only_get_is_served(client: httpx.Client, method: str) -> None:
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+def test_only_get_and_head_are_served(client: httpx.Client, method: str) -> None:
     answer = client.request(method, "/api/alerts", content=b"{}")
     assert answer.status_code == 405
-    assert answer.headers["Allow"] == "GET"
+    assert answer.headers["Allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/static/app.js", "/api/listings", "/api/alerts?listing=biren", "/api/nope"]
+)
+def test_head_answers_as_get_does_without_the_body(client: httpx.Client, path: str) -> None:
+    got, head = client.get(path), client.head(path)
+    assert head.status_code == got.status_code
+    assert head.content == b""
+    for name in ("Content-Type", "Content-Length", "Cache-Control"):
+        assert head.headers[name] == got.headers[name], name
+    assert client.get("/api/listings").status_code == 200  # the connection is still good
+
+
+def test_head_of_the_event_stream_answers_its_headers_and_ends(web: WebServer) -> None:
+    answer = httpx.head(web.url + "api/events", timeout=5)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "text/event-stream"
+    assert web.hub.subscribers == 0
 
 
 def test_a_foreign_host_name_is_refused_on_loopback(web: WebServer) -> None:

@@ -106,7 +106,10 @@ def report(
             date = dt.date.fromisoformat(date_text)
         except ValueError:
             raise ConfigError(f"--date {date_text!r}: not a date (YYYY-MM-DD)") from None
-    summary = day_report(store, listing, date, MarketCalendar(listing.calendar).phase_at)
+    calendar = MarketCalendar(listing.calendar)
+    summary = day_report(
+        store, listing, date, calendar.phase_at, calendar.day(date, listing.timezone)
+    )
     if summary is None:
         raise ConfigError(f"no ticks stored for {listing.id} on {date.isoformat()}")
     outputs = day_outputs(store, summary, png=png, html=html)

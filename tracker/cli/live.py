@@ -63,6 +63,10 @@ def run(
         raise ConfigError("--speed needs --start (a --clock brings its own speed)")
     if speed is not None and not 0 < speed < float("inf"):
         raise ConfigError(f"--speed {speed:g}: must be a positive number")
+    if web is not None:
+        from tracker.web.server import check_address
+
+        check_address(web)  # a bad address or a port in use: refused before anything is written
     settings = build_settings(db, alert_log)
     listings = load_listings(listings_path(config))
     polled = [lid for lid, c in listings.configs.items() if c.source is not None]

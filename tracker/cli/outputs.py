@@ -44,20 +44,12 @@ def day_outputs(
     """The day's chart (``png``) and HTML page (``html``) as files to write; none if neither."""
     if png is None and html is None:
         return []
-    from tracker.chart import day_figure, png_bytes
-    from tracker.core.model import day_bounds
-    from tracker.report import day_alerts
+    from tracker.report_page import day_files
 
-    listing, date = report.listing, report.date
-    alerts = day_alerts(store, listing, date)
-    ticks = store.ticks(listing.id, *day_bounds(listing, date))
-    chart = png_bytes(day_figure(listing, ticks, alerts, date.isoformat()))
-    outputs = [Output("--png", png, chart, "chart")] if png is not None else []
-    if html is not None:
-        from tracker.report_page import render_page
-
-        page = render_page(report, alerts, chart).encode("utf-8")
-        outputs.append(Output("--html", html, page, "page"))
+    made = day_files(store, report, page=html is not None)
+    outputs = [Output("--png", png, made.chart, "chart")] if png is not None else []
+    if html is not None and made.page is not None:
+        outputs.append(Output("--html", html, made.page, "page"))
     return outputs
 
 

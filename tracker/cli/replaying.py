@@ -155,7 +155,11 @@ def demo(config: str | None, db: str | None, alert_log: str | None) -> None:
     )
     for alert in app.store.alerts(listing.id):
         print_alert(alert)
-    summary = day_report(app.store, listing, SAMPLE_DATE)
+    from tracker.calendar import MarketCalendar
+
+    calendar = MarketCalendar(listing.calendar)
+    session = calendar.day(SAMPLE_DATE, listing.timezone)
+    summary = day_report(app.store, listing, SAMPLE_DATE, calendar.phase_at, session)
     outputs = []
     if summary is not None:
         click.echo("\n" + render(summary))

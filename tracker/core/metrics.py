@@ -1,11 +1,11 @@
-"""Figures of a listing's day: change against the offer, market cap, VWAP."""
+"""Figures of a listing's day: change against the offer, market cap, VWAP, rule levels."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tracker.core.model import Listing, Tick
+from tracker.core.model import MICROS, Listing, Reference, Rule, Tick
 
 
 def gain_pct(listing: Listing, price: float) -> float:
@@ -16,6 +16,25 @@ def gain_pct(listing: Listing, price: float) -> float:
 def market_cap(listing: Listing, price: float) -> int:
     """Market value at a price, in whole currency units, on the listing's share count."""
     return round(price * listing.shares_outstanding)
+
+
+def level_price(
+    listing: Listing, rule: Rule, day_open: float | None, prev_close: float | None
+) -> float | None:
+    """A rule's price level on a day (6 decimals), as the core sets it.
+
+    A daily rule measures against the day's first trade or the previous close;
+    None when that price is not known (no earlier day stored).
+    """
+    if not rule.daily:
+        base: float | None = listing.offer_price
+    elif rule.reference is Reference.OPEN:
+        base = day_open
+    else:
+        base = prev_close
+    if base is None:
+        return None
+    return round(rule.level(base, listing.shares_outstanding) / MICROS, 6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +57,7 @@ class DaySummary:
     volume: float | None
     turnover: float | None
     ticks: int
+    turnover_estimated: bool = False  # some tick had no turnover: price x volume stands in
 
 
 def summarize(ticks: Sequence[Tick]) -> DaySummary:
@@ -45,18 +65,21 @@ def summarize(ticks: Sequence[Tick]) -> DaySummary:
 
     The high and the low are the first ticks at the day's extreme. Volume and
     turnover count only ticks that carry them; turnover falls back to price x
-    volume for a tick that has a volume but no turnover.
+    volume for a tick that has a volume but no turnover; when any tick lacks a
+    turnover the summary says the turnover (and so the VWAP) is estimated.
     """
     if not ticks:
         raise ValueError("no ticks to summarize")
     high = low = ticks[0]
     volume = turnover = 0.0
-    has_volume = False
+    has_volume = estimated = False
     for tick in ticks:
         if tick.price > high.price:
             high = tick
         if tick.price < low.price:
             low = tick
+        if tick.turnover is None:
+            estimated = True
         if tick.volume is not None:
             has_volume = True
             volume += tick.volume
@@ -71,4 +94,5 @@ def summarize(ticks: Sequence[Tick]) -> DaySummary:
         volume=volume if has_volume else None,
         turnover=turnover if has_volume else None,
         ticks=len(ticks),
+        turnover_estimated=has_volume and estimated,
     )

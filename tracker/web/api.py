@@ -1,11 +1,18 @@
 """The live page's JSON API, answered from the store and the listings (no HTTP here).
 
-- ``GET /api/listings``: every configured listing with its rules' price levels and
-  its last stored price; ``GET /api/listings/ID``: one of them.
+- ``GET /api/listings``: every configured listing with its rules' price levels, its
+  last stored price and its day's trading session; ``GET /api/listings/ID``: one of
+  them (``?date=YYYY-MM-DD`` for another day's levels and session).
 - ``GET /api/listings/ID/ticks``: a day's ticks (``?date=YYYY-MM-DD``, exchange date;
   default the last day stored), or from an instant on (``?since=``), or both.
 - ``GET /api/alerts``: stored alert records in firing order (``?listing=``, ``?since=``,
   ``?date=``).
+
+A listing's ``session`` is its day's calendar: the trading ``spans`` (auctions
+included), the closed ``breaks`` between them (the lunch break, which the page's
+chart cuts out, as ``tracker report --png`` does) and ``opening_until_us``, past
+which a first stored tick is not the day's opening trade. A rule measured against
+the day's open or the previous close has that day's ``level`` (null until known).
 
 ``since`` is inclusive: an ISO 8601 time (exchange time without an offset, ``Z`` or
 ``+08:00`` with one) or a plain integer of epoch microseconds (a tick's ``ts_us``).
@@ -16,18 +23,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tracker.chart import GAP_MIN_S, GAP_WIDTH_S
+from tracker.calendar import DaySession, MarketCalendar
+from tracker.chart import CUT_WIDTH_S, break_label
 from tracker.config import Listings
-from tracker.core.metrics import gain_pct, market_cap
+from tracker.core.metrics import gain_pct, level_price, market_cap
 from tracker.core.model import (
-    MICROS,
     Listing,
-    Rule,
+    Reference,
     Tick,
     datetime_to_ts,
     day_bounds,
@@ -60,6 +68,8 @@ class ReadApi:
     def __init__(self, store: SqlStore, listings: Listings) -> None:
         self.store = store
         self.listings = listings
+        self._calendars: dict[str, MarketCalendar] = {}
+        self._calendar_lock = threading.Lock()  # requests are answered on many threads
 
     def answer(self, path: str, query: Mapping[str, str]) -> Answer:
         """The answer to ``GET path?query`` (``path`` starting with ``/api/``)."""
@@ -68,7 +78,8 @@ class ReadApi:
             if parts == ["listings"]:
                 return Answer(200, self.listings_payload())
             if len(parts) == 2 and parts[0] == "listings":
-                return Answer(200, self.listing_payload(self._listing(parts[1])))
+                listing = self._listing(parts[1])
+                return Answer(200, self.listing_payload(listing, _date(query.get("date"))))
             if len(parts) == 3 and parts[0] == "listings" and parts[2] == "ticks":
                 return Answer(200, self.ticks_payload(self._listing(parts[1]), query))
             if parts == ["alerts"]:
@@ -85,15 +96,30 @@ class ReadApi:
         return listing
 
     def listings_payload(self) -> dict[str, Any]:
-        """Every listing, and how the page's chart cuts out closed periods."""
+        """Every listing, and how wide the page's chart keeps a cut-out closed period."""
         return {
             "listings": [self.listing_payload(listing) for listing in self.listings.by_id.values()],
-            "chart": {"gap_min_s": GAP_MIN_S, "gap_width_s": GAP_WIDTH_S},
+            "chart": {"gap_width_s": CUT_WIDTH_S},
         }
 
-    def listing_payload(self, listing: Listing) -> dict[str, Any]:
-        """A listing's figures, rules with their price levels, and its last stored tick."""
+    def listing_payload(self, listing: Listing, date: dt.date | None = None) -> dict[str, Any]:
+        """A listing's figures, its rules' levels and session on a day, its last stored tick.
+
+        The day is ``date``, or else the last day stored (today's calendar, on none).
+        """
         last = self.store.last_tick(listing.id)
+        zone = ZoneInfo(listing.timezone)
+        day = date or (local_date(listing, last.ts_us) if last else None)
+        if day is None:
+            day = dt.datetime.now(zone).date()
+        start, end = day_bounds(listing, day)
+        day_open = prev_close = None
+        if any(rule.daily and rule.reference is Reference.OPEN for rule in listing.rules):
+            first = self.store.ticks(listing.id, start, end)[:1]
+            day_open = first[0].price if first else None
+        if any(rule.daily and rule.reference is Reference.PREV_CLOSE for rule in listing.rules):
+            previous = self.store.last_tick(listing.id, before_us=start)
+            prev_close = previous.price if previous else None
         return {
             "id": listing.id,
             "name": listing.name,
@@ -111,8 +137,9 @@ class ReadApi:
                     "kind": str(rule.kind),
                     "direction": str(rule.direction),
                     "threshold": _number(rule.threshold),
-                    # a gain against the day's open or previous close has no fixed level
-                    "level": None if rule.daily else _level(listing, rule),
+                    "reference": str(rule.reference),
+                    # a gain against the open or previous close: that day's level, once known
+                    "level": level_price(listing, rule, day_open, prev_close),
                     "rearm_pct": rule.rearm_pct,
                     "once": rule.once,
                 }
@@ -120,7 +147,15 @@ class ReadApi:
             ],
             "last": None if last is None else last_payload(listing, last),
             "day": None if last is None else local_date(listing, last.ts_us).isoformat(),
+            "session": session_payload(self._session(listing, day), zone),
         }
+
+    def _session(self, listing: Listing, date: dt.date) -> DaySession:
+        with self._calendar_lock:
+            calendar = self._calendars.get(listing.calendar)
+            if calendar is None:
+                calendar = self._calendars[listing.calendar] = MarketCalendar(listing.calendar)
+            return calendar.day(date, listing.timezone)
 
     def ticks_payload(self, listing: Listing, query: Mapping[str, str]) -> dict[str, Any]:
         """A listing's ticks of a day and/or from an instant on, in (ts, seq) order."""
@@ -171,6 +206,34 @@ def tick_payload(tick: Tick, zone: ZoneInfo) -> dict[str, Any]:
     }
 
 
+def session_payload(session: DaySession, zone: ZoneInfo) -> dict[str, Any]:
+    """A day's trading spans, the closed breaks between them, and how late an open may be."""
+
+    def when(ts_us: int) -> str:
+        return ts_to_datetime(ts_us).astimezone(zone).isoformat()
+
+    until = session.opening_until
+    return {
+        "date": session.date.isoformat(),
+        "spans": [
+            {"start": when(a), "end": when(b), "start_us": a, "end_us": b} for a, b in session.spans
+        ],
+        "breaks": [
+            {
+                "start": when(b.start),
+                "end": when(b.end),
+                "start_us": b.start,
+                "end_us": b.end,
+                "phase": str(b.phase),
+                "label": break_label(b, zone),
+            }
+            for b in session.breaks
+        ],
+        "opening_until": when(until) if until is not None else None,
+        "opening_until_us": until,
+    }
+
+
 def last_payload(listing: Listing, tick: Tick) -> dict[str, Any]:
     """A listing's last price with its gain against the offer and its market cap."""
     zone = ZoneInfo(listing.timezone)
@@ -190,11 +253,6 @@ def alert_payload(alert: StoredAlert) -> dict[str, Any]:
 def _number(value: float) -> int | float:
     """50 not 50.0, as in the alert record."""
     return int(value) if float(value).is_integer() else value
-
-
-def _level(listing: Listing, rule: Rule) -> float:
-    """A rule's price level (6 decimals)."""
-    return round(rule.level(listing.offer_price, listing.shares_outstanding) / MICROS, 6)
 
 
 def _date(text: str | None) -> dt.date | None:

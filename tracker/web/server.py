@@ -5,7 +5,8 @@
 - ``GET /api/events[?listing=ID]``: server-sent events, ``ticks`` and ``alert``, as
   they are committed (``tracker.web.events``).
 
-Any other method is refused (405): the server never writes. Bound to a loopback
+``HEAD`` answers as ``GET`` does, without the body. Any other method is refused
+(405): the server never writes. Bound to a loopback
 address it also refuses requests whose ``Host`` is not a loopback name, so a web
 page elsewhere cannot read it through DNS rebinding.
 """
@@ -56,6 +57,24 @@ def parse_address(text: str) -> tuple[str, int]:
     elif ":" in host:
         raise ConfigError(f"--web {text!r}: write an IPv6 address in brackets, e.g. [::1]:8080")
     return host or "127.0.0.1", int(port_text)
+
+
+def check_address(text: str) -> tuple[str, int]:
+    """``--web HOST:PORT`` parsed and tried: refused (exit 2) unless this process can listen there.
+
+    Binds a socket and lets it go at once, so a command can refuse a bad address or a
+    port in use before it writes anything; the server binds for real later.
+    """
+    host, port = parse_address(text)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as the server binds
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+            probe.bind((host, port))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"--web {text}: cannot listen on it: {reason}") from None
+    return host, port
 
 
 def _static_files() -> dict[str, tuple[str, bytes]]:
@@ -158,7 +177,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Answers GET requests; refuses every other method; logs quietly."""
+    """Answers GET and HEAD requests; refuses every other method; logs quietly."""
 
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -167,6 +186,9 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out in separate writes; without TCP_NODELAY the body waits
     # for the client's delayed ACK (about 40 ms a request on Linux).
     disable_nagle_algorithm = True
+
+    def do_HEAD(self) -> None:
+        self.do_GET()  # _send and _stream leave the body out of a HEAD answer
 
     def do_GET(self) -> None:
         web = self.server.web
@@ -202,9 +224,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _refuse(self) -> None:
         self.close_connection = True  # a body it may have sent is never read
-        self._json(405, {"error": f"{self.command} not allowed: read-only"}, {"Allow": "GET"})
+        self._json(405, {"error": f"{self.command} not allowed: read-only"}, {"Allow": "GET, HEAD"})
 
-    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = do_CONNECT = _refuse
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = do_CONNECT = _refuse
 
     def _stream(self, listing_id: str | None) -> None:
         """Server-sent events until the page goes or the server stops."""
@@ -219,6 +241,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
+        if self.command == "HEAD":
+            return
         hub = self.server.web.hub
         try:
             with hub.subscribe() as inbox:
@@ -251,7 +275,8 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in extra.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("web: %s %s", self.address_string(), format % args)

@@ -6,19 +6,21 @@
 
 const SVG = "http://www.w3.org/2000/svg";
 const POLL_MS = 1000;
+const MIN_DAY_SHARE = 0.1;
+const LABEL_PX = 13; // a level label's height on the chart
 const SSE_FAILURES_BEFORE_POLLING = 3;
 const params = new URLSearchParams(location.search);
 
 const state = {
   listings: [],
   listing: null,
-  chart: { gap_min_s: 900, gap_width_s: 60 },
+  chart: { gap_width_s: 60 },
+  session: null, // the day's calendar: trading spans, closed breaks, opening deadline
   pinnedDay: params.get("date"),
   day: null,
   ticks: [],
   keys: new Set(),
   xs: [],
-  cuts: [],
   alerts: [],
   alertIds: new Set(),
   loaded: false, // the first catch-up is done: alerts from now on are "fresh"
@@ -75,42 +77,50 @@ function pct(value) {
 const clock = (iso) => iso.slice(11, 19); // exchange time: the records carry the exchange's offset
 const dayOf = (iso) => iso.slice(0, 10);
 
-// ---- the chart's axis: trading time, closed periods cut out (tracker.chart.trading_axis) --------
+// ---- the chart's axis: trading time, the calendar's closed breaks cut out (tracker.chart.axis.TradingAxis)
+
+function dayBreaks() {
+  const session = state.session;
+  return session && session.date === state.day ? session.breaks : [];
+}
+
+// seconds of an instant with every closed break before it squeezed to gap_width_s
+function squeezed(tsUs) {
+  let seconds = tsUs / 1e6;
+  const width = state.chart.gap_width_s;
+  for (const b of dayBreaks()) {
+    const length = (b.end_us - b.start_us) / 1e6;
+    const inside = Math.min(Math.max(tsUs - b.start_us, 0) / 1e6, length);
+    seconds -= inside * (1 - width / length);
+  }
+  return seconds;
+}
 
 function placeTick(index) {
-  const ticks = state.ticks;
-  if (index === 0) {
-    state.xs[0] = 0;
-    return;
-  }
-  let gap = (ticks[index].ts_us - ticks[index - 1].ts_us) / 1e6;
-  const previous = state.xs[index - 1];
-  if (gap >= state.chart.gap_min_s) {
-    state.cuts.push(previous + state.chart.gap_width_s / 2);
-    gap = state.chart.gap_width_s;
-  }
-  state.xs[index] = previous + gap;
+  state.xs[index] = squeezed(state.ticks[index].ts_us) - squeezed(state.ticks[0].ts_us);
 }
 
 function relayout() {
   state.xs = [];
-  state.cuts = [];
   for (let i = 0; i < state.ticks.length; i++) placeTick(i);
 }
 
-function xOfInstant(tsUs) {
-  // the x of the last tick at or before an instant (an alert's tick)
+// the breaks the day's ticks span, each with the x of its cut line
+function cuts() {
   const ticks = state.ticks;
-  let lo = 0;
-  let hi = ticks.length - 1;
-  if (hi < 0) return null;
-  if (tsUs <= ticks[0].ts_us) return state.xs[0];
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (ticks[mid].ts_us <= tsUs) lo = mid;
-    else hi = mid - 1;
-  }
-  return state.xs[lo];
+  if (!ticks.length) return [];
+  const first = ticks[0].ts_us;
+  const last = ticks[ticks.length - 1].ts_us;
+  const origin = squeezed(first);
+  return dayBreaks()
+    .filter((b) => b.end_us > first && b.start_us < last)
+    .map((b) => ({ ...b, x: squeezed(b.start_us) - origin + state.chart.gap_width_s / 2 }));
+}
+
+function xOfInstant(tsUs) {
+  // an alert's x: the instant of its tick, on the same axis as the ticks
+  if (!state.ticks.length) return null;
+  return Math.max(0, squeezed(tsUs) - squeezed(state.ticks[0].ts_us));
 }
 
 // ---- data in ------------------------------------------------------------------------------
@@ -120,7 +130,7 @@ function resetDay(day) {
   state.ticks = [];
   state.keys = new Set();
   state.xs = [];
-  state.cuts = [];
+  if (day && (!state.session || state.session.date !== day)) loadDay(day);
   state.alerts = [];
   state.alertIds = new Set();
   $("alerts").replaceChildren();
@@ -199,6 +209,21 @@ function alertNode(record, publishedAt) {
   }
   item.append(el("span", { class: "message" }, record.message));
   return item;
+}
+
+// The day's session and rule levels (a daily rule's level moves with the day's open).
+async function loadDay(day) {
+  const url = `/api/listings/${encodeURIComponent(state.listing.id)}?date=${day}`;
+  try {
+    const listing = await getJson(url);
+    if (state.day !== day) return; // a newer day came meanwhile
+    state.listing.rules = listing.rules;
+    state.session = listing.session;
+    relayout();
+    scheduleRender();
+  } catch (error) {
+    console.warn(error);
+  }
 }
 
 async function refreshAlerts() {
@@ -325,11 +350,14 @@ function renderSummary() {
     }
     const gain = (last.price / listing.offer_price - 1) * 100;
     const tone = gain >= 0 ? "up" : "down";
+    // a day joined late: its first stored tick is not the opening trade (tracker.report)
+    const until = state.session && state.session.date === state.day ? state.session.opening_until_us : null;
+    const opening = until === null || ticks[0].ts_us <= until ? "open" : "first stored";
     boxes.push(
       figure("last", `last ${clock(last.ts)}`, money(last.price), tone),
       figure("gain", "vs offer", pct(gain), tone),
       figure("market-cap", "market cap", bigMoney(last.price * listing.shares_outstanding)),
-      figure("open", `open ${clock(ticks[0].ts)}`, money(ticks[0].price)),
+      figure("open", `${opening} ${clock(ticks[0].ts)}`, money(ticks[0].price)),
       figure("high", `high ${clock(high.ts)}`, money(high.price)),
       figure("low", `low ${clock(low.ts)}`, money(low.price)),
     );
@@ -351,7 +379,8 @@ function renderRules() {
     const cell = el("td");
     cell.append(el("code", {}, rule.id));
     row.append(cell);
-    row.append(el("td", { class: "num" }, rule.level === null ? "daily" : money(rule.level)));
+    const unknown = rule.reference === "open" ? "at the open" : "after a close";
+    row.append(el("td", { class: "num" }, rule.level === null ? unknown : money(rule.level)));
     const first = fired.get(rule.id);
     row.append(el("td", { class: "num" }, first ? `${clock(first.ts)} at ${money(first.price)}` : "–"));
     return row;
@@ -382,15 +411,21 @@ function renderChart() {
   const nodes = [];
 
   const prices = ticks.map((tick) => tick.price);
-  const levels = listing.rules.filter((rule) => rule.level !== null);
-  let lo = Math.min(listing.offer_price, ...prices);
-  let hi = Math.max(listing.offer_price, ...prices);
-  if (!ticks.length) hi = Math.max(hi, ...levels.map((rule) => rule.level));
-  // levels near the day's range widen it; far ones stay off the chart (they are in the table)
-  for (const rule of levels) {
-    if (rule.level >= lo / 1.25 && rule.level <= hi * 1.25) {
-      lo = Math.min(lo, rule.level);
-      hi = Math.max(hi, rule.level);
+  const known = listing.rules.filter((rule) => rule.level !== null);
+  // the offer and every level are drawn, unless one would squeeze the day's prices below
+  // a tenth of the chart's height (tracker.chart.figure._price_range); those are in the table
+  const dayLo = prices.length ? Math.min(...prices) : listing.offer_price;
+  const dayHi = prices.length ? Math.max(...prices) : listing.offer_price;
+  const daySpan = Math.max(dayHi - dayLo, dayHi * 0.02);
+  let lo = Math.min(listing.offer_price, dayLo);
+  let hi = Math.max(listing.offer_price, dayHi);
+  const levels = [];
+  const middle = (dayLo + dayHi) / 2;
+  for (const rule of [...known].sort((a, b) => Math.abs(a.level - middle) - Math.abs(b.level - middle))) {
+    const wider = [Math.min(lo, rule.level), Math.max(hi, rule.level)];
+    if (!prices.length || daySpan / (wider[1] - wider[0]) >= MIN_DAY_SHARE) {
+      [lo, hi] = wider;
+      levels.push(rule);
     }
   }
   const pad = (hi - lo) * 0.05 || hi * 0.05;
@@ -412,7 +447,7 @@ function renderChart() {
     const cap = (value * listing.shares_outstanding) / 1e9;
     axis.append(svg("text", { x: right + 4, y: y + 4 }, `${cap.toFixed(0)}bn`));
   }
-  // exchange time at the first trade of each half hour (tracker.chart._hour_ticks)
+  // exchange time at the first trade of each half hour (tracker.chart.axis.time_ticks)
   let lastSlot = null;
   let lastLabel = -Infinity;
   const room = 40;
@@ -429,22 +464,30 @@ function renderChart() {
   });
   nodes.push(axis);
 
-  for (const cut of state.cuts) {
-    nodes.push(svg("line", { class: "cut", x1: px(cut), x2: px(cut), y1: margin.top, y2: margin.top + plotH }));
+  const dayCuts = cuts();
+  for (const cut of dayCuts) {
+    const x = px(cut.x);
+    nodes.push(svg("line", { class: "cut", "data-phase": cut.phase, x1: x, x2: x, y1: margin.top, y2: margin.top + plotH }));
+    const y = margin.top + plotH - 4;
+    nodes.push(svg("text", { class: "cut-label", x: x + 4, y, transform: `rotate(-90 ${x + 4} ${y})`, "dominant-baseline": "hanging" }, cut.label));
   }
   const offerY = py(listing.offer_price);
-  nodes.push(
-    svg("line", { id: "offer-line", class: "offer", "data-level": listing.offer_price, x1: margin.left, x2: right, y1: offerY, y2: offerY }),
-    svg("text", { class: "offer-label", x: right - 4, y: offerY - 4, "text-anchor": "end" }, `offer ${listing.offer_price.toFixed(2)}`),
-  );
+  nodes.push(svg("line", { id: "offer-line", class: "offer", "data-level": listing.offer_price, x1: margin.left, x2: right, y1: offerY, y2: offerY }));
+  const labels = [{ attrs: { class: "offer-label" }, y: offerY, text: `offer ${listing.offer_price.toFixed(2)}` }];
   for (const rule of levels) {
-    if (rule.level < lo || rule.level > hi) continue;
     const y = py(rule.level);
-    nodes.push(
-      svg("line", { class: "level", "data-rule": rule.id, "data-level": rule.level, x1: margin.left, x2: right, y1: y, y2: y }),
-      svg("text", { class: "level-label", "data-rule": rule.id, x: margin.left + 4, y: y - 4 }, `${rule.id} ${rule.level.toFixed(2)}`),
-    );
+    nodes.push(svg("line", { class: "level", "data-rule": rule.id, "data-level": rule.level, x1: margin.left, x2: right, y1: y, y2: y }));
+    labels.push({ attrs: { class: "level-label", "data-rule": rule.id }, y, text: `${rule.id} ${rule.level.toFixed(2)}` });
   }
+  // labels at the right end, just above their lines, pushed apart so none hides another;
+  // drawn after the price line on a white halo (app.css), so the price never covers them
+  labels.sort((a, b) => b.y - a.y);
+  let floor = Infinity;
+  const labelNodes = labels.map((label) => {
+    const y = Math.min(label.y - 4, floor - LABEL_PX);
+    floor = y;
+    return svg("text", { ...label.attrs, x: right - 4, y, "text-anchor": "end" }, label.text);
+  });
 
   if (ticks.length) {
     let d = "";
@@ -458,6 +501,7 @@ function renderChart() {
     nodes.push(svg("text", { class: "empty", x: margin.left + plotW / 2, y: margin.top + plotH / 2, "text-anchor": "middle" }, "waiting for the first tick"));
   }
 
+  nodes.push(...labelNodes);
   for (const alert of state.alerts) {
     const record = alert.record;
     if (record.kind === "source" || record.price == null) continue;
@@ -475,7 +519,8 @@ function renderChart() {
   }
   chart.replaceChildren(...nodes);
   const zone = ticks.length ? ticks[0].ts.slice(19) : "";
-  $("chart-note").textContent = `Exchange time${zone ? ` (UTC${zone})` : ""}; closed periods (lunch) cut out at the dashed lines. Right axis: market cap on ${listing.shares_outstanding.toLocaleString("en-US")} shares.`;
+  const cutOut = dayCuts.length ? `; ${dayCuts.map((cut) => cut.label).join(", ")} cut out at the dashed line` : "";
+  $("chart-note").textContent = `Exchange time${zone ? ` (UTC${zone})` : ""}${cutOut}. Right axis: market cap on ${listing.shares_outstanding.toLocaleString("en-US")} shares.`;
 }
 
 // ---- start --------------------------------------------------------------------------------
@@ -504,6 +549,7 @@ async function start() {
   state.chart = data.chart;
   const wanted = params.get("listing");
   state.listing = state.listings.find((l) => l.id === wanted) || state.listings[0];
+  if (state.listing) state.session = state.listing.session;
   if (!state.listing) {
     $("listing-name").textContent = "No listing configured";
     setStatus("offline", "nothing to show");

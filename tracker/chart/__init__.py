@@ -1,0 +1,25 @@
+"""The day's chart (matplotlib): price in exchange time with lunch compressed, levels, alerts.
+
+``figure`` draws it, on the trading-time ``axis``, with markers and labels ``placing``
+puts where they are seen, in one of the ``layout`` renderings (desktop, phone).
+"""
+
+from __future__ import annotations
+
+from tracker.chart.axis import CUT_WIDTH_S, TradingAxis, break_label, trading_axis
+from tracker.chart.figure import day_figure, fingerprint, png_bytes, renderer
+from tracker.chart.layout import DESKTOP, PHONE, ChartLayout
+
+__all__ = [
+    "CUT_WIDTH_S",
+    "DESKTOP",
+    "PHONE",
+    "ChartLayout",
+    "TradingAxis",
+    "break_label",
+    "day_figure",
+    "fingerprint",
+    "png_bytes",
+    "renderer",
+    "trading_axis",
+]
