@@ -28,22 +28,11 @@ def insert_ticks(connection: Connection, listing_id: str, ticks: TickArrays) -> 
     elif dialect == "postgresql":
         _copy_postgresql(connection, listing_id, ticks)
     else:  # any other database SQLAlchemy speaks: its own executemany
+        from tracker.store.repository import tick_row
         from tracker.store.tables import ticks as table
 
-        connection.execute(
-            table.insert(),
-            [
-                {
-                    "listing_id": listing_id,
-                    "ts_us": tick.ts_us,
-                    "seq": tick.seq,
-                    "price": tick.price,
-                    "volume": tick.volume,
-                    "turnover": tick.turnover,
-                }
-                for tick in ticks.to_ticks()
-            ],
-        )
+        rows = [tick_row(listing_id, tick) for tick in ticks.to_ticks()]
+        connection.execute(table.insert(), rows)
 
 
 def sqlite_insert(listing_id: str, volume: bool, turnover: bool) -> str:

@@ -171,20 +171,7 @@ class SqlStore:
         """
         with self._transaction() as connection:
             if ticks:
-                connection.execute(
-                    t.ticks.insert(),
-                    [
-                        {
-                            "listing_id": listing_id,
-                            "ts_us": tick.ts_us,
-                            "seq": tick.seq,
-                            "price": tick.price,
-                            "volume": tick.volume,
-                            "turnover": tick.turnover,
-                        }
-                        for tick in ticks
-                    ],
-                )
+                connection.execute(t.ticks.insert(), [tick_row(listing_id, x) for x in ticks])
             _commit_rest(connection, listing_id, alerts, state, sinks, previous)
             if poller is not None:
                 _save_poller(connection, listing_id, poller)
@@ -376,6 +363,18 @@ def _insert_alerts(
     ]
     if deliveries:
         connection.execute(t.deliveries.insert(), deliveries)
+
+
+def tick_row(listing_id: str, tick: Tick) -> dict[str, Any]:
+    """A tick as a row of the ``ticks`` table."""
+    return {
+        "listing_id": listing_id,
+        "ts_us": tick.ts_us,
+        "seq": tick.seq,
+        "price": tick.price,
+        "volume": tick.volume,
+        "turnover": tick.turnover,
+    }
 
 
 def _upsert(
