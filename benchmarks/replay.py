@@ -8,7 +8,8 @@ measures, each the median of ``--runs``:
   the table the tracker uses (keyed, ``WITHOUT ROWID``) and binding what the
   tracker binds per row; beside it, the "plain floor" binds all six columns into
   a rowid table with a unique index. With ``--db postgresql`` the floor is a
-  binary ``COPY`` (laid out by numpy) into a fresh keyed table;
+  binary ``COPY`` (laid out by numpy, as the tracker does) into a fresh keyed
+  table, and the plain floor psycopg's ``write_row`` binary COPY;
 - ``tracker replay --speed max`` of the tape with 10 rules into a fresh database,
   as a whole process (start-up, schema creation and the alert log included);
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sqlite3
 import statistics
 import subprocess
@@ -33,11 +35,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as csv
 
+T = TypeVar("T")
 PG_URL = os.environ.get("TRACKER_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 START = np.datetime64("2026-01-02T09:30:00", "ms")
 TICKS_PER_SECOND = 10
@@ -188,12 +192,44 @@ def floor_postgresql(tape: Path, url: str) -> float:
         return time.perf_counter() - started
 
 
+# Runs the tracker's command and, at exit, writes its peak RSS (VmHWM, in kB) to stderr.
+# Not ru_maxrss: that also counts the fork of this process, grown large by the floor's lists.
+PEAK_RSS_WRAPPER = """
+import atexit, re, runpy, sys
+def peak():
+    status = open("/proc/self/status").read()
+    sys.stderr.write("peak-rss-kb " + re.search(r"VmHWM:\\s+(\\d+)", status).group(1) + "\\n")
+atexit.register(peak)
+sys.argv[0] = "tracker"
+runpy.run_module("tracker.cli", run_name="__main__")
+"""
+
+
+def floor_postgresql_plain(tape: Path, url: str) -> float:
+    """``floor_postgresql`` with psycopg's own binary COPY, ``write_row`` a row at a time."""
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        connection.execute(POSTGRESQL_TABLE)
+        connection.commit()
+        started = time.perf_counter()
+        ts, prices, volumes = read_columns(tape)
+        with connection.cursor() as cursor:
+            columns = "listing_id, ts_us, seq, price, volume, turnover"
+            with cursor.copy(f"COPY floor ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["text", "int8", "int4", "float8", "float8", "float8"])
+                for row in zip(ts, prices, volumes, strict=True):
+                    copy.write_row(("bench", row[0], 0, row[1], row[2], None))
+        connection.commit()
+        return time.perf_counter() - started
+
+
 def replay(tape: Path, config: Path, db_url: str, log: Path) -> tuple[float, int, str]:
     """Wall seconds and peak RSS (KiB) of one ``tracker replay`` process, and its summary."""
     command = [
         sys.executable,
-        "-m",
-        "tracker.cli",
+        "-c",
+        PEAK_RSS_WRAPPER,
         "replay",
         str(tape),
         "--listing",
@@ -206,14 +242,14 @@ def replay(tape: Path, config: Path, db_url: str, log: Path) -> tuple[float, int
         str(log),
     ]
     started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    output = child.stdout.read() if child.stdout else ""
-    _, status, usage = os.wait4(child.pid, 0)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode:
-        raise SystemExit(f"tracker replay failed ({child.returncode}): {output}")
-    return elapsed, usage.ru_maxrss, output.strip()
+    if done.returncode:
+        raise SystemExit(f"tracker replay failed ({done.returncode}): {done.stderr}")
+    peak = re.search(r"^peak-rss-kb (\d+)$", done.stderr, re.MULTILINE)
+    if peak is None:
+        raise SystemExit(f"tracker replay said no peak RSS: {done.stderr}")
+    return elapsed, int(peak.group(1)), done.stdout.strip()
 
 
 @contextmanager
@@ -233,8 +269,14 @@ def fresh_postgresql() -> Iterator[str]:
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
-def median_of(runs: int, measure: Callable[[], float]) -> float:
-    return statistics.median(measure() for _ in range(runs))
+def on_fresh_postgresql(measure: Callable[..., T], *args: object) -> T:
+    """``measure(*args, url)`` on a new database, after a checkpoint of the server's WAL."""
+    import psycopg
+
+    with fresh_postgresql() as url:
+        with psycopg.connect(PG_URL, autocommit=True) as admin:
+            admin.execute("CHECKPOINT")  # start from a quiet server, whatever ran before
+        return measure(*args, url)
 
 
 def remove_database(path: Path) -> None:
@@ -260,33 +302,48 @@ def main() -> None:
         floors: list[float] = []
         plain: list[float] = []
         replays: list[tuple[float, int, str]] = []
-        for run in range(args.runs):  # interleaved, so a slow spell of the machine hits both
+        for run in range(args.runs):
+            # interleaved, so a slow spell of the machine hits both; the order alternates, so
+            # neither always runs while the database still digests the other's writes
             log = folder / f"alerts-{run}.jsonl"
             if args.db == "sqlite":
-                floors.append(floor_sqlite(tape, folder))
-                plain.append(floor_sqlite_plain(tape, folder))
                 db = folder / f"tracker-{run}.db"
-                replays.append(replay(tape, config, f"sqlite:///{db}", log))
+                measures = [
+                    lambda: floors.append(floor_sqlite(tape, folder)),
+                    lambda db=db, log=log: replays.append(
+                        replay(tape, config, f"sqlite:///{db}", log)
+                    ),
+                ]
+            else:
+                measures = [
+                    lambda: floors.append(on_fresh_postgresql(floor_postgresql, tape)),
+                    lambda log=log: replays.append(
+                        on_fresh_postgresql(lambda url: replay(tape, config, url, log))
+                    ),
+                ]
+            for measure in measures if run % 2 == 0 else reversed(measures):
+                measure()
+            if args.db == "sqlite":
+                plain.append(floor_sqlite_plain(tape, folder))
                 for leftover in folder.glob("*.db"):
                     remove_database(leftover)
             else:
-                with fresh_postgresql() as url:
-                    floors.append(floor_postgresql(tape, url))
-                with fresh_postgresql() as url:
-                    replays.append(replay(tape, config, url, log))
+                plain.append(on_fresh_postgresql(floor_postgresql_plain, tape))
     floor = statistics.median(floors)
     wall = statistics.median(r[0] for r in replays)
     peak_mb = max(r[1] for r in replays) / 1024
     store = "sqlite3 executemany" if args.db == "sqlite" else "psycopg binary COPY"
     print(f"ticks             {args.ticks:,} ({tape.name}, {args.db}, median of {args.runs})")
     print(f"floor             {floor:.2f} s  (pyarrow read_csv + {store}, the tracker's table)")
-    if plain:
-        print(
-            f"plain floor       {statistics.median(plain):.2f} s  "
-            "(every column bound, rowid table + unique index)"
-        )
+    plainly = (
+        "every column bound, rowid table + unique index"
+        if args.db == "sqlite"
+        else "psycopg's write_row binary COPY"
+    )
+    print(f"plain floor       {statistics.median(plain):.2f} s  ({plainly})")
     print(f"tracker replay    {wall:.2f} s  (whole process, 10 rules)")
-    print(f"ratio             {wall / floor:.2f}x the floor")
+    ratios = f"{wall / floor:.2f}x the floor, {wall / statistics.median(plain):.2f}x the plain one"
+    print(f"ratio             {ratios}")
     print(f"throughput        {args.ticks / wall:,.0f} ticks/s (floor {args.ticks / floor:,.0f})")
     print(f"peak RSS          {peak_mb:,.0f} MB (tracker replay)")
     print(f"runs (s)          tracker {' '.join(f'{r[0]:.2f}' for r in replays)}")
