@@ -242,7 +242,11 @@ def replay(tape: Path, config: Path, db_url: str, log: Path) -> tuple[float, int
         str(log),
     ]
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    # in the tape's folder, so no settings file of the working folder applies
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=False, cwd=tape.parent, env=env
+    )
     elapsed = time.perf_counter() - started
     if done.returncode:
         raise SystemExit(f"tracker replay failed ({done.returncode}): {done.stderr}")
@@ -322,6 +326,7 @@ def main() -> None:
                     ),
                 ]
             for measure in measures if run % 2 == 0 else reversed(measures):
+                os.sync()  # what the last measure left dirty is on disk before this one starts
                 measure()
             if args.db == "sqlite":
                 plain.append(floor_sqlite_plain(tape, folder))
