@@ -197,6 +197,7 @@ def run(polls: int, warmup: int, folder: Path) -> dict[str, list[float]]:
     background = recurring_scheduler([job for job in daemon.jobs() if job.id != poll_job])
     with feed, app.ingestor.background_dispatch():
         background.start()
+        daemon.settle()  # as Daemon.run does before its first poll
         marks.passed.wait(10)  # the dispatcher's first pass, at its start
         for i, instant in enumerate(times):
             clock.instant = instant

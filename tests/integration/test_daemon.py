@@ -251,3 +251,15 @@ def test_status_exits_1_when_the_daemon_stopped_cleanly(
     result = status(tracker, listings_file, db_file)
     assert result.returncode == 1
     assert "stopped" in result.stdout
+
+
+def test_the_daemon_freezes_what_start_up_built_before_its_first_poll(daemon: Daemon) -> None:
+    import gc
+
+    gc.unfreeze()
+    try:
+        daemon.until = daemon.clock.now()  # stop at once
+        daemon.run()
+        assert gc.get_freeze_count() > 0  # full collections skip start-up's objects
+    finally:
+        gc.unfreeze()
