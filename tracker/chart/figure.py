@@ -163,8 +163,9 @@ def _price_range(
 ) -> tuple[float, float, set[str]]:
     """The price axis's limits and the levels inside: the day, the offer, levels nearest first.
 
-    A level that would squeeze the day's own range below ``MIN_DAY_SHARE`` of the
-    axis stays off (it is named at the edge instead).
+    A level inside the range so far is always in; one that would widen it so far that
+    the day's own range is below ``MIN_DAY_SHARE`` of the axis stays off (it is named
+    at the edge instead).
     """
     day_lo, day_hi = min(prices), max(prices)
     day_span = max(day_hi - day_lo, day_hi * 0.02)
@@ -172,7 +173,7 @@ def _price_range(
     shown: set[str] = set()
     for rule_id, level in sorted(levels, key=lambda item: abs(item[1] - (day_lo + day_hi) / 2)):
         wider = (min(lo, level), max(hi, level))
-        if day_span / (wider[1] - wider[0]) >= MIN_DAY_SHARE:
+        if wider == (lo, hi) or day_span / (wider[1] - wider[0]) >= MIN_DAY_SHARE:
             lo, hi = wider
             shown.add(rule_id)
     pad = (hi - lo) * 0.05 or hi * 0.05

@@ -423,7 +423,8 @@ function renderChart() {
   const middle = (dayLo + dayHi) / 2;
   for (const rule of [...known].sort((a, b) => Math.abs(a.level - middle) - Math.abs(b.level - middle))) {
     const wider = [Math.min(lo, rule.level), Math.max(hi, rule.level)];
-    if (!prices.length || daySpan / (wider[1] - wider[0]) >= MIN_DAY_SHARE) {
+    const inside = wider[0] === lo && wider[1] === hi; // within the range so far: always drawn
+    if (!prices.length || inside || daySpan / (wider[1] - wider[0]) >= MIN_DAY_SHARE) {
       [lo, hi] = wider;
       levels.push(rule);
     }
