@@ -200,22 +200,23 @@ def test_a_level_far_from_the_day_is_named_at_the_edge_not_drawn(tmp_path: Path)
     assert note.get_text() == "\u2191 moon 500.00, off the chart"
 
 
-def test_a_level_within_a_narrow_days_range_is_drawn_however_far_the_offer_is(
+def test_levels_near_a_narrow_days_range_are_drawn_however_far_the_offer_is(
     tmp_path: Path,
 ) -> None:
-    # a live morning so far: 36.42 to 37.86, the offer (19.60) far below; mcap-100b (37.78)
-    # lies inside the range the day and the offer make, so it costs the day no room
+    # a live morning so far: 36.42 to 37.78, the offer (19.60) far below; mcap-100b (37.784)
+    # and +100% (39.20) cost the day little room beside what the offer takes anyway
     narrow = """ts,price,volume
 2026-01-02 09:53:10,36.48,100
 2026-01-02 09:53:41,36.42,100
-2026-01-02 10:15:00,37.86,100
+2026-01-02 10:13:40,37.78,100
 """
     store = replayed(tmp_path, LISTING, narrow)
     figure, _ = figure_of(store, LISTING, "2026-01-02")
     lines = level_lines(figure.axes[0])
     assert lines["level:mcap-100b"] == pytest.approx(37.784431)
+    assert lines["level:gain_pct-up-100"] == pytest.approx(39.20)
     low, high = figure.axes[0].get_ylim()
-    assert low < 19.60 < 37.784431 < high
+    assert low < 19.60 < 39.20 < high
 
 
 def test_daily_levels_are_drawn_at_the_days_open_and_previous_close(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 
 MIN_DAY_SHARE = 0.1  # levels that would squeeze the day's prices below this share stay off
+NEAR_SHARE = 0.25  # ...unless they widen the axis by no more than this share of it
 
 
 FINGERPRINT_KEY = "Tracker figure"  # PNG text chunk: a digest of the figure's objects
@@ -163,9 +164,9 @@ def _price_range(
 ) -> tuple[float, float, set[str]]:
     """The price axis's limits and the levels inside: the day, the offer, levels nearest first.
 
-    A level inside the range so far is always in; one that would widen it so far that
-    the day's own range is below ``MIN_DAY_SHARE`` of the axis stays off (it is named
-    at the edge instead).
+    A level that widens the range so far by ``NEAR_SHARE`` of it at most is always in;
+    one further out that would leave the day's own range below ``MIN_DAY_SHARE`` of the
+    axis stays off (it is named at the edge instead).
     """
     day_lo, day_hi = min(prices), max(prices)
     day_span = max(day_hi - day_lo, day_hi * 0.02)
@@ -173,7 +174,8 @@ def _price_range(
     shown: set[str] = set()
     for rule_id, level in sorted(levels, key=lambda item: abs(item[1] - (day_lo + day_hi) / 2)):
         wider = (min(lo, level), max(hi, level))
-        if wider == (lo, hi) or day_span / (wider[1] - wider[0]) >= MIN_DAY_SHARE:
+        near = wider[1] - wider[0] <= (hi - lo) * (1 + NEAR_SHARE)
+        if near or day_span / (wider[1] - wider[0]) >= MIN_DAY_SHARE:
             lo, hi = wider
             shown.add(rule_id)
     pad = (hi - lo) * 0.05 or hi * 0.05

@@ -7,6 +7,7 @@
 const SVG = "http://www.w3.org/2000/svg";
 const POLL_MS = 1000;
 const MIN_DAY_SHARE = 0.1;
+const NEAR_SHARE = 0.25; // a level widening the axis by no more than this share is drawn anyway
 const LABEL_PX = 13; // a level label's height on the chart
 const SSE_FAILURES_BEFORE_POLLING = 3;
 const params = new URLSearchParams(location.search);
@@ -423,8 +424,8 @@ function renderChart() {
   const middle = (dayLo + dayHi) / 2;
   for (const rule of [...known].sort((a, b) => Math.abs(a.level - middle) - Math.abs(b.level - middle))) {
     const wider = [Math.min(lo, rule.level), Math.max(hi, rule.level)];
-    const inside = wider[0] === lo && wider[1] === hi; // within the range so far: always drawn
-    if (!prices.length || inside || daySpan / (wider[1] - wider[0]) >= MIN_DAY_SHARE) {
+    const near = wider[1] - wider[0] <= (hi - lo) * (1 + NEAR_SHARE);
+    if (!prices.length || near || daySpan / (wider[1] - wider[0]) >= MIN_DAY_SHARE) {
       [lo, hi] = wider;
       levels.push(rule);
     }
