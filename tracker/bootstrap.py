@@ -180,14 +180,19 @@ def build_daemon(app: App, clock: Clock, until: dt.datetime | None) -> Daemon:
     return Daemon(pollers, app.ingestor, clock, until, checkpoints=checkpoints)
 
 
-def build_web(listings: Listings, store: SqlStore, address: str, hub: EventHub) -> WebServer:
-    """The live page's server on ``--web HOST:PORT``, bound, not yet serving."""
+def build_web(
+    listings: Listings, store: SqlStore, address: str, hub: EventHub, clock: Clock | None = None
+) -> WebServer:
+    """The live page's server on ``--web HOST:PORT``, bound, not yet serving.
+
+    ``clock`` is the daemon's: the page shows its today before the first tick.
+    """
     from tracker.web.api import ReadApi
     from tracker.web.server import WebServer, parse_address
 
     host, port = parse_address(address)
     try:
-        server = WebServer(ReadApi(store, listings), hub, host, port)
+        server = WebServer(ReadApi(store, listings, clock), hub, host, port)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ConfigError(f"--web {address}: cannot listen on it: {reason}") from None

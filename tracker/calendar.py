@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from itertools import pairwise
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -165,11 +164,12 @@ class DaySession:
     @property
     def breaks(self) -> list[Period]:
         """The closed periods between two trading spans of the day (HKEX: the lunch break)."""
-        lunches = {(p.start, p.end) for p in self.periods if p.phase is Phase.LUNCH}
-        return [
-            Period(a_end, b_start, Phase.LUNCH if (a_end, b_start) in lunches else Phase.CLOSED)
-            for (_, a_end), (b_start, _) in pairwise(self.spans)
-        ]
+        return [p for p in self.periods if p.phase is Phase.LUNCH]
+
+    @property
+    def continuous_from(self) -> int | None:
+        """When the day's continuous trading starts; None on a day without trading."""
+        return next((p.start for p in self.periods if p.phase is Phase.CONTINUOUS), None)
 
     @property
     def opening_until(self) -> int | None:
@@ -178,10 +178,8 @@ class DaySession:
         The end of the grace into the first continuous period; an auction print
         before it is the opening trade too. None on a day without trading.
         """
-        for period in self.periods:
-            if period.phase is Phase.CONTINUOUS:
-                return period.start + OPENING_GRACE_US
-        return None
+        start = self.continuous_from
+        return None if start is None else start + OPENING_GRACE_US
 
 
 def _period(start: dt.datetime, end: dt.datetime, phase: Phase) -> Period:

@@ -225,7 +225,11 @@ class Ingestor:
         return self.outbox.dispatch()
 
     def dispatch_soon(self) -> None:
-        """Deliver what is due: wake the background dispatcher when one runs, else now."""
+        """Deliver what is due to every sink.
+
+        Local sinks are delivered to now, in this thread; remote ones on their
+        dispatcher threads when those run, else here too.
+        """
         background = self._background
         if background is not None:
             background.wake()

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from tracker.alerts.messages import big_money, money
+from tracker.alerts.record import is_rule_alert
 from tracker.calendar import DaySession, MarketCalendar, Phase
 from tracker.core.metrics import DaySummary, PricePoint, gain_pct, market_cap, summarize
 from tracker.core.model import Listing, Tick, day_bounds, local_date, ts_to_datetime
 from tracker.store.repository import SqlStore, StoredAlert
-
-PhaseAt = Callable[[int], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +27,7 @@ class FirstFire:
 
 @dataclass(frozen=True, slots=True)
 class DayReport:
-    """A listing's summary for one exchange-local date.
-
-    ``partial``: the day's first stored tick is not its opening trade (a daemon
-    started mid-morning, say), so the report never calls it the open.
-    """
+    """A listing's summary for one exchange-local date, with the ticks and alerts behind it."""
 
     listing: Listing
     date: dt.date
@@ -44,7 +38,17 @@ class DayReport:
     first_fires: tuple[FirstFire, ...] = ()
     prev_close_ts: int | None = None
     session: DaySession | None = None
-    partial: bool = False
+    ticks: tuple[Tick, ...] = ()  # the day's stored ticks
+    stored_alerts: tuple[StoredAlert, ...] = ()  # the day's stored alerts, in firing order
+
+    @property
+    def partial(self) -> bool:
+        """Whether the day's first stored tick is not its opening trade.
+
+        A daemon started mid-morning, say: the report then never calls it the open.
+        """
+        until = self.session.opening_until if self.session is not None else None
+        return until is not None and self.summary.open.ts_us > until
 
     @property
     def prev_close_date(self) -> dt.date | None:
@@ -61,17 +65,12 @@ def day_alerts(store: SqlStore, listing: Listing, date: dt.date) -> list[StoredA
 
 
 def day_report(
-    store: SqlStore,
-    listing: Listing,
-    date: dt.date,
-    phase_at: PhaseAt | None = None,
-    session: DaySession | None = None,
+    store: SqlStore, listing: Listing, date: dt.date, session: DaySession | None = None
 ) -> DayReport | None:
     """The day's summary from stored ticks and alerts; None when no tick is stored that day.
 
-    ``phase_at`` (the market phase of an instant) finds the pre-opening auction price;
-    ``session`` (the day's calendar, looked up when not given) tells whether the
-    first stored tick is the day's opening trade.
+    ``session`` (the day's calendar, looked up when not given) finds the pre-opening
+    auction's price and tells whether the first stored tick is the day's opening trade.
     """
     start, end = day_bounds(listing, date)
     ticks = store.ticks(listing.id, start, end)
@@ -81,30 +80,30 @@ def day_report(
     firsts: dict[str, FirstFire] = {}
     for alert in stored:
         record = json.loads(alert.record)
-        if record.get("kind") != "source" and alert.rule_id not in firsts:
+        if is_rule_alert(record) and alert.rule_id not in firsts:
             firsts[alert.rule_id] = FirstFire(alert.rule_id, alert.ts_us, float(record["price"]))
     previous = store.last_tick(listing.id, before_us=start)
     if session is None:
         session = MarketCalendar(listing.calendar).day(date, listing.timezone)
-    opening_until = session.opening_until
     return DayReport(
         listing,
         date,
         summarize(ticks),
         len(stored),
-        _auction(ticks, phase_at),
+        _auction(ticks, session),
         previous.price if previous else None,
         tuple(firsts.values()),
         previous.ts_us if previous else None,
         session,
-        opening_until is not None and ticks[0].ts_us > opening_until,
+        tuple(ticks),
+        tuple(stored),
     )
 
 
-def _auction(ticks: list[Tick], phase_at: PhaseAt | None) -> PricePoint | None:
-    if phase_at is None:
-        return None
-    auction = [tick for tick in ticks if phase_at(tick.ts_us) == "pre_open"]
+def _auction(ticks: list[Tick], session: DaySession) -> PricePoint | None:
+    """The last print of the pre-opening auction, if one traded."""
+    pre_open = [p for p in session.periods if p.phase is Phase.PRE_OPEN]
+    auction = [t for t in ticks if any(p.start <= t.ts_us < p.end for p in pre_open)]
     return PricePoint(auction[-1].ts_us, auction[-1].price) if auction else None
 
 
@@ -166,10 +165,8 @@ def partial_note(report: DayReport) -> str:
     if not report.partial:
         return ""
     listing, session = report.listing, report.session
-    opens = ""
-    if session is not None:
-        continuous = next((p.start for p in session.periods if p.phase is Phase.CONTINUOUS), None)
-        opens = f" (trading from {clock(listing, continuous)})" if continuous else ""
+    continuous = session.continuous_from if session is not None else None
+    opens = f" (trading from {clock(listing, continuous)})" if continuous is not None else ""
     first = clock(listing, report.summary.open.ts_us)
     return (
         f"partial record: the first tick stored is at {first}, after the open{opens}; "

@@ -19,18 +19,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracker.alerts.messages import big_money, money
-from tracker.core.model import day_bounds
+from tracker.alerts.record import is_rule_alert
 from tracker.report import (
     ESTIMATED_NOTE,
     DayReport,
     clock,
-    day_alerts,
     figure_rows,
     partial_note,
     zone_name,
 )
 from tracker.resources import PACKAGE
-from tracker.store.repository import SqlStore, StoredAlert
+from tracker.store.repository import StoredAlert
 
 TEMPLATE = PACKAGE / "templates" / "report.html"
 FLAGS = ("gap", "inferred", "late", "silenced")
@@ -69,13 +68,12 @@ class DayFiles:
     page: bytes | None
 
 
-def day_files(store: SqlStore, report: DayReport, *, page: bool = True) -> DayFiles:
+def day_files(report: DayReport, *, page: bool = True) -> DayFiles:
     """Draw the day's chart (and, for the page, its phone rendering) and render the page."""
     from tracker.chart import DESKTOP, PHONE, day_figure, png_bytes
 
     listing, date = report.listing, report.date
-    alerts = day_alerts(store, listing, date)
-    ticks = store.ticks(listing.id, *day_bounds(listing, date))
+    ticks, alerts = report.ticks, report.stored_alerts
     charts = {}
     for layout in (DESKTOP, PHONE) if page else (DESKTOP,):
         figure = day_figure(
@@ -87,7 +85,7 @@ def day_files(store: SqlStore, report: DayReport, *, page: bool = True) -> DayFi
             session=report.session,
             layout=layout,
         )
-        charts[layout] = png_bytes(figure, layout)
+        charts[layout] = png_bytes(figure)
     html = render_page(report, alerts, charts[DESKTOP], charts.get(PHONE)) if page else None
     return DayFiles(charts[DESKTOP], html.encode("utf-8") if html is not None else None)
 
@@ -139,7 +137,7 @@ def render_page(
 def _item(report: DayReport, alert: StoredAlert) -> AlertItem:
     listing = report.listing
     record: dict[str, Any] = json.loads(alert.record)
-    if record.get("kind") in ("source", "test"):
+    if not is_rule_alert(record):
         tone = "notice"
     else:
         tone = "down" if record.get("direction") == "down" else "up"

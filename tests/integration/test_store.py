@@ -241,6 +241,10 @@ def test_last_tick_is_the_latest_by_time_then_seq(
     )
     assert store.last_tick("biren") == latest
     assert store.last_tick("nobody") is None
+    day = ts_us("2026-01-02T00:00"), ts_us("2026-01-03T00:00")
+    assert store.first_tick("biren", *day) == ticks[0]  # the earliest, whatever its seq
+    assert store.first_tick("biren", ticks[1].ts_us, day[1]) == ticks[1]  # start inclusive
+    assert store.first_tick("biren", day[0], ticks[0].ts_us) is None  # end exclusive
 
 
 def test_totals_sum_volume_and_turnover_within_start_inclusive_end_exclusive(

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from factories import LISTINGS, SAMPLE_TAPE, make_tick
+from factories import LISTINGS, SAMPLE_TAPE, FixedClock, make_tick
 
 from tracker.config import Listings, load_listings
 from tracker.ingest import Ingestor
@@ -130,6 +130,18 @@ def daily_listings(folder: Path) -> Listings:
     path = folder / "listings.toml"
     path.write_text(LISTINGS.read_text() + extra)
     return load_listings(path)
+
+
+def test_with_nothing_stored_a_listing_carries_the_session_of_its_clocks_today(
+    tmp_path: Path,
+) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    ensure_schema(engine)
+    api = ReadApi(SqlStore(engine), load_listings(LISTINGS), FixedClock("2026-01-05T08:00"))
+    payload = api.answer("/api/listings/biren", {}).payload
+    assert payload["last"] is None
+    assert payload["session"]["date"] == "2026-01-05"  # the simulated day, not the machine's
+    engine.dispose()
 
 
 def test_a_daily_rules_level_is_served_for_the_day_it_is_asked_about(

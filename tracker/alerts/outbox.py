@@ -194,7 +194,7 @@ def backoff(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
 class DispatchThreads:
     """One thread per remote sink, delivering as soon as woken: none waits on another.
 
-    Local sinks have no thread: ``dispatch_local`` delivers to them in the caller's.
+    Local sinks have no thread: ``wake`` delivers to them in the caller's.
     """
 
     def __init__(self, outbox: Outbox) -> None:
@@ -221,10 +221,6 @@ class DispatchThreads:
         """
         for event in self._wakes.values():
             event.set()
-        self.dispatch_local()
-
-    def dispatch_local(self) -> None:
-        """Deliver what is due to the local sinks, in this thread; failures are logged."""
         for sink in self._local:
             self._dispatch(sink)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -10,6 +11,13 @@ from tracker.alerts.messages import message, source_message
 from tracker.core.metrics import gain_pct, market_cap
 from tracker.core.model import MICROS, Listing, ThresholdCrossed, alert_id, ts_to_datetime
 from tracker.store.repository import StoredAlert
+
+NOTICE_KINDS = frozenset({"source", "test"})  # records that are not a rule's alert
+
+
+def is_rule_alert(record: Mapping[str, Any]) -> bool:
+    """Whether an alert record is a rule's (not a source or test notice)."""
+    return record.get("kind") not in NOTICE_KINDS
 
 
 def _number(value: float) -> int | float:

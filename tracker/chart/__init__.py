@@ -6,8 +6,8 @@ puts where they are seen, in one of the ``layout`` renderings (desktop, phone).
 
 from __future__ import annotations
 
-from tracker.chart.axis import CUT_WIDTH_S, TradingAxis, break_label, trading_axis
-from tracker.chart.figure import day_figure, fingerprint, png_bytes, renderer
+from tracker.chart.axis import CUT_WIDTH_S, break_label, trading_axis
+from tracker.chart.figure import day_figure, png_bytes
 from tracker.chart.layout import DESKTOP, PHONE, ChartLayout
 
 __all__ = [
@@ -15,11 +15,8 @@ __all__ = [
     "DESKTOP",
     "PHONE",
     "ChartLayout",
-    "TradingAxis",
     "break_label",
     "day_figure",
-    "fingerprint",
     "png_bytes",
-    "renderer",
     "trading_axis",
 ]

@@ -6,7 +6,6 @@ import datetime as dt
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from tracker.calendar import Period
@@ -16,10 +15,6 @@ from tracker.core.model import (
     datetime_to_ts,
     ts_to_datetime,
 )
-
-if TYPE_CHECKING:
-    pass
-
 
 CUT_WIDTH_S = 60  # the width a closed period keeps on the x axis, its cut line in the middle
 

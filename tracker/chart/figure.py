@@ -1,4 +1,4 @@
-"""The day's chart (matplotlib): price in exchange time with lunch compressed, levels, alerts.
+"""The day's figure, drawn: price, levels, alerts, volume and market cap, in one layout.
 
 The x axis is trading time: the exchange calendar's closed periods within the day
 (the lunch break) take no width beyond a narrow cut, marked by a dashed line and
@@ -22,7 +22,17 @@ from zoneinfo import ZoneInfo
 
 from tracker.calendar import DaySession, MarketCalendar
 from tracker.chart.axis import CUT_WIDTH_S, time_ticks, trading_axis
-from tracker.chart.layout import ALERT, DESKTOP, LEVEL, MUTED, OFFER, PRICE, ChartLayout
+from tracker.chart.layout import (
+    ALERT,
+    CUT,
+    DESKTOP,
+    LEVEL,
+    MUTED,
+    OFFER,
+    PRICE,
+    VOLUME,
+    ChartLayout,
+)
 from tracker.chart.placing import label_lines, mark_alerts, name_off_chart
 from tracker.core.metrics import level_price
 from tracker.core.model import (
@@ -105,7 +115,7 @@ def day_figure(
     name_off_chart(price_ax, [(r, p) for r, p in levels if r not in shown], hi, layout)
     for cut in axis.cuts:
         for ax in (price_ax, volume_ax):
-            ax.axvline(cut.x, color="#999999", linestyle="--", linewidth=0.8, gid="cut")
+            ax.axvline(cut.x, color=CUT, linestyle="--", linewidth=0.8, gid="cut")
         price_ax.annotate(
             cut.label(zone),
             (cut.x, 0.02),
@@ -119,8 +129,7 @@ def day_figure(
             color=MUTED,
             gid="cut-label",
         )
-    _volume(volume_ax, xs, [tick.volume or 0.0 for tick in ticks], end)
-    volume_ax.set_ylabel(volume_ax.get_ylabel(), fontsize=layout.label_font)
+    _volume(volume_ax, xs, [tick.volume or 0.0 for tick in ticks], end, layout.label_font)
     price_ax.set_ylabel(f"price ({listing.currency})", fontsize=layout.label_font)
     cap_ax = price_ax.secondary_yaxis(
         "right",
@@ -182,7 +191,9 @@ def _price_range(
     return lo - pad, hi + pad, shown
 
 
-def _volume(ax: Axes, xs: Sequence[float], volumes: Sequence[float], end: float) -> None:
+def _volume(
+    ax: Axes, xs: Sequence[float], volumes: Sequence[float], end: float, font: float
+) -> None:
     """Volume bars (one artist for all: thousands of patches draw slowly), in readable units."""
     from matplotlib.collections import PolyCollection
     from matplotlib.ticker import FuncFormatter
@@ -193,7 +204,7 @@ def _volume(ax: Axes, xs: Sequence[float], volumes: Sequence[float], end: float)
             [(x - half, 0), (x - half, v), (x + half, v), (x + half, 0)]
             for x, v in zip(xs, volumes, strict=True)
         ],
-        facecolors="#7a9cc6",
+        facecolors=VOLUME,
         edgecolors="none",
         gid="volume",
     )
@@ -203,7 +214,7 @@ def _volume(ax: Axes, xs: Sequence[float], volumes: Sequence[float], end: float)
     peak = max(volumes, default=0.0)
     scale, unit = next((scale, unit) for start, scale, unit in _VOLUME_UNITS if peak >= start)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / scale:,.6g}"))
-    ax.set_ylabel(f"volume ({unit})")
+    ax.set_ylabel(f"volume ({unit})", fontsize=font)
 
 
 def _legend_handles(ax: Axes) -> list[Any]:
@@ -253,11 +264,11 @@ def renderer() -> str:
     return f"matplotlib {matplotlib.__version__}, FreeType {ft2font.__freetype_version__}"
 
 
-def png_bytes(figure: Figure, layout: ChartLayout = DESKTOP) -> bytes:
+def png_bytes(figure: Figure) -> bytes:
     """The figure as PNG data, its fingerprint in a text chunk (1,210 x 715 pixels on DESKTOP)."""
     import io
 
     buffer = io.BytesIO()
     metadata = {FINGERPRINT_KEY: fingerprint(figure), RENDERER_KEY: renderer()}
-    figure.savefig(buffer, format="png", dpi=layout.dpi, metadata=metadata)
+    figure.savefig(buffer, format="png", dpi="figure", metadata=metadata)
     return buffer.getvalue()

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    pass
-
 
 PRICE, OFFER, LEVEL, ALERT, MUTED = "#1f5fa8", "#555555", "#a86400", "#b3261e", "#777777"
+CUT, VOLUME = "#999999", "#7a9cc6"  # a closed period's line; the volume bars
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from tracker.alerts.record import is_rule_alert
 from tracker.chart.axis import TradingAxis
 from tracker.chart.layout import ALERT, LEVEL, ChartLayout
 from tracker.store.repository import StoredAlert
@@ -36,7 +37,7 @@ def mark_alerts(
     placed: list[Box] = []
     for alert in alerts:
         record = json.loads(alert.record)
-        if record.get("kind") == "source" or record.get("price") is None:
+        if not is_rule_alert(record) or record.get("price") is None:
             continue
         x, price, down = axis.x(alert.ts_us), float(record["price"]), record["direction"] == "down"
         px, py = to_points.transform((x, price))

@@ -86,7 +86,6 @@ def report(
 ) -> None:
     """A day's summary: auction, open, high, low, close, VWAP, volume, first fires."""
     from tracker.bootstrap import build_settings, open_store
-    from tracker.calendar import MarketCalendar
     from tracker.cli.outputs import check_outputs, day_outputs, write_outputs
     from tracker.config import listings_path, load_listings
     from tracker.core.model import local_date
@@ -106,13 +105,10 @@ def report(
             date = dt.date.fromisoformat(date_text)
         except ValueError:
             raise ConfigError(f"--date {date_text!r}: not a date (YYYY-MM-DD)") from None
-    calendar = MarketCalendar(listing.calendar)
-    summary = day_report(
-        store, listing, date, calendar.phase_at, calendar.day(date, listing.timezone)
-    )
+    summary = day_report(store, listing, date)
     if summary is None:
         raise ConfigError(f"no ticks stored for {listing.id} on {date.isoformat()}")
-    outputs = day_outputs(store, summary, png=png, html=html)
+    outputs = day_outputs(summary, png=png, html=html)
     write_outputs(outputs)
     click.echo(json.dumps(as_data(summary), indent=2) if as_json else render(summary))
     for output in outputs:

@@ -89,7 +89,7 @@ def run(
     tick_listeners = [hub.ticks_committed] if hub else []
     app = build_app(listings, settings, listeners=listeners, tick_listeners=tick_listeners)
     daemon = build_daemon(app, clock, end)
-    server = build_web(listings, app.store, web, hub) if web is not None and hub else None
+    server = build_web(listings, app.store, web, hub, clock) if web is not None and hub else None
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: daemon.stop())
     if server is None:

@@ -21,7 +21,6 @@ from tracker.errors import ConfigError, TrackerError
 
 if TYPE_CHECKING:
     from tracker.report import DayReport
-    from tracker.store.repository import SqlStore
 
 # The user's path is wrong (exit 2); anything else (a full disk) is an operational failure.
 _USER_ERRORS = frozenset(
@@ -39,16 +38,17 @@ class Output(NamedTuple):
 
 
 def day_outputs(
-    store: SqlStore, report: DayReport, *, png: Path | None = None, html: Path | None = None
+    report: DayReport, *, png: Path | None = None, html: Path | None = None
 ) -> list[Output]:
     """The day's chart (``png``) and HTML page (``html``) as files to write; none if neither."""
     if png is None and html is None:
         return []
     from tracker.report_page import day_files
 
-    made = day_files(store, report, page=html is not None)
+    made = day_files(report, page=html is not None)
     outputs = [Output("--png", png, made.chart, "chart")] if png is not None else []
-    if html is not None and made.page is not None:
+    if html is not None:
+        assert made.page is not None  # asked for
         outputs.append(Output("--html", html, made.page, "page"))
     return outputs
 

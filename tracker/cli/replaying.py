@@ -155,18 +155,12 @@ def demo(config: str | None, db: str | None, alert_log: str | None) -> None:
     )
     for alert in app.store.alerts(listing.id):
         print_alert(alert)
-    from tracker.calendar import MarketCalendar
-
-    calendar = MarketCalendar(listing.calendar)
-    session = calendar.day(SAMPLE_DATE, listing.timezone)
-    summary = day_report(app.store, listing, SAMPLE_DATE, calendar.phase_at, session)
+    summary = day_report(app.store, listing, SAMPLE_DATE)
     outputs = []
     if summary is not None:
         click.echo("\n" + render(summary))
         stem = f"{listing.id}-{SAMPLE_DATE.isoformat()}"
-        outputs = day_outputs(
-            app.store, summary, png=folder / f"{stem}.png", html=folder / f"{stem}.html"
-        )
+        outputs = day_outputs(summary, png=folder / f"{stem}.png", html=folder / f"{stem}.html")
         write_outputs(outputs)
     click.echo(f"\ndatabase  {safe_url(settings.db_url)}\nalert log {settings.alert_log}")
     for output in outputs:

@@ -22,7 +22,6 @@ from tracker.core.model import (
     Direction,
     Listing,
     ListingState,
-    Reference,
     Rule,
     RuleState,
     ThresholdCrossed,
@@ -312,11 +311,10 @@ def _bases(listing: Listing, rule: Rule, tape: _Tape) -> Iterator[tuple[int, int
     if not rule.daily:
         yield 0, bounds[-1], listing.offer_price
         return
-    opens = rule.reference is Reference.OPEN
-    before = tape.before
-    yield 0, bounds[0], before.day_open if opens else before.prev_close
+    before, offer = tape.before, listing.offer_price
+    yield 0, bounds[0], rule.base_price(offer, before.day_open, before.prev_close)
     for day, (start, stop) in enumerate(pairwise(bounds)):
-        yield start, stop, tape.day_open(day) if opens else tape.prev_close(day)
+        yield start, stop, rule.base_price(offer, tape.day_open(day), tape.prev_close(day))
 
 
 def _fires(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tracker.core.model import MICROS, Listing, Reference, Rule, Tick
+from tracker.core.model import MICROS, Listing, Rule, Tick
 
 
 def gain_pct(listing: Listing, price: float) -> float:
@@ -26,12 +26,7 @@ def level_price(
     A daily rule measures against the day's first trade or the previous close;
     None when that price is not known (no earlier day stored).
     """
-    if not rule.daily:
-        base: float | None = listing.offer_price
-    elif rule.reference is Reference.OPEN:
-        base = day_open
-    else:
-        base = prev_close
+    base = rule.base_price(listing.offer_price, day_open, prev_close)
     if base is None:
         return None
     return round(rule.level(base, listing.shares_outstanding) / MICROS, 6)

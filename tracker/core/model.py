@@ -90,6 +90,14 @@ class Rule:
         """Whether the level moves each day (a gain against the open or previous close)."""
         return self.kind is Kind.GAIN_PCT and self.reference is not Reference.OFFER
 
+    def base_price(
+        self, offer_price: float, day_open: float | None, prev_close: float | None
+    ) -> float | None:
+        """The price this rule's level is figured from on a day; None while it is unknown."""
+        if not self.daily:
+            return offer_price
+        return day_open if self.reference is Reference.OPEN else prev_close
+
     def rearm_bound(self, level: int) -> int:
         """The price, in millionths, a later tick must pass for the rule to arm again."""
         factor = (

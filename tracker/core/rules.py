@@ -12,7 +12,6 @@ from tracker.core.model import (
     Extremes,
     Listing,
     ListingState,
-    Reference,
     Rule,
     RuleState,
     ThresholdCrossed,
@@ -140,14 +139,9 @@ class _Run:
             return None
         return self.phase_of(ts_us)
 
-    def _base(self, rule: Rule) -> float | None:
-        if not rule.daily:
-            return self.listing.offer_price
-        return self.day_open if rule.reference is Reference.OPEN else self.prev_close
-
     def _relevel(self, rule: _Compiled) -> None:
         """Point a rule at its level for the current day, with that level's stored state."""
-        base = self._base(rule.rule)
+        base = rule.rule.base_price(self.listing.offer_price, self.day_open, self.prev_close)
         level = None if base is None else rule.rule.level(base, self.listing.shares_outstanding)
         if level == rule.level:
             return

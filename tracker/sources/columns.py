@@ -21,14 +21,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tracker.core.batch import TickArrays
-from tracker.sources.isotimes import NotPlainTime, iso_instants, localize
+from tracker.sources.isotimes import Unclean, iso_instants, localize
 
 SCAN_BLOCK = 1 << 24  # bytes read at a time when screening a CSV tape
 CSV_BLOCK = 1 << 22  # bytes per Arrow CSV batch (about 100,000 ticks)
-
-
-class Unclean(Exception):
-    """The tape needs the exact reader: a bad row, or a form the fast path does not take."""
 
 
 def arrow_chunks(
@@ -253,8 +249,5 @@ def _instants(column: Any, zone: ZoneInfo) -> NDArray[np.int64]:
     if pa.types.is_integer(kind):
         return _to_numpy(pc.cast(column, pa.int64()), np.int64)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        try:
-            return iso_instants(column, zone)
-        except NotPlainTime as exc:
-            raise Unclean(str(exc)) from None
+        return iso_instants(column, zone)
     raise Unclean(f"ts of type {kind}")

@@ -2,7 +2,7 @@
 
 ``YYYY-MM-DD[T ]HH:MM[:SS[.f{1,6}]][Z|±HH[[:]MM]]``: without an offset a time is
 wall time in the listing's exchange zone, localized as ``datetime(..., tzinfo=zone)``
-does it; with one it is that instant. Anything else raises ``NotPlainTime`` and the
+does it; with one it is that instant. Anything else raises ``Unclean`` and the
 tape is left to the exact, row-by-row reader (``tracker.sources.tape``).
 """
 
@@ -26,14 +26,14 @@ _LAYOUT = re.compile(
 )
 
 
-class NotPlainTime(ValueError):
-    """A text that is not a time the fast reader takes (the exact reader says why)."""
+class Unclean(Exception):
+    """The tape needs the exact reader: a bad row, or a form the fast path does not take."""
 
 
 def iso_instants(column: Any, zone: ZoneInfo) -> NDArray[np.int64]:
     """Epoch microseconds of a column of ISO texts; naive ones are wall time in ``zone``.
 
-    Raises ``NotPlainTime`` unless every text is a valid time of the tape contract.
+    Raises ``Unclean`` unless every text is a valid time of the tape contract.
     """
     text, lengths = _byte_matrix(column)
     if len(lengths) == 0:
@@ -104,7 +104,7 @@ def _uniform_fields(text: NDArray[np.uint8], lengths: NDArray[np.int64]) -> Fiel
         rest = first[offset_at + 3 :].lstrip(":")
         minutes = number(width - len(rest), width) if rest else zero
         if (hours > 23).any() or (minutes > 59).any():
-            raise NotPlainTime("bad offset")
+            raise Unclean("bad offset")
         sign = np.where(text[:, offset_at] == _DASH, -1, 1)
         offset = sign * (hours * 60 + minutes)
     return year, month, day, hour, minute, second, micros, offset
@@ -114,7 +114,7 @@ def _varied_fields(text: NDArray[np.uint8], lengths: NDArray[np.int64]) -> Field
     """The fields of texts of any layouts the contract allows, each read on its own."""
     n, width = text.shape
     if width < 16 or (lengths < 16).any():
-        raise NotPlainTime("ts too short")
+        raise Unclean("ts too short")
     rows = np.arange(n)
 
     def digits(*positions: int) -> NDArray[np.int64]:
@@ -122,7 +122,7 @@ def _varied_fields(text: NDArray[np.uint8], lengths: NDArray[np.int64]) -> Field
         for position in positions:
             d = text[:, position].astype(np.int64) - _DIGIT0
             if ((d < 0) | (d > 9)).any():
-                raise NotPlainTime("not a digit")
+                raise Unclean("not a digit")
             value = value * 10 + d
         return value
 
@@ -138,7 +138,7 @@ def _varied_fields(text: NDArray[np.uint8], lengths: NDArray[np.int64]) -> Field
         and np.isin(text[:, 10], (ord("T"), ord(" "))).all()
         and (text[:, 13] == _COLON).all()
     ):
-        raise NotPlainTime("ts separators")
+        raise Unclean("ts separators")
     cursor = np.full(n, 16, dtype=np.int64)
     second = np.zeros(n, dtype=np.int64)
     has_second = at(cursor) == _COLON
@@ -158,13 +158,13 @@ def _varied_fields(text: NDArray[np.uint8], lengths: NDArray[np.int64]) -> Field
             places += more
             cursor += more
         if (has_fraction & (places == 0)).any():
-            raise NotPlainTime("empty fraction")
+            raise Unclean("empty fraction")
         fraction = fraction * 10 ** (6 - places)
     return year, month, day, hour, minute, second, fraction, _offsets(text, cursor, lengths)
 
 
 def _instants_of(fields: Fields, zone: ZoneInfo) -> NDArray[np.int64]:
-    """Epoch microseconds of checked fields; raises ``NotPlainTime`` for an impossible date."""
+    """Epoch microseconds of checked fields; raises ``Unclean`` for an impossible date."""
     year, month, day, hour, minute, second, fraction, offset = fields
     valid = (
         (year >= 1)
@@ -177,7 +177,7 @@ def _instants_of(fields: Fields, zone: ZoneInfo) -> NDArray[np.int64]:
         & (second <= 59)
     )
     if not valid.all():
-        raise NotPlainTime("ts out of range")
+        raise Unclean("ts out of range")
     days = _days_from_civil(year, month, day)
     local = ((days * 86_400 + hour * 3_600 + minute * 60 + second) * MICROS) + fraction
     naive = offset == _NAIVE
@@ -212,9 +212,9 @@ def _offsets(
         rest = lengths[signed] - start
         colon = rest == 5
         if not np.isin(rest, (2, 4, 5)).all():
-            raise NotPlainTime("bad offset")
+            raise Unclean("bad offset")
         if colon.any() and (text[signed[colon], start[colon] + 2] != _COLON).any():
-            raise NotPlainTime("bad offset")
+            raise Unclean("bad offset")
         hours = _digits_at(text, signed, start, 2)
         minutes = np.zeros(len(signed), dtype=np.int64)
         with_minutes = rest > 2
@@ -222,12 +222,12 @@ def _offsets(
             at = start[with_minutes] + 2 + colon[with_minutes]
             minutes[with_minutes] = _digits_at(text, signed[with_minutes], at, 2)
         if (hours > 23).any() or (minutes > 59).any():
-            raise NotPlainTime("bad offset")
+            raise Unclean("bad offset")
         sign = np.where(mark[signed] == _DASH, -1, 1)
         offset[signed] = sign * (hours * 60 + minutes)
         end[signed] = lengths[signed]
     if (end != lengths).any():
-        raise NotPlainTime("trailing text in ts")
+        raise Unclean("trailing text in ts")
     return offset
 
 
@@ -239,10 +239,10 @@ def _digits_at(
     for k in range(count):
         position = np.asarray(start + k)
         if (position >= width).any():
-            raise NotPlainTime("ts too short")
+            raise Unclean("ts too short")
         d = text[rows, position].astype(np.int64) - _DIGIT0
         if ((d < 0) | (d > 9)).any():
-            raise NotPlainTime("not a digit")
+            raise Unclean("not a digit")
         value = value * 10 + d
     return value
 
@@ -325,6 +325,6 @@ def _offsets_at(minutes: NDArray[np.int64], zone: ZoneInfo) -> NDArray[np.int64]
         try:
             wall = epoch + dt.timedelta(minutes=minute)
         except OverflowError:
-            raise NotPlainTime("ts out of range") from None
+            raise Unclean("ts out of range") from None
         offsets[i] = datetime_to_ts(wall) - minute * 60 * MICROS
     return offsets

@@ -26,7 +26,8 @@ from zoneinfo import ZoneInfo
 from tracker.core.batch import TickArrays
 from tracker.core.model import Tick, datetime_to_ts
 from tracker.errors import InputError
-from tracker.sources.columns import Unclean, arrow_chunks, screen_csv
+from tracker.sources.columns import arrow_chunks, screen_csv
+from tracker.sources.isotimes import Unclean
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ class TapeReader:
         if self._checked is None:
             self.check()
         if not self._fast:
-            yield from _rechunk(self._exact_arrays(), self.chunk_rows)
+            yield from self._exact_arrays()  # already chunk_rows at a time
             return
         try:
             yield from _rechunk(self._kept or self._arrow(), self.chunk_rows)

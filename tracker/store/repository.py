@@ -235,17 +235,31 @@ class SqlStore:
     def last_tick(self, listing_id: str, before_us: int | None = None) -> Tick | None:
         """A listing's latest stored tick (before an instant, when given)."""
         c = t.ticks.c
-        query = (
-            sa.select(c.ts_us, c.seq, c.price, c.volume, c.turnover)
-            .where(c.listing_id == listing_id)
-            .order_by(c.ts_us.desc(), c.seq.desc())
-            .limit(1)
-        )
+        query = self._one_tick(listing_id, c.ts_us.desc(), c.seq.desc())
         if before_us is not None:
             query = query.where(c.ts_us < before_us)
         with self._read() as connection:
             row = connection.execute(query).first()
         return Tick(*row) if row else None
+
+    def first_tick(self, listing_id: str, start_us: int, end_us: int) -> Tick | None:
+        """A listing's earliest stored tick in ``[start_us, end_us)``."""
+        c = t.ticks.c
+        query = self._one_tick(listing_id, c.ts_us, c.seq)
+        query = query.where(c.ts_us >= start_us, c.ts_us < end_us)
+        with self._read() as connection:
+            row = connection.execute(query).first()
+        return Tick(*row) if row else None
+
+    @staticmethod
+    def _one_tick(listing_id: str, *order: Any) -> sa.Select[Any]:
+        c = t.ticks.c
+        return (
+            sa.select(c.ts_us, c.seq, c.price, c.volume, c.turnover)
+            .where(c.listing_id == listing_id)
+            .order_by(*order)
+            .limit(1)
+        )
 
     def totals(self, listing_id: str, start_us: int, end_us: int) -> tuple[float, float]:
         """Volume and turnover of a listing's stored ticks in [start, end)."""

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from tracker.calendar import DaySession, MarketCalendar
 from tracker.chart import CUT_WIDTH_S, break_label
+from tracker.clock import Clock, SystemClock
 from tracker.config import Listings
 from tracker.core.metrics import gain_pct, level_price, market_cap
 from tracker.core.model import (
@@ -65,9 +66,10 @@ class _Refused(Exception):
 class ReadApi:
     """Answers the JSON API's GET requests; never writes."""
 
-    def __init__(self, store: SqlStore, listings: Listings) -> None:
+    def __init__(self, store: SqlStore, listings: Listings, clock: Clock | None = None) -> None:
         self.store = store
         self.listings = listings
+        self.clock = clock or SystemClock()  # the daemon's own, on a simulated day
         self._calendars: dict[str, MarketCalendar] = {}
         self._calendar_lock = threading.Lock()  # requests are answered on many threads
 
@@ -105,18 +107,18 @@ class ReadApi:
     def listing_payload(self, listing: Listing, date: dt.date | None = None) -> dict[str, Any]:
         """A listing's figures, its rules' levels and session on a day, its last stored tick.
 
-        The day is ``date``, or else the last day stored (today's calendar, on none).
+        The day is ``date``, or else the last day stored (today's, by the clock, on none).
         """
         last = self.store.last_tick(listing.id)
         zone = ZoneInfo(listing.timezone)
         day = date or (local_date(listing, last.ts_us) if last else None)
         if day is None:
-            day = dt.datetime.now(zone).date()
+            day = self.clock.now().astimezone(zone).date()
         start, end = day_bounds(listing, day)
         day_open = prev_close = None
         if any(rule.daily and rule.reference is Reference.OPEN for rule in listing.rules):
-            first = self.store.ticks(listing.id, start, end)[:1]
-            day_open = first[0].price if first else None
+            first = self.store.first_tick(listing.id, start, end)
+            day_open = first.price if first else None
         if any(rule.daily and rule.reference is Reference.PREV_CLOSE for rule in listing.rules):
             previous = self.store.last_tick(listing.id, before_us=start)
             prev_close = previous.price if previous else None

@@ -449,7 +449,7 @@ function renderChart() {
     const cap = (value * listing.shares_outstanding) / 1e9;
     axis.append(svg("text", { x: right + 4, y: y + 4 }, `${cap.toFixed(0)}bn`));
   }
-  // exchange time at the first trade of each half hour (tracker.chart.axis.time_ticks)
+  // exchange time at the first trade of each half hour (the PNG labels round times instead)
   let lastSlot = null;
   let lastLabel = -Infinity;
   const room = 40;
