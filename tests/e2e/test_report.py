@@ -16,6 +16,8 @@ from commands import Tracker, tracker_env
 from factories import LISTINGS, ROOT, SAMPLE_TAPE
 from html_tree import Element, parse
 
+from tracker.chart import PHONE
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXAMPLE = ROOT / "docs" / "biren-2026-01-02.html"
 EXAMPLE_PNG = ROOT / "docs" / "biren-2026-01-02.png"
@@ -435,7 +437,8 @@ def test_the_html_report_gives_a_phone_its_own_tall_chart_in_readable_type(
     src, natural, width, page_width = shown["phone"]
     assert base64.b64decode(src.split(",", 1)[1]) == phone
     assert page_width <= 390  # nothing wider than the screen
-    # PHONE draws its smallest text at 10 points, 200 pixels an inch: CSS pixels on screen
-    assert 10 / 72 * 200 * width / natural >= 10
+    # the phone chart's smallest text, in CSS pixels as the screen shows the image
+    smallest_pt = min(PHONE.font, PHONE.label_font, PHONE.title_font)
+    assert smallest_pt / 72 * PHONE.dpi * width / natural >= 10
     src, natural, width, _ = shown["desktop"]
     assert base64.b64decode(src.split(",", 1)[1]) == desktop

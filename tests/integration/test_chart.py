@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import itertools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,26 +52,31 @@ TWO_DAYS = """ts,price,volume
 HKEX = MarketCalendar("XHKG")
 
 
-def open_store(path: Path) -> SqlStore:
-    engine = create_engine(f"sqlite:///{path}")
-    ensure_schema(engine)
-    return SqlStore(engine)
-
-
 @pytest.fixture(scope="module")
 def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlStore]:
-    store = open_store(tmp_path_factory.mktemp("chart") / "c.db")
+    engine = create_engine(f"sqlite:///{tmp_path_factory.mktemp('chart') / 'c.db'}")
+    ensure_schema(engine)  # module-wide: the function-scoped open_store fixture cannot serve
+    store = SqlStore(engine)
     replay_tape(LISTING, read_tape(SAMPLE_TAPE, LISTING.timezone), Ingestor(store, []), 10_000)
     yield store
     store.close()
 
 
-def replayed(tmp_path: Path, listing: Listing, tape: str) -> SqlStore:
-    path = tmp_path / "tape.csv"
-    path.write_text(tape)
-    store = open_store(tmp_path / "t.db")
-    replay_tape(listing, read_tape(path, listing.timezone), Ingestor(store, []), 10_000)
-    return store
+Replayed = Callable[[Listing, str], SqlStore]
+
+
+@pytest.fixture
+def replayed(open_store: Callable[[str], SqlStore], tmp_path: Path) -> Replayed:
+    """Replays a tape's text into a fresh SQLite file; the store, closed after the test."""
+
+    def replay(listing: Listing, tape: str) -> SqlStore:
+        path = tmp_path / "tape.csv"
+        path.write_text(tape)
+        store = open_store(f"sqlite:///{tmp_path / 't.db'}")
+        replay_tape(listing, read_tape(path, listing.timezone), Ingestor(store, []), 10_000)
+        return store
+
+    return replay
 
 
 def figure_of(
@@ -148,10 +153,10 @@ def test_the_lunch_break_is_cut_out_not_drawn_flat(day: SqlStore) -> None:
 
 
 def test_a_pause_in_trading_is_drawn_as_it_was_only_the_calendars_breaks_are_cut(
-    tmp_path: Path,
+    replayed: Replayed,
 ) -> None:
     tape = "ts,price\n2026-01-02 10:00,35\n2026-01-02 10:40,36\n2026-01-02 11:00,37\n"
-    store = replayed(tmp_path, LISTING, tape)
+    store = replayed(LISTING, tape)
     ticks = store.ticks("biren")
     figure, _ = figure_of(store, LISTING, "2026-01-02")
     price_ax = figure.axes[0]
@@ -163,9 +168,9 @@ def test_a_pause_in_trading_is_drawn_as_it_was_only_the_calendars_breaks_are_cut
 
 
 def test_on_a_later_day_the_offer_and_every_level_lie_within_the_price_axis(
-    tmp_path: Path,
+    replayed: Replayed,
 ) -> None:
-    store = replayed(tmp_path, LISTING, TWO_DAYS)
+    store = replayed(LISTING, TWO_DAYS)
     figure, _ = figure_of(store, LISTING, "2026-01-05")
     price_ax = figure.axes[0]
     low, high = price_ax.get_ylim()
@@ -189,9 +194,9 @@ def test_on_a_later_day_the_offer_and_every_level_lie_within_the_price_axis(
         assert low < y < high
 
 
-def test_a_level_far_from_the_day_is_named_at_the_edge_not_drawn(tmp_path: Path) -> None:
+def test_a_level_far_from_the_day_is_named_at_the_edge_not_drawn(replayed: Replayed) -> None:
     far = make_listing(rules=(*RULES, make_rule(500, kind="price", id="moon")))
-    store = replayed(tmp_path, far, TWO_DAYS)
+    store = replayed(far, TWO_DAYS)
     figure, _ = figure_of(store, far, "2026-01-05")
     price_ax = figure.axes[0]
     assert "level:moon" not in level_lines(price_ax)
@@ -201,7 +206,7 @@ def test_a_level_far_from_the_day_is_named_at_the_edge_not_drawn(tmp_path: Path)
 
 
 def test_levels_near_a_narrow_days_range_are_drawn_however_far_the_offer_is(
-    tmp_path: Path,
+    replayed: Replayed,
 ) -> None:
     # a live morning so far: 36.42 to 37.78, the offer (19.60) far below; mcap-100b (37.784)
     # and +100% (39.20) cost the day little room beside what the offer takes anyway
@@ -210,7 +215,7 @@ def test_levels_near_a_narrow_days_range_are_drawn_however_far_the_offer_is(
 2026-01-02 09:53:41,36.42,100
 2026-01-02 10:13:40,37.78,100
 """
-    store = replayed(tmp_path, LISTING, narrow)
+    store = replayed(LISTING, narrow)
     figure, _ = figure_of(store, LISTING, "2026-01-02")
     lines = level_lines(figure.axes[0])
     assert lines["level:mcap-100b"] == pytest.approx(37.784431)
@@ -219,9 +224,9 @@ def test_levels_near_a_narrow_days_range_are_drawn_however_far_the_offer_is(
     assert low < 19.60 < 39.20 < high
 
 
-def test_daily_levels_are_drawn_at_the_days_open_and_previous_close(tmp_path: Path) -> None:
+def test_daily_levels_are_drawn_at_the_days_open_and_previous_close(replayed: Replayed) -> None:
     listing = make_listing(rules=(*RULES, *DAILY))
-    store = replayed(tmp_path, listing, TWO_DAYS)
+    store = replayed(listing, TWO_DAYS)
     first, _ = figure_of(store, listing, "2026-01-02")
     lines = level_lines(first.axes[0])
     assert lines["level:open-up-5"] == pytest.approx(35.70 * 1.05)
@@ -259,12 +264,9 @@ def test_each_alert_has_its_own_visible_marker(day: SqlStore, layout: ChartLayou
 @pytest.mark.parametrize("layout", [DESKTOP, PHONE], ids=lambda layout: layout.name)
 @pytest.mark.parametrize("date", ["2026-01-02", "2026-01-05"])
 def test_level_labels_are_not_covered_by_the_price_or_a_marker(
-    tmp_path: Path, layout: ChartLayout, date: str
+    day: SqlStore, replayed: Replayed, layout: ChartLayout, date: str
 ) -> None:
-    store = replayed(tmp_path, LISTING, TWO_DAYS) if date != "2026-01-02" else None
-    if store is None:
-        store = open_store(tmp_path / "day.db")
-        replay_tape(LISTING, read_tape(SAMPLE_TAPE, LISTING.timezone), Ingestor(store, []), 10_000)
+    store = replayed(LISTING, TWO_DAYS) if date != "2026-01-02" else day
     figure, _ = figure_of(store, LISTING, date, layout)
     price_ax = figure.axes[0]
     renderer = figure.canvas.get_renderer()
@@ -274,8 +276,8 @@ def test_level_labels_are_not_covered_by_the_price_or_a_marker(
     }
     assert len(boxes) == 6
     price = display_points(by_gid(price_ax.lines, "price")["price"])
-    markers = [display_points(m)[0] for m in by_gid(price_ax.lines, "alert:").values()]
-    half = 9 * figure.dpi / 72 / 2
+    drawn = by_gid(price_ax.lines, "alert:").values()
+    markers = [(*display_points(m)[0], m.get_markersize() * figure.dpi / 72 / 2) for m in drawn]
     axes_box = price_ax.get_window_extent()
     for gid, box in boxes.items():
         assert axes_box.x0 <= box.x0 <= box.x1 <= axes_box.x1, gid
@@ -285,7 +287,7 @@ def test_level_labels_are_not_covered_by_the_price_or_a_marker(
             if price[0, 0] <= edge <= price[-1, 0]:
                 ys.append(float(np.interp(edge, price[:, 0], price[:, 1])))
         assert not ys or min(ys) > box.y1 or max(ys) < box.y0, f"the price covers {gid}"
-        for x, y in markers:
+        for x, y, half in markers:
             near = box.x0 - half < x < box.x1 + half and box.y0 - half < y < box.y1 + half
             assert not near, f"a marker covers {gid}"
     for (a, box_a), (b, box_b) in itertools.combinations(boxes.items(), 2):

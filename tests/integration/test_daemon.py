@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from commands import Tracker
@@ -21,7 +22,7 @@ from tracker.clock import SimulatedClock
 from tracker.config import load_listings
 from tracker.core.model import datetime_to_ts
 from tracker.daemon import STATUS_CLOCK_SECONDS, Daemon
-from tracker.scheduling import recurring_scheduler
+from tracker.scheduling import Job, recurring_scheduler
 from tracker.store.engine import create_engine, ensure_schema
 from tracker.store.repository import Heartbeat, SqlStore
 
@@ -253,13 +254,33 @@ def test_status_exits_1_when_the_daemon_stopped_cleanly(
     assert "stopped" in result.stdout
 
 
-def test_the_daemon_freezes_what_start_up_built_before_its_first_poll(daemon: Daemon) -> None:
+def test_the_daemon_freezes_what_start_up_built_before_its_first_poll(
+    daemon: Daemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import gc
 
+    import tracker.daemon
+
+    frozen_at_start: list[int] = []
+    real = tracker.daemon.recurring_scheduler
+
+    def noting(jobs: list[Job]) -> Any:
+        scheduler = real(jobs)
+        start = scheduler.start
+
+        def started(*args: Any, **kwargs: Any) -> None:
+            frozen_at_start.append(gc.get_freeze_count())  # no job has run before this
+            start(*args, **kwargs)
+
+        scheduler.start = started
+        return scheduler
+
+    monkeypatch.setattr(tracker.daemon, "recurring_scheduler", noting)
     gc.unfreeze()
     try:
         daemon.until = daemon.clock.now()  # stop at once
         daemon.run()
-        assert gc.get_freeze_count() > 0  # full collections skip start-up's objects
     finally:
         gc.unfreeze()
+    assert len(frozen_at_start) == 1
+    assert frozen_at_start[0] > 0  # full collections skip start-up's objects

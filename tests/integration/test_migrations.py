@@ -168,11 +168,7 @@ def schema_of(engine: Engine) -> dict[str, dict[str, object]]:
 
 def ticks_have_rowid(engine: Engine) -> bool:
     """Whether SQLite keeps the ticks in a rowid table (beside their key's index)."""
-    with engine.connect() as connection:
-        ddl = connection.execute(
-            sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'ticks'")
-        ).scalar_one()
-    return "WITHOUT ROWID" not in ddl.upper()
+    return bool(schema_of(engine)["ticks"]["rowid"])
 
 
 def test_a_fresh_database_gets_what_the_migrations_make(db_url: str) -> None:

@@ -91,11 +91,13 @@ def test_a_silence_set_meanwhile_holds_within_a_second_and_one_in_force_ends_on_
         ]
 
     assert fired(29.40, "2026-01-02T09:30:00") == [("gain_pct-up-50", False)]
-    # another process silences the listing for 10 s
-    store.add_silence("biren", None, NOW_US + 10_000_000, NOW_US, None)
-    wall[0] = NOW_US + SILENCES_FRESH_US
+    # another process silences the listing until half a freshness window after it is seen
+    read_at = NOW_US + SILENCES_FRESH_US
+    ends = read_at + SILENCES_FRESH_US // 2
+    store.add_silence("biren", None, ends, NOW_US, None)
+    wall[0] = read_at
     assert fired(35.28, "2026-01-02T09:31:00") == [("gain_pct-up-80", True)]
-    wall[0] = NOW_US + 10_000_000  # the silence ends: the next alert is not silenced
+    wall[0] = ends  # ended before the read is stale: the next alert is not silenced
     assert fired(39.20, "2026-01-02T09:32:00") == [("gain_pct-up-100", False)]
 
 
