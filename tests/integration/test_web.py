@@ -372,6 +372,42 @@ def test_serve_publishes_rows_another_writer_commits(
     assert [data["alert"]["rule"] for _, data in kinds[1:]] == CROSSING_RULES
 
 
+def test_a_watcher_tells_of_a_tick_before_its_alerts_when_they_commit_between_its_reads(
+    store: SqlStore, listings: Listings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heard: list[str] = []
+
+    class Recorder:
+        def ticks_committed(self, _listing: object, _ticks: object) -> None:
+            heard.append("ticks")
+
+        def alert_committed(self, _alert: object) -> None:
+            heard.append("alert")
+
+    watcher = StoreWatcher(store, listings, Recorder())  # type: ignore[arg-type]
+    writer = open_sqlite(tmp_path / "tracker.db")  # another process's engine
+    reads = {"ticks": store.ticks, "alerts": store.alerts}
+    pending = [True]
+
+    def then_commit(name: str) -> Any:
+        def read(*args: Any, **kwargs: Any) -> Any:
+            rows = reads[name](*args, **kwargs)
+            if pending and pending.pop():  # the other process commits right after the first read
+                ingest_crossing(writer, listings, None)
+            return rows
+
+        return read
+
+    monkeypatch.setattr(store, "ticks", then_commit("ticks"))
+    monkeypatch.setattr(store, "alerts", then_commit("alerts"))
+    try:
+        watcher.poll()
+        watcher.poll()
+    finally:
+        writer.close()
+    assert heard == ["ticks", "alert", "alert", "alert"]
+
+
 def test_stopping_ends_open_event_streams(
     store: SqlStore, listings: Listings, hub: EventHub
 ) -> None:

@@ -171,6 +171,9 @@ class StoreWatcher:
     def poll(self) -> None:
         """Publish what was committed since the last look."""
         for listing in self.listings.by_id.values():
+            # alerts read before ticks: the ticks behind every alert read are read too (they
+            # commit together), so a page always hears of a tick before its alerts
+            stored_alerts = self.store.alerts(listing.id, self._alert_since[listing.id])
             mark = self._last_tick.get(listing.id)
             ticks = self.store.ticks(listing.id, mark[0] if mark else None)
             if mark is not None:
@@ -179,7 +182,7 @@ class StoreWatcher:
                 self._last_tick[listing.id] = (ticks[-1].ts_us, ticks[-1].seq)
                 self.hub.ticks_committed(listing, ticks)
             seen = self._seen[listing.id]
-            for alert in self.store.alerts(listing.id, self._alert_since[listing.id]):
+            for alert in stored_alerts:
                 if alert.alert_id not in seen:
                     seen.add(alert.alert_id)
                     since = self._alert_since[listing.id]
