@@ -36,6 +36,10 @@ class App:
     store: SqlStore
     ingestor: Ingestor
 
+    def close(self) -> None:
+        """Close the store's connections."""
+        self.store.close()
+
 
 def build_settings(db_url: str | None = None, alert_log: str | None = None) -> Settings:
     """Settings with the command line's flags on top."""

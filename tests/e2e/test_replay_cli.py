@@ -384,3 +384,27 @@ def test_dry_run_twice_prints_the_same_alerts_and_keeps_nothing(workdir: Path) -
     assert [line for line in second.stdout.splitlines() if line.startswith("ALERT")] == alerts
     assert not db_path(workdir).exists()
     assert not alert_log(workdir).exists()
+
+
+def test_replay_and_the_commands_after_it_close_the_database_before_they_exit(
+    workdir: Path,
+) -> None:
+    """The program exits without collecting what is left (``run``): a store left open would
+    leave its WAL beside the file, uncheckpointed. Each command closes the store it opened."""
+    tape = write_tape(workdir, HEADER, *GOOD_BEFORE, *GOOD_AFTER)
+    db = ["--db", f"sqlite:///{db_path(workdir)}"]
+    config = ["--config", str(LISTINGS)]
+
+    commands = [
+        lambda: replay(workdir, tape),
+        lambda: run_tracker(workdir, "alerts", *config, *db),
+        lambda: run_tracker(workdir, "report", "biren", *config, *db),
+        lambda: run_tracker(workdir, "db", "upgrade", *config, *db),
+    ]
+
+    for command in commands:
+        result = command()
+        assert result.returncode == 0, result.stderr
+        left = sorted(path.name for path in workdir.glob("t.db*"))
+        assert left == ["t.db"], f"after {' '.join(result.args[1:3])}: {left}"
+    assert len(stored(workdir)) == 3

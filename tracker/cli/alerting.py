@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from tracker.cli.base import cli, config_option, db_option
+from tracker.cli.base import cli, closed_at_end, config_option, db_option
 from tracker.errors import ConfigError
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
@@ -58,7 +58,7 @@ def alerts(
         floor = min([fallback, *starts.values()])
     from tracker.store.deliveries import SqlDeliveries
 
-    store = open_store(build_settings(db), create=False)
+    store = closed_at_end(open_store(build_settings(db), create=False))
     shown = [
         alert
         for alert in store.alerts(listing_id, since_us=floor)
@@ -154,7 +154,7 @@ def silence(
         end = parse_instant(until.strip(), listing.timezone, "--until").timestamp()
     if end <= now:
         raise ConfigError("the silence would end before it starts")
-    store = open_store(build_settings(db))
+    store = closed_at_end(open_store(build_settings(db)))
     silence_id = store.add_silence(listing.id, rule_id, int(end * 1e6), int(now * 1e6), reason)
     what = f"rule {rule_id} of {listing.id}" if rule_id else f"every rule of {listing.id}"
     ends = dt.datetime.fromtimestamp(end, ZoneInfo(listing.timezone)).isoformat(timespec="seconds")
@@ -168,7 +168,7 @@ def silences(config: str | None, db: str | None) -> None:
     """List the silences in force."""
     from tracker.bootstrap import build_settings, open_store
 
-    store = open_store(build_settings(db), create=False)
+    store = closed_at_end(open_store(build_settings(db), create=False))
     active = store.silences(at_us=time.time_ns() // 1000)
     if not active:
         click.echo("no silence in force")
@@ -187,7 +187,7 @@ def unsilence(silence_id: int, config: str | None, db: str | None) -> None:
     """End a silence before its time."""
     from tracker.bootstrap import build_settings, open_store
 
-    store = open_store(build_settings(db), create=False)
+    store = closed_at_end(open_store(build_settings(db), create=False))
     if not store.remove_silence(silence_id):
         raise ConfigError(f"no silence {silence_id} (see `tracker alerts silences`)")
     click.echo(f"silence {silence_id} ended")
@@ -204,7 +204,7 @@ def redeliver(alert_id: str, sink: str | None, config: str | None, db: str | Non
     from tracker.config import listings_path, load_listings
 
     settings = build_settings(db)
-    app = build_app(load_listings(listings_path(config)), settings, create=False)
+    app = closed_at_end(build_app(load_listings(listings_path(config)), settings, create=False))
     outbox = app.ingestor.outbox
     if not outbox.redeliver(alert_id, sink):
         known = outbox.states([alert_id]).get(alert_id)

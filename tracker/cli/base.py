@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 
@@ -26,7 +26,12 @@ if TYPE_CHECKING:
     from tracker.store.repository import StoredAlert
 
 F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound="Closable")
 MAX_SHOWN = 20
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
 
 
 def _set_verbosity(ctx: click.Context, _param: click.Parameter, value: int) -> int:
@@ -98,6 +103,16 @@ def db_option(func: F) -> F:
 @verbosity_options
 def cli() -> None:
     """Track a newly listed stock: replay or poll its ticks, store them, alert on thresholds."""
+
+
+def closed_at_end(resource: C) -> C:
+    """``resource``, closed when the command ends, however it ends.
+
+    A store's connections go then, not at the interpreter's exit: SQLite checkpoints
+    its WAL and removes it, and the process can exit without collecting (``run``).
+    """
+    click.get_current_context().call_on_close(resource.close)
+    return resource
 
 
 def read_checked(tape: Path, listing: Listing, skip_bad: bool) -> Tape:

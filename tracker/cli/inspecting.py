@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tracker.cli.base import cli, config_option, db_option, safe_url
+from tracker.cli.base import cli, closed_at_end, config_option, db_option, safe_url
 from tracker.errors import ConfigError
 
 
@@ -53,8 +53,11 @@ def db_upgrade(config: str | None, db: str | None) -> None:
 
     settings = build_settings(db)
     engine = create_engine(settings.db_url)
-    before = current_revision(engine)
-    after = upgrade(engine)
+    try:
+        before = current_revision(engine)
+        after = upgrade(engine)
+    finally:
+        engine.dispose()
     state = "already at" if before == after else f"migrated from {before or 'empty'} to"
     click.echo(f"database {safe_url(settings.db_url)}: {state} schema {after}")
 
@@ -94,7 +97,7 @@ def report(
     files = [(option, path) for option, path in (("--png", png), ("--html", html)) if path]
     check_outputs(files)  # before any work
     listing = load_listings(listings_path(config)).get(listing_id)
-    store = open_store(build_settings(db), create=False)
+    store = closed_at_end(open_store(build_settings(db), create=False))
     if date_text is None:
         last = store.last_tick(listing.id)
         if last is None:

@@ -9,7 +9,14 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from tracker.cli.base import alert_printers, cli, config_option, db_option, read_checked
+from tracker.cli.base import (
+    alert_printers,
+    cli,
+    closed_at_end,
+    config_option,
+    db_option,
+    read_checked,
+)
 from tracker.errors import ConfigError, InputError, TrackerError
 from tracker.web import DEFAULT_ADDRESS
 
@@ -87,7 +94,9 @@ def run(
         hub = EventHub()
         listeners.append(hub.alert_committed)  # after the stdout sink: pages hear once it printed
     tick_listeners = [hub.ticks_committed] if hub else []
-    app = build_app(listings, settings, listeners=listeners, tick_listeners=tick_listeners)
+    app = closed_at_end(
+        build_app(listings, settings, listeners=listeners, tick_listeners=tick_listeners)
+    )
     daemon = build_daemon(app, clock, end)
     server = build_web(listings, app.store, web, hub, clock) if web is not None and hub else None
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -190,7 +199,7 @@ def status(config: str | None, db: str | None, max_age: float) -> None:
     from tracker.core.model import ts_to_datetime
 
     listings = load_listings(listings_path(config))
-    store = open_store(build_settings(db), create=False)
+    store = closed_at_end(open_store(build_settings(db), create=False))
     beats = {beat.name: beat for beat in store.heartbeats()}
     beat = beats.get("daemon")
     if beat is None:
@@ -242,7 +251,7 @@ def export(
     except ValueError:
         raise ConfigError(f"--date {date_text!r}: not a date (YYYY-MM-DD)") from None
     listing = load_listings(listings_path(config)).get(listing_id)
-    store = open_store(build_settings(db), create=False)
+    store = closed_at_end(open_store(build_settings(db), create=False))
     ticks = store.ticks(listing.id, *day_bounds(listing, date))
     if not ticks:
         raise ConfigError(f"no ticks stored for {listing.id} on {date.isoformat()}")

@@ -12,6 +12,7 @@ from tracker.cli.base import (
     alert_printers,
     checked_reader,
     cli,
+    closed_at_end,
     config_option,
     db_option,
     plural,
@@ -80,11 +81,15 @@ def replay(
     # the whole tape is read before anything is opened or written
     if pace is None:
         reader = checked_reader(tape, listing, skip_bad, settings.replay.chunk_size)
-        app = build_app(listings, settings, dry_run=dry_run, listeners=alert_printers(settings))
+        app = closed_at_end(
+            build_app(listings, settings, dry_run=dry_run, listeners=alert_printers(settings))
+        )
         report = _play_fast(app, listing, reader)
     else:
         recorded = read_checked(tape, listing, skip_bad)
-        app = build_app(listings, settings, dry_run=dry_run, listeners=alert_printers(settings))
+        app = closed_at_end(
+            build_app(listings, settings, dry_run=dry_run, listeners=alert_printers(settings))
+        )
         report = _play_paced(app, listing, recorded, pace)
     where = (
         "an in-memory database (dry run, nothing kept)" if dry_run else safe_url(settings.db_url)
@@ -147,7 +152,7 @@ def demo(config: str | None, db: str | None, alert_log: str | None) -> None:
     listings = load_listings(Path(config) if config else bundled("config/listings.toml"))
     listing = listings.get(SAMPLE_LISTING)
     reader = checked_reader(SAMPLE_TAPE, listing, False, settings.replay.chunk_size)
-    app = build_app(listings, settings)
+    app = closed_at_end(build_app(listings, settings))
     report = _play_fast(app, listing, reader)
     click.echo(
         f"Replayed {report.ticks:,} ticks of {listing.name}'s first day ({SAMPLE_TAPE.name}; "
