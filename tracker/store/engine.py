@@ -173,8 +173,8 @@ def create_fresh(engine: Engine) -> None:
     )
     try:
         with engine.begin() as connection:
-            metadata.create_all(connection)
-            version.create(connection)
+            metadata.create_all(connection, checkfirst=False)  # the database is empty
+            version.create(connection, checkfirst=False)
             connection.execute(version.insert().values(version_num=SCHEMA_REVISION))
     except SQLAlchemyError as exc:
         raise storage_error(engine, exc) from exc
