@@ -141,8 +141,8 @@ def instrument(app: App, client: httpx.Client, marks: Marks) -> None:
             marks.elsewhere += len(batch)
         marks.logged.set()
 
-    def timed_pass(sink: AlertSink) -> int:
-        delivered = int(dispatch_sink(sink))
+    def timed_pass(sink: AlertSink, fresh: bool = False) -> int:
+        delivered = int(dispatch_sink(sink, fresh))
         if sink is log:
             marks.passed.set()
         return delivered

@@ -122,6 +122,7 @@ class Ingestor:
                     previous=previous,
                     poller=poller,
                 )
+                self.outbox.committed(alerts)  # in the listing's guard: in commit order
                 self._states[listing.id] = evaluation.state
         self._announce(listing, lambda: evaluation.ticks, alerts)
         stored = len(evaluation.ticks)
@@ -142,6 +143,7 @@ class Ingestor:
                 self.store.commit_arrays(
                     listing.id, accepted, alerts, evaluation.state, names, previous=previous
                 )
+                self.outbox.committed(alerts)
                 self._states[listing.id] = evaluation.state
         self._announce(listing, accepted.to_ticks, alerts)
         return Ingested(len(accepted), evaluation.start, alerts, bool(len(accepted)))
@@ -169,7 +171,7 @@ class Ingestor:
         if alerts or self._background is None:
             # without a dispatcher running, also what an earlier run left pending and the
             # retries now due; with one, its every-second wake-up serves those
-            self.dispatch_soon()
+            self.dispatch_soon(fresh=bool(alerts))
         if self.tick_listeners:
             stored = ticks()
             if stored:
@@ -211,7 +213,8 @@ class Ingestor:
     def notify(self, notice: StoredAlert) -> None:
         """Store a notice that comes with no tick (a source down or back) and deliver it."""
         self.store.add_alerts([notice], [sink.name for sink in self.sinks])
-        self.dispatch_soon()
+        self.outbox.committed([notice])
+        self.dispatch_soon(fresh=True)
         for listener in self.listeners:
             listener(notice)
 
@@ -224,17 +227,18 @@ class Ingestor:
         """
         return self.outbox.dispatch()
 
-    def dispatch_soon(self) -> None:
+    def dispatch_soon(self, fresh: bool = False) -> None:
         """Deliver what is due to every sink.
 
         Local sinks are delivered to now, in this thread; remote ones on their
-        dispatcher threads when those run, else here too.
+        dispatcher threads when those run, else here too. ``fresh``: right after a
+        commit of alerts (``Outbox.dispatch_sink``).
         """
         background = self._background
         if background is not None:
-            background.wake()
+            background.wake(fresh)
         else:
-            self.outbox.dispatch()
+            self.outbox.dispatch(fresh)
 
     @contextmanager
     def background_dispatch(self) -> Iterator[DispatchThreads]:

@@ -13,14 +13,21 @@ from factories import make_listing, make_rule, make_tick
 from test_webhook import SECRET, START_US, Receiver, Wall, make_alert, verify, webhook
 
 from tracker.alerts.notify import AppriseSink
-from tracker.alerts.sinks import Delivery, JsonlAlertLog, RetryPolicy
+from tracker.alerts.sinks import Delivery, DeliveryError, JsonlAlertLog, RetryPolicy
 from tracker.bootstrap import build_sinks
 from tracker.clock import SimulatedClock
 from tracker.config import load_settings
 from tracker.daemon import Daemon
 from tracker.errors import ConfigError
 from tracker.ingest import Ingestor
-from tracker.store.deliveries import DEAD, DELIVERED, PENDING, Failure, SqlDeliveries
+from tracker.store.deliveries import (
+    DEAD,
+    DELIVERED,
+    PENDING,
+    DueDelivery,
+    Failure,
+    SqlDeliveries,
+)
 from tracker.store.repository import SqlStore
 
 # apprise's e-mail plugin imports the standard library's imghdr, deprecated since Python 3.11;
@@ -247,6 +254,126 @@ def test_any_ingested_batch_delivers_what_an_earlier_run_left_pending(
     assert receiver.ids() == [a.alert_id for a in left]
     assert log_ids(tmp_path / "alerts.jsonl") == [a.alert_id for a in left]
     hook.close()
+
+
+# --- the pass right after a commit ---------------------------------------------------------------
+
+
+class FlakySink:
+    """A local sink that records what it gets and fails while told to."""
+
+    name = "flaky"
+    batch_size = 10
+    local = True
+    retry = RetryPolicy(max_attempts=None, backoff_initial=1.0, backoff_max=1.0)
+
+    def __init__(self) -> None:
+        self.got: list[str] = []
+        self.failing = False
+
+    def deliver(self, batch: Sequence[Delivery]) -> None:
+        if self.failing:
+            raise DeliveryError("down")
+        self.got += [d.alert.alert_id for d in batch]
+
+    def close(self) -> None:
+        pass
+
+
+def counted_reads(ingestor: Ingestor, during: Callable[[], None] = lambda: None) -> list[str]:
+    """Record each pass's read of the outbox (``during`` runs right after the read)."""
+    reads: list[str] = []
+    ledger = ingestor.outbox.deliveries
+    pending = ledger.pending
+
+    def read(sink: str, now_us: int) -> tuple[list[DueDelivery], bool]:
+        found = pending(sink, now_us)
+        reads.append(sink)
+        during()
+        return found
+
+    ledger.pending = read  # type: ignore[method-assign]
+    return reads
+
+
+CROSSING = [make_tick(30.0), make_tick(36.0, ts="2026-01-02T09:31:00+08:00")]  # +50%, then +80%
+
+
+def test_after_a_clean_pass_a_new_alert_reaches_the_sink_without_a_read_of_the_outbox(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    listing = make_listing(rules=(make_rule(50), make_rule(80)))
+    log = tmp_path / "alerts.jsonl"
+    ingestor = Ingestor(store, [JsonlAlertLog(log)])
+    reads = counted_reads(ingestor)
+
+    first = ingestor.ingest(listing, CROSSING[:1])
+    second = ingestor.ingest(listing, CROSSING[1:])
+
+    assert reads == ["log"]  # the first pass after the start reads: it is in doubt
+    assert log_ids(log) == [first.alerts[0].alert_id, second.alerts[0].alert_id]
+    assert {s["log"].state for s in ingestor.outbox.states().values()} == {DELIVERED}
+    store.add_alerts([make_alert(1)], ["log"])  # another process's: the next full pass
+    assert ingestor.dispatch() == 1
+    assert log_ids(log)[-1] == make_alert(1).alert_id
+
+
+def test_an_alert_a_full_pass_delivered_is_not_handed_over_again(
+    store: SqlStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listing = make_listing(rules=(make_rule(50), make_rule(80)))
+    log = tmp_path / "alerts.jsonl"
+    ingestor = Ingestor(store, [JsonlAlertLog(log)])
+    ingestor.dispatch()  # clean: nothing pending
+    with monkeypatch.context() as m:
+        m.setattr(ingestor, "dispatch_soon", lambda fresh=False: None)
+        done = ingestor.ingest(listing, CROSSING[:1])  # committed, not yet handed over
+    assert ingestor.dispatch() == 1  # the every-second pass finds it first
+
+    assert ingestor.outbox.dispatch(fresh=True) == 0
+    assert log_ids(log) == [done.alerts[0].alert_id]
+
+
+def test_an_alert_committed_while_a_pass_reads_the_outbox_goes_with_the_next_pass(
+    store: SqlStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listing = make_listing(rules=(make_rule(50), make_rule(80)))
+    log = tmp_path / "alerts.jsonl"
+    ingestor = Ingestor(store, [JsonlAlertLog(log)])
+    ingestor.dispatch()
+    store.add_alerts([make_alert(1)], ["log"])
+    late: list[str] = []
+
+    def commit_meanwhile() -> None:
+        if not late:
+            with monkeypatch.context() as m:
+                m.setattr(ingestor, "dispatch_soon", lambda fresh=False: None)
+                late.extend(a.alert_id for a in ingestor.ingest(listing, CROSSING[:1]).alerts)
+
+    counted_reads(ingestor, during=commit_meanwhile)
+    assert ingestor.dispatch() == 1  # what it read: the other process's alert
+    assert log_ids(log) == [make_alert(1).alert_id]
+
+    assert ingestor.outbox.dispatch(fresh=True) == 1
+    assert log_ids(log) == [make_alert(1).alert_id, *late]
+
+
+def test_after_a_failed_delivery_a_new_alert_of_the_listing_waits_behind_it(
+    store: SqlStore,
+) -> None:
+    listing = make_listing(rules=(make_rule(50), make_rule(80)))
+    sink, wall = FlakySink(), Wall()
+    ingestor = Ingestor(store, [sink], wall_us=wall)
+    ingestor.dispatch()
+    sink.failing = True
+    first = ingestor.ingest(listing, CROSSING[:1])  # handed over at once, and failed
+    sink.failing = False
+    second = ingestor.ingest(listing, CROSSING[1:])  # its listing's first is not retried yet
+    assert sink.got == []
+
+    wall.advance(5)
+    ingestor.dispatch()
+    assert sink.got == [first.alerts[0].alert_id, second.alerts[0].alert_id]
 
 
 # --- apprise ------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import tenacity
 
 from tracker.alerts.sinks import AlertSink, Delivery, DeliveryError, RetryPolicy
 from tracker.store.deliveries import DeliveryState, DueDelivery, Failure, SqlDeliveries
+from tracker.store.repository import StoredAlert
 
 logger = logging.getLogger(__name__)
 
@@ -41,17 +42,51 @@ class Outbox:
         # alert may already be at the sink: the first pass says so to the sink.
         self._in_doubt = {sink.name for sink in self.sinks}
         self._not_before: dict[str, int] = {}  # per sink: no request before (wall µs)
+        # What this process committed and no pass has handed over yet, per sink, numbered
+        # in commit order; for the sinks in ``_clear`` (their last pass left nothing
+        # pending behind), a pass right after a commit needs no read of the store.
+        self._fresh: dict[str, list[tuple[int, StoredAlert]]] = {s.name: [] for s in self.sinks}
+        self._noted = 0  # the number of the last alert noted
+        self._noting = threading.Lock()
+        self._clear: set[str] = set()
 
-    def dispatch(self) -> int:
-        """Attempt every due delivery to every sink once; return how many were delivered."""
-        return sum(self.dispatch_sink(sink) for sink in self.sinks)
+    def committed(self, alerts: Sequence[StoredAlert]) -> None:
+        """Note alerts this process has just committed, in commit order, for every sink."""
+        if not alerts:
+            return
+        with self._noting:
+            numbered = list(enumerate(alerts, start=self._noted + 1))
+            self._noted += len(alerts)
+            for fresh in self._fresh.values():
+                fresh.extend(numbered)
 
-    def dispatch_sink(self, sink: AlertSink) -> int:
-        """Attempt a sink's due deliveries once, in order; return how many were delivered."""
+    def dispatch(self, fresh: bool = False) -> int:
+        """Attempt every due delivery to every sink once; return how many were delivered.
+
+        ``fresh``: called right after a commit (see ``dispatch_sink``).
+        """
+        return sum(self.dispatch_sink(sink, fresh) for sink in self.sinks)
+
+    def dispatch_sink(self, sink: AlertSink, fresh: bool = False) -> int:
+        """Attempt a sink's due deliveries once, in order; return how many were delivered.
+
+        With ``fresh`` (right after a commit of this process), when the sink's last pass
+        left nothing pending behind, what is due is exactly what ``committed`` noted
+        since: the pass hands that over without reading the store. Anything else (a
+        retry, another process's alerts, a redelivery) waits for a pass without
+        ``fresh``, such as the daemon's every-second one.
+        """
         with self._locks[sink.name]:
             if self._now_us() < self._not_before.get(sink.name, 0):
                 return 0  # the receiver asked for a pause (Retry-After)
-            due = self.deliveries.due(sink.name, self._now_us())
+            clear = sink.name in self._clear
+            self._clear.discard(sink.name)  # until this pass has ended well
+            if fresh and clear:
+                due, waiting = [DueDelivery(a, 0, False) for a in self._take(sink.name)], False
+            else:
+                seen = self._noted
+                due, waiting = self.deliveries.pending(sink.name, self._now_us())
+                self._handed(sink.name, seen, {d.alert.alert_id for d in due})
             doubt = sink.name in self._in_doubt
             held: set[str] = set()  # listings with an alert that failed in this pass, to retry
             delivered = 0
@@ -63,12 +98,15 @@ class Outbox:
                         batch.append(due[position])
                     position += 1
                 if batch:
-                    done, waiting = self._attempt(sink, batch, doubt)
-                    held |= waiting
+                    done, retrying = self._attempt(sink, batch, doubt)
+                    held |= retrying
                     delivered += done
+                    waiting = waiting or done < len(batch)
                     if self._now_us() < self._not_before.get(sink.name, 0):
                         break  # Retry-After pauses the whole sink, not only that listing
             self._in_doubt.discard(sink.name)
+            if not waiting and position >= len(due):
+                self._clear.add(sink.name)
             if delivered:
                 logger.debug("%s: delivered %d alerts", sink.name, delivered)
             return delivered
@@ -159,6 +197,26 @@ class Outbox:
             )
         return failures
 
+    def _take(self, sink: str) -> list[StoredAlert]:
+        """The alerts noted for a sink, handed over now."""
+        with self._noting:
+            fresh, self._fresh[sink] = self._fresh[sink], []
+        return [alert for _, alert in fresh]
+
+    def _handed(self, sink: str, seen: int, due: set[str]) -> None:
+        """Forget the noted alerts a pass that read the store has in hand or found gone.
+
+        An alert noted by ``seen`` was committed before the read: if it is not due, it
+        was delivered, or waits behind a retry and a later read finds it. One noted
+        after may have been committed after the read: it stays noted unless due now.
+        """
+        with self._noting:
+            self._fresh[sink] = [
+                (number, alert)
+                for number, alert in self._fresh[sink]
+                if number > seen and alert.alert_id not in due
+            ]
+
     def redeliver(self, alert_id: str, sink: str | None = None) -> int:
         """Queue a dead or delivered alert again, as a redelivery, for one sink or every sink.
 
@@ -214,15 +272,16 @@ class DispatchThreads:
             thread.start()
         self.wake()
 
-    def wake(self) -> None:
+    def wake(self, fresh: bool = False) -> None:
         """Have every sink deliver what is due now (new alerts, retries whose time came).
 
-        The local sinks are delivered to here, before this returns.
+        The local sinks are delivered to here, before this returns; ``fresh``: right
+        after a commit of alerts (``Outbox.dispatch_sink``).
         """
         for event in self._wakes.values():
             event.set()
         for sink in self._local:
-            self._dispatch(sink)
+            self._dispatch(sink, fresh)
 
     def stop(self) -> None:
         """Let each thread finish the delivery in hand, then end."""
@@ -241,9 +300,9 @@ class DispatchThreads:
                 return
             self._dispatch(sink)
 
-    def _dispatch(self, sink: AlertSink) -> None:
+    def _dispatch(self, sink: AlertSink, fresh: bool = False) -> None:
         try:
-            self.outbox.dispatch_sink(sink)
+            self.outbox.dispatch_sink(sink, fresh)
         except Exception as exc:
             logger.error(
                 "%s: dispatch failed: %s",

@@ -120,15 +120,20 @@ class SqlDeliveries:
         again) holds back the listing's later ones, so a sink gets each listing's
         alerts in order. Dead letters hold nothing back.
         """
+        return self.pending(sink, now_us)[0]
+
+    def pending(self, sink: str, now_us: int) -> tuple[list[DueDelivery], bool]:
+        """``due``, and whether any of the sink's pending deliveries is left waiting."""
         waiting, query = _DUE_QUERIES
         values = {"sink": sink, "now_us": now_us}
         with self._connect(write=False) as connection:
             first_waiting = {row[0]: row[1] for row in connection.execute(waiting, values)}
-            return [
+            due = [
                 DueDelivery(StoredAlert(*row[:6]), row.attempts, bool(row.redelivery))
                 for row in connection.execute(query, values)
                 if row.id < first_waiting.get(row.listing_id, row.id + 1)
             ]
+        return due, bool(first_waiting)
 
     def delivered(self, sink: str, alert_ids: Sequence[str]) -> None:
         """Record that a sink has these alerts."""
