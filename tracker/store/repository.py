@@ -171,7 +171,7 @@ class SqlStore:
         """
         with self._transaction() as connection:
             if ticks:
-                connection.execute(t.ticks.insert(), [tick_row(listing_id, x) for x in ticks])
+                connection.execute(_INSERT_TICKS, [tick_row(listing_id, x) for x in ticks])
             _commit_rest(connection, listing_id, alerts, state, sinks, previous)
             if poller is not None:
                 _save_poller(connection, listing_id, poller)
@@ -352,11 +352,17 @@ class SqlStore:
             return int(connection.execute(query).scalar_one())
 
 
+# Built once: the inserts of every poll's commit (a statement built anew costs its cache key).
+_INSERT_TICKS = t.ticks.insert()
+_INSERT_ALERTS = t.alerts.insert()
+_INSERT_DELIVERIES = t.deliveries.insert()
+
+
 def _insert_alerts(
     connection: Connection, alerts: Sequence[StoredAlert], sinks: Sequence[str]
 ) -> None:
     connection.execute(
-        t.alerts.insert(),
+        _INSERT_ALERTS,
         [
             {
                 "alert_id": alert.alert_id,
@@ -376,7 +382,7 @@ def _insert_alerts(
         if not alert.silenced or sink == LOG_SINK
     ]
     if deliveries:
-        connection.execute(t.deliveries.insert(), deliveries)
+        connection.execute(_INSERT_DELIVERIES, deliveries)
 
 
 def tick_row(listing_id: str, tick: Tick) -> dict[str, Any]:
