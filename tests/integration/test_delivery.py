@@ -17,6 +17,7 @@ from tracker.alerts.sinks import Delivery, DeliveryError, JsonlAlertLog, RetryPo
 from tracker.bootstrap import build_sinks
 from tracker.clock import SimulatedClock
 from tracker.config import load_settings
+from tracker.core.model import Listing
 from tracker.daemon import Daemon
 from tracker.errors import ConfigError
 from tracker.ingest import Ingestor
@@ -296,15 +297,23 @@ def counted_reads(ingestor: Ingestor, during: Callable[[], None] = lambda: None)
     return reads
 
 
+def logged(store: SqlStore, tmp_path: Path) -> tuple[Listing, Path, Ingestor]:
+    """A listing with rules at +50% and +80%, and an ingestor delivering to an alert log."""
+    log = tmp_path / "alerts.jsonl"
+    return (
+        make_listing(rules=(make_rule(50), make_rule(80))),
+        log,
+        Ingestor(store, [JsonlAlertLog(log)]),
+    )
+
+
 CROSSING = [make_tick(30.0), make_tick(36.0, ts="2026-01-02T09:31:00+08:00")]  # +50%, then +80%
 
 
 def test_after_a_clean_pass_a_new_alert_reaches_the_sink_without_a_read_of_the_outbox(
     store: SqlStore, tmp_path: Path
 ) -> None:
-    listing = make_listing(rules=(make_rule(50), make_rule(80)))
-    log = tmp_path / "alerts.jsonl"
-    ingestor = Ingestor(store, [JsonlAlertLog(log)])
+    listing, log, ingestor = logged(store, tmp_path)
     reads = counted_reads(ingestor)
 
     first = ingestor.ingest(listing, CROSSING[:1])
@@ -321,9 +330,7 @@ def test_after_a_clean_pass_a_new_alert_reaches_the_sink_without_a_read_of_the_o
 def test_an_alert_a_full_pass_delivered_is_not_handed_over_again(
     store: SqlStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    listing = make_listing(rules=(make_rule(50), make_rule(80)))
-    log = tmp_path / "alerts.jsonl"
-    ingestor = Ingestor(store, [JsonlAlertLog(log)])
+    listing, log, ingestor = logged(store, tmp_path)
     ingestor.dispatch()  # clean: nothing pending
     with monkeypatch.context() as m:
         m.setattr(ingestor, "dispatch_soon", lambda fresh=False: None)
@@ -337,9 +344,7 @@ def test_an_alert_a_full_pass_delivered_is_not_handed_over_again(
 def test_an_alert_committed_while_a_pass_reads_the_outbox_goes_with_the_next_pass(
     store: SqlStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    listing = make_listing(rules=(make_rule(50), make_rule(80)))
-    log = tmp_path / "alerts.jsonl"
-    ingestor = Ingestor(store, [JsonlAlertLog(log)])
+    listing, log, ingestor = logged(store, tmp_path)
     ingestor.dispatch()
     store.add_alerts([make_alert(1)], ["log"])
     late: list[str] = []
