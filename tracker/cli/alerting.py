@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from tracker.cli.base import cli, closed_at_end, config_option, db_option
+from tracker.cli.base import cli, closed_at_end, command_store, config_option, db_option
 from tracker.errors import ConfigError
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
@@ -40,7 +40,6 @@ def alerts(
     """Show stored alerts, oldest first (or manage them: see the commands below)."""
     if ctx.invoked_subcommand is not None:
         return
-    from tracker.bootstrap import build_settings, open_store
     from tracker.config import listings_path, load_listings
 
     listings = load_listings(listings_path(config))
@@ -58,7 +57,7 @@ def alerts(
         floor = min([fallback, *starts.values()])
     from tracker.store.deliveries import SqlDeliveries
 
-    store = closed_at_end(open_store(build_settings(db), create=False))
+    store = command_store(db)
     shown = [
         alert
         for alert in store.alerts(listing_id, since_us=floor)
@@ -137,7 +136,7 @@ def silence(
     db: str | None,
 ) -> None:
     """Silence a listing or one rule: its alerts are stored and logged, sent nowhere else."""
-    from tracker.bootstrap import build_settings, open_store, parse_instant
+    from tracker.bootstrap import parse_instant
     from tracker.config import listings_path, load_listings
 
     if (duration is None) == (until is None):
@@ -154,7 +153,7 @@ def silence(
         end = parse_instant(until.strip(), listing.timezone, "--until").timestamp()
     if end <= now:
         raise ConfigError("the silence would end before it starts")
-    store = closed_at_end(open_store(build_settings(db)))
+    store = command_store(db, create=True)
     silence_id = store.add_silence(listing.id, rule_id, int(end * 1e6), int(now * 1e6), reason)
     what = f"rule {rule_id} of {listing.id}" if rule_id else f"every rule of {listing.id}"
     ends = dt.datetime.fromtimestamp(end, ZoneInfo(listing.timezone)).isoformat(timespec="seconds")
@@ -166,9 +165,7 @@ def silence(
 @db_option
 def silences(config: str | None, db: str | None) -> None:
     """List the silences in force."""
-    from tracker.bootstrap import build_settings, open_store
-
-    store = closed_at_end(open_store(build_settings(db), create=False))
+    store = command_store(db)
     active = store.silences(at_us=time.time_ns() // 1000)
     if not active:
         click.echo("no silence in force")
@@ -185,9 +182,7 @@ def silences(config: str | None, db: str | None) -> None:
 @db_option
 def unsilence(silence_id: int, config: str | None, db: str | None) -> None:
     """End a silence before its time."""
-    from tracker.bootstrap import build_settings, open_store
-
-    store = closed_at_end(open_store(build_settings(db), create=False))
+    store = command_store(db)
     if not store.remove_silence(silence_id):
         raise ConfigError(f"no silence {silence_id} (see `tracker alerts silences`)")
     click.echo(f"silence {silence_id} ended")

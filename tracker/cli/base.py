@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from tracker.core.model import Listing
     from tracker.replay import Progress
     from tracker.sources.tape import Tape, TapeReader
-    from tracker.store.repository import StoredAlert
+    from tracker.store.repository import SqlStore, StoredAlert
 
 F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C", bound="Closable")
@@ -113,6 +113,16 @@ def closed_at_end(resource: C) -> C:
     """
     click.get_current_context().call_on_close(resource.close)
     return resource
+
+
+def command_store(db: str | None, *, create: bool = False) -> SqlStore:
+    """The store at ``--db`` (or the settings' database), closed when the command ends.
+
+    ``create=False``: a SQLite file that does not exist is an error, not a new file.
+    """
+    from tracker.bootstrap import build_settings, open_store
+
+    return closed_at_end(open_store(build_settings(db), create=create))
 
 
 def read_checked(tape: Path, listing: Listing, skip_bad: bool) -> Tape:

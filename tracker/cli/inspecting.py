@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tracker.cli.base import cli, closed_at_end, config_option, db_option, safe_url
+from tracker.cli.base import cli, command_store, config_option, db_option, safe_url
 from tracker.errors import ConfigError
 
 
@@ -88,7 +88,6 @@ def report(
     db: str | None,
 ) -> None:
     """A day's summary: auction, open, high, low, close, VWAP, volume, first fires."""
-    from tracker.bootstrap import build_settings, open_store
     from tracker.cli.outputs import check_outputs, day_outputs, write_outputs
     from tracker.config import listings_path, load_listings
     from tracker.core.model import local_date
@@ -97,7 +96,7 @@ def report(
     files = [(option, path) for option, path in (("--png", png), ("--html", html)) if path]
     check_outputs(files)  # before any work
     listing = load_listings(listings_path(config)).get(listing_id)
-    store = closed_at_end(open_store(build_settings(db), create=False))
+    store = command_store(db)
     if date_text is None:
         last = store.last_tick(listing.id)
         if last is None:

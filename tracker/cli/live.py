@@ -13,6 +13,7 @@ from tracker.cli.base import (
     alert_printers,
     cli,
     closed_at_end,
+    command_store,
     config_option,
     db_option,
     read_checked,
@@ -194,12 +195,11 @@ def status(config: str | None, db: str | None, max_age: float) -> None:
     """Show the daemon's heartbeat and each listing's last tick; exit 1 when stale."""
     import time
 
-    from tracker.bootstrap import build_settings, open_store
     from tracker.config import listings_path, load_listings
     from tracker.core.model import ts_to_datetime
 
     listings = load_listings(listings_path(config))
-    store = closed_at_end(open_store(build_settings(db), create=False))
+    store = command_store(db)
     beats = {beat.name: beat for beat in store.heartbeats()}
     beat = beats.get("daemon")
     if beat is None:
@@ -241,7 +241,6 @@ def export(
     listing_id: str, date_text: str, out: Path | None, config: str | None, db: str | None
 ) -> None:
     """Write a day's stored ticks as a tape (CSV), so a live day can be replayed."""
-    from tracker.bootstrap import build_settings, open_store
     from tracker.config import listings_path, load_listings
     from tracker.core.model import day_bounds
     from tracker.sources.tape import write_tape
@@ -251,7 +250,7 @@ def export(
     except ValueError:
         raise ConfigError(f"--date {date_text!r}: not a date (YYYY-MM-DD)") from None
     listing = load_listings(listings_path(config)).get(listing_id)
-    store = closed_at_end(open_store(build_settings(db), create=False))
+    store = command_store(db)
     ticks = store.ticks(listing.id, *day_bounds(listing, date))
     if not ticks:
         raise ConfigError(f"no ticks stored for {listing.id} on {date.isoformat()}")
