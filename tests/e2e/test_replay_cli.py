@@ -408,3 +408,51 @@ def test_replay_and_the_commands_after_it_close_the_database_before_they_exit(
         left = sorted(path.name for path in workdir.glob("t.db*"))
         assert left == ["t.db"], f"after {' '.join(result.args[1:3])}: {left}"
     assert len(stored(workdir)) == 3
+
+
+# a big tape, checked in a child process while the replay starts up (tracker.sources.ahead)
+
+
+def big_tape(workdir: Path, bad_price: str | None = None) -> tuple[Path, list[str]]:
+    """A tape over ``MIN_BYTES``, three ticks a second; ``bad_price`` in its last-but-one row."""
+    from tracker.sources.ahead import MIN_BYTES
+
+    rows = [
+        f"2026-01-02 {9 + i // 10800:02d}:{i // 180 % 60:02d}:{i // 3 % 60:02d},"
+        f"{35 + i % 500 / 100:.2f},{100 + i % 7},{3570 + i % 11}"
+        for i in range(MIN_BYTES // 30)
+    ]
+    if bad_price is not None:
+        ts, _, rest = rows[-2].split(",", 2)
+        rows[-2] = f"{ts},{bad_price},{rest}"
+    tape = write_tape(workdir, HEADER, *rows)
+    assert tape.stat().st_size > MIN_BYTES
+    return tape, rows
+
+
+def test_a_big_tape_replays_every_tick_as_read(workdir: Path) -> None:
+    from tracker.sources.tape import read_tape
+
+    tape, rows = big_tape(workdir)
+
+    result = replay(workdir, tape)
+
+    assert result.returncode == 0, result.stderr
+    expected = [(t.ts_us, t.seq, t.price) for t in read_tape(tape, "Asia/Hong_Kong").ticks]
+    assert len(expected) == len(rows)
+    assert stored(workdir) == expected
+    assert [seq for _, seq, _ in expected[:6]] == [0, 1, 2, 0, 1, 2]
+    assert f"replayed {len(rows):,} ticks" in result.stdout
+    assert logged_alerts(workdir)
+
+
+def test_a_big_tape_with_a_bad_row_is_refused_before_anything_is_written(workdir: Path) -> None:
+    tape, rows = big_tape(workdir, bad_price="abc")
+
+    result = replay(workdir, tape)
+
+    assert result.returncode == 2, result.stderr
+    assert_no_traceback(result)
+    line = len(rows)  # the header is line 1, the last-but-one row line len(rows)
+    assert row_lines(result.stderr) == [f"{tape}:{line}: price 'abc' is not a number"]
+    assert_nothing_stored(workdir)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from tracker.config import Settings
     from tracker.core.model import Listing
     from tracker.replay import Progress
+    from tracker.sources.ahead import CheckAhead
     from tracker.sources.tape import Tape, TapeReader
     from tracker.store.repository import SqlStore, StoredAlert
 
@@ -134,11 +135,16 @@ def read_checked(tape: Path, listing: Listing, skip_bad: bool) -> Tape:
     return recorded
 
 
-def checked_reader(tape: Path, listing: Listing, skip_bad: bool, chunk_rows: int) -> TapeReader:
-    """``read_checked`` for a tape replayed chunk by chunk: read through once, kept chunked."""
+def checked_reader(
+    tape: Path, listing: Listing, skip_bad: bool, chunk_rows: int, ahead: CheckAhead | None = None
+) -> TapeReader:
+    """``read_checked`` for a tape replayed chunk by chunk: read through once, kept chunked.
+
+    ``ahead``: the tape's check already running in a child process (``start_check``).
+    """
     from tracker.sources.tape import TapeReader
 
-    reader = TapeReader(tape, listing.timezone, chunk_rows)
+    reader = TapeReader(tape, listing.timezone, chunk_rows, ahead=ahead)
     checked = reader.check()
     judge_bad_rows(tape, checked.rows, [str(row) for row in checked.bad_rows], skip_bad)
     return reader

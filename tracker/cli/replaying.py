@@ -71,16 +71,29 @@ def replay(
     dry_run: bool,
 ) -> None:
     """Replay a recorded tape (CSV or Parquet) of a listing's ticks."""
-    from tracker.bootstrap import build_app, build_settings
-    from tracker.config import listings_path, load_listings
+    from tracker.sources.ahead import start_check
 
     pace = _speed(speed)
-    settings = build_settings(db, alert_log)
+    # a big tape is checked in a child process while this one reads its config and imports
+    ahead = start_check(tape) if pace is None else None
+    if ahead is not None:
+        closed_at_end(ahead)
+    from tracker.config import listings_path, load_listings
+
     listings = load_listings(listings_path(config))
     listing = listings.get(listing_id)
+    if ahead is not None:
+        ahead.begin(listing.timezone)
+    from tracker.bootstrap import build_app, build_settings
+
+    settings = build_settings(db, alert_log)
     # the whole tape is read before anything is opened or written
     if pace is None:
-        reader = checked_reader(tape, listing, skip_bad, settings.replay.chunk_size)
+        if ahead is not None and not dry_run:
+            from tracker.store.engine import load_driver
+
+            load_driver(settings.db_url)  # while the child checks
+        reader = checked_reader(tape, listing, skip_bad, settings.replay.chunk_size, ahead)
         app = closed_at_end(
             build_app(listings, settings, dry_run=dry_run, listeners=alert_printers(settings))
         )

@@ -41,6 +41,12 @@ def arrow_chunks(
         yield order.next(_arrays(batch, zone))
 
 
+def load_csv_reading() -> None:
+    """Import what reading a CSV tape takes, which the readers otherwise import when first used."""
+    import pyarrow.compute
+    import pyarrow.csv  # noqa: F401
+
+
 def screen_csv(path: Path) -> dict[str, int] | None:
     """Where the known columns of a CSV tape are, or None when only the exact reader can tell.
 

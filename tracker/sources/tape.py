@@ -20,18 +20,22 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
 from tracker.core.batch import TickArrays
 from tracker.core.model import Tick, datetime_to_ts
 from tracker.errors import InputError
+from tracker.sources import is_parquet
+from tracker.sources.ahead import KEEP_ROWS
 from tracker.sources.columns import arrow_chunks, screen_csv
 from tracker.sources.isotimes import Unclean
 
+if TYPE_CHECKING:
+    from tracker.sources.ahead import CheckAhead, Verdict
+
 logger = logging.getLogger(__name__)
 
-PARQUET_SUFFIXES = {".parquet", ".pq"}
 REQUIRED = ("ts", "price")
 PARQUET_BATCH = 65_536  # rows read at a time by the exact reader
 
@@ -86,7 +90,9 @@ class TapeReader:
     A clean tape goes through Arrow a column at a time (``tracker.sources.columns``);
     one with anything wrong is read row by row, which names each bad row's line.
     Up to ``keep_rows`` ticks read by ``check`` are kept for ``chunks``; a longer
-    tape is read again.
+    tape is read again. With ``ahead`` (``tracker.sources.ahead.start_check``) a
+    child process has been reading the tape the fast way, and ``check`` takes its
+    verdict and its ticks instead.
     """
 
     def __init__(
@@ -94,15 +100,17 @@ class TapeReader:
         path: Path,
         timezone: str,
         chunk_rows: int = 100_000,
-        keep_rows: int = 2_000_000,
+        keep_rows: int = KEEP_ROWS,
         *,
         arrow: bool = True,
+        ahead: CheckAhead | None = None,
     ) -> None:
         self.path = path
         self.arrow = arrow
         self.timezone = timezone
         self.chunk_rows = chunk_rows
         self.keep_rows = keep_rows
+        self._ahead = ahead
         self._fast = False
         self._kept: list[TickArrays] | None = None
         self._checked: TapeCheck | None = None
@@ -115,7 +123,7 @@ class TapeReader:
     @property
     def parquet(self) -> bool:
         """Whether the tape is Parquet (by its suffix), else CSV."""
-        return self.path.suffix.lower() in PARQUET_SUFFIXES
+        return is_parquet(self.path)
 
     def check(self) -> TapeCheck:
         """Read the whole tape (once); raises ``InputError`` when it is refused whole."""
@@ -123,7 +131,15 @@ class TapeReader:
             return self._checked
         if not self.path.is_file():
             raise InputError(f"{self.path}: no such file")
-        checked = self._check_fast() if self.arrow else None
+        ahead = self._ahead if self.arrow else None
+        verdict = ahead.verdict(self.timezone) if ahead is not None else None
+        if verdict is None:  # no child, or it died: check here
+            checked = self._check_fast() if self.arrow else None
+        elif verdict.clean:
+            checked = self._taken(verdict)
+        else:
+            logger.debug("%s: read row by row (%s)", self.path, verdict.why)
+            checked = None
         if checked is None:
             checked = self._check_exact()
         self._checked = checked
@@ -164,6 +180,14 @@ class TapeReader:
             return None  # the exact reader says why
         self._fast, self._kept = True, kept
         return TapeCheck(self.path, rows, rows, [])
+
+    def _taken(self, verdict: Verdict) -> TapeCheck:
+        """The check of a clean tape the child read, with its ticks if it kept them."""
+        assert self._ahead is not None
+        kept = verdict.kept and verdict.rows <= self.keep_rows
+        self._fast = True
+        self._kept = [self._ahead.arrays(verdict)] if kept else None
+        return TapeCheck(self.path, verdict.rows, verdict.rows, [])
 
     def _check_exact(self) -> TapeCheck:
         rows = ticks = 0

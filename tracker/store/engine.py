@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,7 @@ def create_engine(url: str) -> Engine:
     memory = sqlite and parsed.database in (None, "", ":memory:")
     if memory:
         options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
+    parsed = _with_driver(parsed)
     try:
         engine = sa.create_engine(parsed, **options)
     except (NoSuchModuleError, ImportError) as exc:
@@ -44,6 +44,22 @@ def create_engine(url: str) -> Engine:
                 raise ConfigError(f"database {parsed.database}: folder {directory} does not exist")
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def load_driver(url: str) -> None:
+    """Import a database URL's driver now, so that opening the store later does not wait for it.
+
+    Opens and creates nothing; a URL without a driver is left for ``create_engine`` to refuse.
+    """
+    with contextlib.suppress(ArgumentError, NoSuchModuleError, ImportError):
+        _with_driver(sa.make_url(url)).get_dialect().import_dbapi()
+
+
+def _with_driver(parsed: sa.URL) -> sa.URL:
+    """The URL with the driver the tracker uses for it (psycopg 3 for a bare ``postgresql``)."""
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg")
+    return parsed
 
 
 def sqlite_file(url: str) -> Path | None:
