@@ -14,7 +14,7 @@ measures, each the median of ``--runs``:
   as a whole process (start-up, schema creation and the alert log included), run
   from bytecode as an installed tracker is (see ``tracker_env``);
 
-and prints both, their ratio, ticks/s and the replay's peak RSS:
+and prints both, their ratio, ticks/s and the peak RSS of the replay and of its checking child:
 
     python benchmarks/replay.py                      # 1M ticks, SQLite
     python benchmarks/replay.py --ticks 10000000 --runs 1
@@ -193,13 +193,17 @@ def floor_postgresql(tape: Path, url: str) -> float:
         return time.perf_counter() - started
 
 
-# Runs the tracker's command and, at exit, writes its peak RSS (VmHWM, in kB) to stderr.
-# Not ru_maxrss: that also counts the fork of this process, grown large by the floor's lists.
+# Runs the tracker's command and, at exit, writes its peak RSS (VmHWM, in kB) to stderr,
+# and that of the biggest child it reaped (the child that checks a big tape, if any).
+# Not this script's ru_maxrss: that also counts the fork of this process, grown large by
+# the floor's lists.
 PEAK_RSS_WRAPPER = """
-import atexit, re, runpy, sys
+import atexit, re, resource, runpy, sys
 def peak():
     status = open("/proc/self/status").read()
     sys.stderr.write("peak-rss-kb " + re.search(r"VmHWM:\\s+(\\d+)", status).group(1) + "\\n")
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    sys.stderr.write("child-peak-rss-kb " + str(child) + "\\n")
 atexit.register(peak)
 sys.argv[0] = "tracker"
 runpy.run_module("tracker.cli", run_name="__main__")
@@ -241,8 +245,8 @@ def tracker_env(folder: Path) -> dict[str, str]:
 
 def replay(
     tape: Path, config: Path, db_url: str, log: Path, env: dict[str, str]
-) -> tuple[float, int, str]:
-    """Wall seconds and peak RSS (KiB) of one ``tracker replay`` process, and its summary."""
+) -> tuple[float, int, int, str]:
+    """One ``tracker replay`` process: wall seconds, peak RSS (KiB), its child's, its summary."""
     command = [
         sys.executable,
         "-c",
@@ -267,9 +271,10 @@ def replay(
     if done.returncode:
         raise SystemExit(f"tracker replay failed ({done.returncode}): {done.stderr}")
     peak = re.search(r"^peak-rss-kb (\d+)$", done.stderr, re.MULTILINE)
-    if peak is None:
+    child = re.search(r"^child-peak-rss-kb (\d+)$", done.stderr, re.MULTILINE)
+    if peak is None or child is None:
         raise SystemExit(f"tracker replay said no peak RSS: {done.stderr}")
-    return elapsed, int(peak.group(1)), done.stdout.strip()
+    return elapsed, int(peak.group(1)), int(child.group(1)), done.stdout.strip()
 
 
 @contextmanager
@@ -360,6 +365,7 @@ def main() -> None:
     floor = statistics.median(floors)
     wall = statistics.median(r[0] for r in replays)
     peak_mb = max(r[1] for r in replays) / 1024
+    child_mb = max(r[2] for r in replays) / 1024
     store = "sqlite3 executemany" if args.db == "sqlite" else "psycopg binary COPY"
     print(f"ticks             {args.ticks:,} ({tape.name}, {args.db}, median of {args.runs})")
     print(f"floor             {floor:.2f} s  (pyarrow read_csv + {store}, the tracker's table)")
@@ -375,10 +381,11 @@ def main() -> None:
     paired = statistics.median(r[0] / f for r, f in zip(replays, floors, strict=True))
     print(f"paired ratio      {paired:.2f}x (median of each run's tracker / floor)")
     print(f"throughput        {args.ticks / wall:,.0f} ticks/s (floor {args.ticks / floor:,.0f})")
-    print(f"peak RSS          {peak_mb:,.0f} MB (tracker replay)")
+    checker = f", {child_mb:,.0f} MB its checking child" if child_mb else ""
+    print(f"peak RSS          {peak_mb:,.0f} MB (tracker replay{checker})")
     print(f"runs (s)          tracker {' '.join(f'{r[0]:.2f}' for r in replays)}")
     print(f"                  floor   {' '.join(f'{f:.2f}' for f in floors)}")
-    print(f"last replay said  {replays[-1][2].splitlines()[-1]}")
+    print(f"last replay said  {replays[-1][3].splitlines()[-1]}")
 
 
 if __name__ == "__main__":
