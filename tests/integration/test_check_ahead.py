@@ -124,6 +124,8 @@ def test_a_tape_longer_than_the_map_is_read_again(tmp_path: Path) -> None:
     assert verdict is not None
     assert verdict.clean
     assert not verdict.kept
+    with pytest.raises(ValueError, match="closed"):
+        len(check._shared)  # the pages the child wrote are given back, not held all replay
     same_ticks(got[2], read(TapeReader(path, ZONE))[2])
 
 

@@ -100,6 +100,8 @@ class CheckAhead:
                 self._verdict = _verdict(_read_all(self._verdicts))
             finally:
                 self.close()
+            if self._verdict is None or not self._verdict.kept:
+                self._shared.close()  # what the child wrote there goes with the last mapping
         return self._verdict
 
     def arrays(self, verdict: Verdict) -> TickArrays:
