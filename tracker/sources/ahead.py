@@ -137,7 +137,7 @@ def start_check(
     on one core, and in a process with more than one thread (a fork copies only
     the calling one).
     """
-    if not sys.platform.startswith("linux") or threading.active_count() > 1:
+    if not sys.platform.startswith("linux") or not _alone():
         return None
     if len(os.sched_getaffinity(0)) < 2 or is_parquet(path):
         return None
@@ -164,6 +164,11 @@ def start_check(
     os.close(zone_in)
     os.close(verdict_out)
     return CheckAhead(path, pid, zone_out, verdict_in, shared, capacity)
+
+
+def _alone() -> bool:
+    """Whether this process runs one thread only: a fork copies only the calling one."""
+    return threading.active_count() == 1
 
 
 def _child(
