@@ -206,6 +206,12 @@ def uniform_times(draw: st.DrawFn) -> list[str]:
         if offset and offset != "Z" and draw(st.booleans()):
             offset = ("-" if offset[0] == "+" else "+") + offset[1:]  # the sign may vary
         texts.append(text + offset)
+    if draw(st.integers(0, 3)) == 0:  # a character out of place, or year 0
+        i = draw(st.integers(0, count - 1))
+        at = draw(st.integers(0, len(texts[i]) - 1))
+        odd = draw(st.sampled_from(["a", " ", "+", "-", ":", ".", "T", "Z", "/", "é", "0000"]))
+        at = 0 if odd == "0000" else at
+        texts[i] = (texts[i][:at] + odd + texts[i][at + len(odd) :])[: len(texts[i])]
     return sorted(texts) if draw(st.booleans()) else texts
 
 

@@ -182,21 +182,23 @@ def _numbers(column: Any, *, required: bool = False) -> NDArray[np.float64]:
         column = pc.cast(column, pa.string())
         kind = column.type
     empty = None
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        lengths = _to_numpy(pc.utf8_length(column), np.int32)
-        if (lengths == 0).any():
-            if required:
-                raise Unclean("empty number")
-            empty = lengths == 0
-            column = pc.replace_substring_regex(column, pattern="^$", replacement="0")
-    elif not (pa.types.is_floating(kind) or pa.types.is_integer(kind)):
+    text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    if not (text or pa.types.is_floating(kind) or pa.types.is_integer(kind)):
         raise Unclean(f"numbers of type {kind}")
-    elif required and column.null_count:
+    if required and column.null_count:
         raise Unclean("missing number")
     try:
         numbers = pc.cast(column, pa.float64())
     except pa.ArrowException:
-        raise Unclean("not a number") from None
+        if not text or required:
+            raise Unclean("not a number") from None
+        # empty texts (no volume, say) stand for NaN; anything else is not a number
+        lengths = _to_numpy(pc.utf8_length(column), np.int32)
+        empty = lengths == 0
+        try:
+            numbers = pc.cast(pc.replace_substring_regex(column, "^$", "0"), pa.float64())
+        except pa.ArrowException:
+            raise Unclean("not a number") from None
     values = _to_numpy(numbers, np.float64)
     if not np.isfinite(values).all() and (required or np.isinf(values).any() or _has_nan(numbers)):
         raise Unclean("not finite")

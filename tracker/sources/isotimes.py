@@ -38,7 +38,10 @@ def iso_instants(column: Any, zone: ZoneInfo) -> NDArray[np.int64]:
     text, lengths = _byte_matrix(column)
     if len(lengths) == 0:
         return np.zeros(0, np.int64)
-    fields = _uniform_fields(text, lengths)
+    layout = _layout(text, lengths)
+    if layout is not None and layout.start(8) < 0:  # the common tape: one layout, wall times
+        return localize(_wall_times(column), zone)
+    fields = _uniform_fields(text, layout) if layout is not None else None
     if fields is None:
         fields = _varied_fields(text, lengths)
     return _instants_of(fields, zone)
@@ -47,13 +50,13 @@ def iso_instants(column: Any, zone: ZoneInfo) -> NDArray[np.int64]:
 Fields = tuple[NDArray[np.int64], ...]  # year, month, day, hour, minute, second, micros, offset
 
 
-def _uniform_fields(text: NDArray[np.uint8], lengths: NDArray[np.int64]) -> Fields | None:
-    """The fields of texts that all share the first one's layout, or None if they do not.
+def _layout(text: NDArray[np.uint8], lengths: NDArray[np.int64]) -> re.Match[str] | None:
+    """The first text's layout if every text shares it (``_LAYOUT``'s match), else None.
 
     The common tape writes every time alike (``2026-01-02 09:30:00.000``): one check of
-    the whole matrix against the first row's separators stands for the parser.
+    the whole matrix against the first row's separators stands for the parser's.
     """
-    n, width = text.shape
+    width = text.shape[1]
     if not (lengths == width).all():
         return None
     try:
@@ -78,6 +81,44 @@ def _uniform_fields(text: NDArray[np.uint8], lengths: NDArray[np.int64]) -> Fiel
         return None
     if signed and not np.isin(text[:, offset_at], (ord("+"), _DASH)).all():
         return None
+    return match
+
+
+_HOUR = 3_600 * MICROS
+_YEAR_ONE = -62_135_596_800 * MICROS  # 0001-01-01T00:00, the first time of the contract
+
+
+def _wall_times(column: Any) -> NDArray[np.int64]:
+    """Wall times (microseconds from 1970-01-01T00:00) of texts in one layout without an offset.
+
+    Arrow's ISO 8601 parser reads them, checking every digit and every field's range,
+    as ``_instants_of`` would; it takes year 0, which the contract does not.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        times = pc.cast(column, pa.timestamp("us"))
+    except pa.ArrowInvalid:
+        raise Unclean("ts out of range") from None
+    if isinstance(times, pa.ChunkedArray):
+        times = times.combine_chunks()
+    data = times.buffers()[1]
+    assert data is not None
+    wall = np.frombuffer(memoryview(data), np.int64, count=len(times), offset=times.offset * 8)
+    if wall.min() < _YEAR_ONE:
+        raise Unclean("ts out of range")
+    return wall
+
+
+def _uniform_fields(text: NDArray[np.uint8], match: re.Match[str]) -> Fields | None:
+    """The fields of texts in one layout with an offset (``_layout``); None if a digit is not."""
+    n, width = text.shape
+    first = match.string
+    row = text[0]
+    digit = (row >= _DIGIT0) & (row <= _DIGIT0 + 9)
+    offset_at = match.start(8)
+    signed = first[offset_at] in "+-"
     digits = text - np.uint8(_DIGIT0)  # a byte below '0' wraps above 9
     if (digits[:, digit] > 9).any():
         return None
@@ -95,9 +136,7 @@ def _uniform_fields(text: NDArray[np.uint8], lengths: NDArray[np.int64]) -> Fiel
     if match.start(7) >= 0:
         start, end = match.span(7)
         micros = number(start, end) * 10 ** (6 - (end - start))
-    if offset_at < 0:
-        offset = np.full(n, _NAIVE, np.int64)
-    elif not signed:  # Z
+    if not signed:  # Z
         offset = zero
     else:
         hours = number(offset_at + 1, offset_at + 3)
@@ -301,20 +340,36 @@ def _days_from_civil(
 def localize(local_us: NDArray[np.int64], zone: ZoneInfo) -> NDArray[np.int64]:
     """UTC instants of exchange wall times, exactly as ``datetime(..., tzinfo=zone)`` reads them.
 
-    A zone's offset changes on whole minutes: one zoneinfo lookup per distinct
-    local hour gives the offset of every tick in an hour whose first and last
-    minute agree, and one per distinct minute settles the hours of a change.
+    A zone's offset changes on whole minutes: one zoneinfo lookup per local hour
+    gives the offset of every tick in an hour whose first and last minute agree,
+    and one per distinct minute settles the hours of a change. The ticks of a few
+    days (the common batch) look up every hour between their first and last, and
+    when the offset holds through all of them, add it to every tick at once.
     """
-    minutes = np.floor_divide(local_us, 60 * MICROS)
-    hours, by_hour = np.unique(np.floor_divide(minutes, 60), return_inverse=True)
-    first = _offsets_at(hours * 60, zone)
-    last = _offsets_at(hours * 60 + 59, zone)
-    offsets = first[by_hour.reshape(-1)]
-    changing = (first != last)[by_hour.reshape(-1)]
+    if len(local_us) == 0:
+        return local_us.copy()
+    low, high = int(local_us.min()) // _HOUR, int(local_us.max()) // _HOUR
+    if high - low < len(local_us) // 256 + 64:  # fewer lookups than a sort costs
+        hours = np.arange(low, high + 1, dtype=np.int64)
+        first = _offsets_at(hours * 60, zone)
+        last = _offsets_at(hours * 60 + 59, zone)
+        if (first == first[0]).all() and (last == first[0]).all():
+            shifted: NDArray[np.int64] = local_us + first[0]
+            return shifted
+        by_hour = np.floor_divide(local_us, _HOUR) - low
+    else:
+        hours, by_hour = np.unique(np.floor_divide(local_us, _HOUR), return_inverse=True)
+        by_hour = by_hour.reshape(-1)
+        first = _offsets_at(hours * 60, zone)
+        last = _offsets_at(hours * 60 + 59, zone)
+    offsets = first[by_hour]
+    changing = (first != last)[by_hour]
     if changing.any():
-        unique, by_minute = np.unique(minutes[changing], return_inverse=True)
+        minutes = np.floor_divide(local_us[changing], 60 * MICROS)
+        unique, by_minute = np.unique(minutes, return_inverse=True)
         offsets[changing] = _offsets_at(unique, zone)[by_minute.reshape(-1)]
-    return local_us + offsets
+    instants: NDArray[np.int64] = local_us + offsets
+    return instants
 
 
 def _offsets_at(minutes: NDArray[np.int64], zone: ZoneInfo) -> NDArray[np.int64]:
