@@ -350,6 +350,39 @@ def test_a_resumed_bulk_replay_skips_what_is_stored(
     ]
 
 
+@pytest.mark.parametrize("limit", [None, 9])
+def test_bulk_commit_of_many_ticks_stores_each_once_whatever_rows_a_statement_holds(
+    db_url: str, open_store: Callable[[str], SqlStore], limit: int | None
+) -> None:
+    """Many rows an INSERT, a last one of what is left, and fewer when SQLite binds fewer."""
+    import sqlite3
+
+    from tracker.core.batch import TickArrays
+    from tracker.store.bulk import ROWS_PER_INSERT
+
+    n = 2 * ROWS_PER_INSERT + 7
+    ticks = [
+        Tick(1_767_317_400_000_000 + i // 3, i % 3, 35.7 + i / 100, None if i % 5 else 100.0 * i)
+        for i in range(n)
+    ]
+    store = open_store(db_url)
+    if limit is not None:
+        if store.engine.dialect.name != "sqlite":
+            pytest.skip("a limit on bound variables is SQLite's")
+
+        @sa.event.listens_for(store.engine, "connect")
+        def bind_fewer(connection: sqlite3.Connection, _: object) -> None:
+            connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+
+        store.engine.dispose()  # connections from now on have the limit
+    listing = make_listing(id="o'neil")
+    store.save_listing(listing)
+    arrays = TickArrays.from_ticks(ticks)
+    assert arrays.turnover is None
+    store.commit_arrays(listing.id, arrays, [], ListingState(ticks[-1].ts_us, ticks[-1].seq), [])
+    assert store.ticks(listing.id) == ticks
+
+
 def test_bulk_commit_of_ticks_without_volume_or_turnover_stores_them_absent(
     db_url: str, open_store: Callable[[str], SqlStore]
 ) -> None:

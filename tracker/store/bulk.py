@@ -1,13 +1,14 @@
 """Bulk insertion of tick columns: the replay path's way into the ``ticks`` table.
 
-SQLite gets the driver's ``executemany`` and PostgreSQL a binary ``COPY``, both on
-the connection (and so in the transaction) of the caller, so a chunk's ticks commit
-with its alerts and rule state or not at all. Neither makes a Python object per
+SQLite gets the driver's ``executemany`` of many-row INSERTs and PostgreSQL a binary
+``COPY``, both on the connection (and so in the transaction) of the caller, so a
+chunk's ticks commit with its alerts and rule state or not at all. Neither makes a Python object per
 tick beyond what the driver itself needs.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,26 +36,47 @@ def insert_ticks(connection: Connection, listing_id: str, ticks: TickArrays) -> 
         connection.execute(table.insert(), rows)
 
 
-def sqlite_insert(listing_id: str, volume: bool, turnover: bool) -> str:
-    """The INSERT that binds only what varies per tick.
+ROWS_PER_INSERT = 250  # rows one SQLite INSERT writes: binding and stepping per row costs more
+
+
+def sqlite_insert(listing_id: str, volume: bool, turnover: bool, rows: int = 1) -> str:
+    """The INSERT of ``rows`` ticks that binds only what varies per tick.
 
     The listing id is written in as a literal and an absent column as NULL: binding
     a text per row costs SQLite's driver as much as the rest of the row.
     """
     key = "'" + listing_id.replace("'", "''") + "'"
     values = [key, "?", "?", "?", "?" if volume else "NULL", "?" if turnover else "NULL"]
-    return f"INSERT INTO ticks ({TICK_COLUMNS}) VALUES ({', '.join(values)})"
+    row = f"({', '.join(values)})"
+    return f"INSERT INTO ticks ({TICK_COLUMNS}) VALUES {', '.join([row] * rows)}"
 
 
 def _insert_sqlite(connection: Connection, listing_id: str, ticks: TickArrays) -> None:
-    """Insert through the driver's executemany (a NaN binds as NULL in SQLite)."""
+    """Insert ``ROWS_PER_INSERT`` rows a statement through the driver (a NaN binds as NULL).
+
+    A statement of many rows binds the same values as many statements of one, but
+    SQLite steps once per statement: half the time of a row-a-statement executemany.
+    """
     columns = [ticks.ts_us.tolist(), ticks.seq.tolist(), ticks.price.tolist()]
     columns += [] if ticks.volume is None else [ticks.volume.tolist()]
     columns += [] if ticks.turnover is None else [ticks.turnover.tolist()]
-    statement = sqlite_insert(listing_id, ticks.volume is not None, ticks.turnover is not None)
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    width, n = len(columns), len(ticks)
+    values: list[Any] = [None] * (width * n)  # row after row
+    for i, column in enumerate(columns):
+        values[i::width] = column
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # values a statement binds
+    per = max(1, min(ROWS_PER_INSERT, limit // width))
+    whole = n - n % per
+    has = (ticks.volume is not None, ticks.turnover is not None)
+    cursor = driver.cursor()
     try:
-        cursor.executemany(statement, zip(*columns, strict=True))
+        if whole:
+            groups = zip(*[iter(values[: whole * width])] * (per * width), strict=False)
+            cursor.executemany(sqlite_insert(listing_id, *has, rows=per), groups)
+        if n > whole:
+            cursor.execute(sqlite_insert(listing_id, *has, rows=n - whole), values[whole * width :])
     finally:
         cursor.close()
 
