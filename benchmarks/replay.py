@@ -7,7 +7,8 @@ measures, each the median of ``--runs``:
   ``executemany`` of the same rows into a fresh file, in one transaction, into
   the table the tracker uses (keyed, ``WITHOUT ROWID``) and binding what the
   tracker binds per row; beside it, the "plain floor" binds all six columns into
-  a rowid table with a unique index. With ``--db postgresql`` the floor is a
+  a rowid table with a unique index, and the "many-row floor" stores 250 rows an
+  INSERT statement, as the tracker does. With ``--db postgresql`` the floor is a
   binary ``COPY`` (laid out by numpy, as the tracker does) into a fresh keyed
   table, and the plain floor psycopg's ``write_row`` binary COPY;
 - ``tracker replay --speed max`` of the tape with 10 rules into a fresh database,
@@ -131,6 +132,26 @@ def floor_sqlite(tape: Path, folder: Path) -> float:
     with connection:
         connection.executemany("INSERT INTO floor VALUES ('bench', ?, ?, ?, ?, NULL)", rows)
     connection.close()  # its last checkpoint, as the tracker's process has at exit
+    return time.perf_counter() - started
+
+
+def floor_sqlite_many(tape: Path, folder: Path) -> float:
+    """``floor_sqlite`` with 250 rows an INSERT (as the tracker stores), not one."""
+    connection = sqlite_connection(folder / f"many-{uuid.uuid4().hex}.db", SQLITE_TABLE)
+    started = time.perf_counter()
+    ts, prices, volumes = read_columns(tape)
+    n, per = len(ts), 250
+    values: list[object] = [None] * (4 * n)
+    values[0::4], values[1::4], values[2::4], values[3::4] = ts, [0] * n, prices, volumes
+    statement = "INSERT INTO floor VALUES " + ", ".join(["('bench', ?, ?, ?, ?, NULL)"] * per)
+    whole = n - n % per
+    with connection:
+        groups = zip(*[iter(values[: 4 * whole])] * (4 * per), strict=False)
+        connection.executemany(statement, groups)
+        if n > whole:
+            rest = ", ".join(["('bench', ?, ?, ?, ?, NULL)"] * (n - whole))
+            connection.execute(f"INSERT INTO floor VALUES {rest}", values[4 * whole :])
+    connection.close()
     return time.perf_counter() - started
 
 
@@ -333,6 +354,7 @@ def main() -> None:
             on_fresh_postgresql(lambda url: replay(warm_up, config, url, folder / "w.jsonl", env))
         floors: list[float] = []
         plain: list[float] = []
+        many: list[float] = []
         replays: list[tuple[float, int, str]] = []
         for run in range(args.runs):
             # interleaved, so a slow spell of the machine hits both; the order alternates, so
@@ -358,6 +380,7 @@ def main() -> None:
                 measure()
             if args.db == "sqlite":
                 plain.append(floor_sqlite_plain(tape, folder))
+                many.append(floor_sqlite_many(tape, folder))
                 for leftover in folder.glob("*.db"):
                     remove_database(leftover)
             else:
@@ -375,8 +398,13 @@ def main() -> None:
         else "psycopg's write_row binary COPY"
     )
     print(f"plain floor       {statistics.median(plain):.2f} s  ({plainly})")
+    if many:
+        rows = "sqlite3 executemany of 250-row INSERTs, as the tracker stores"
+        print(f"many-row floor    {statistics.median(many):.2f} s  ({rows})")
     print(f"tracker replay    {wall:.2f} s  (whole process, 10 rules)")
     ratios = f"{wall / floor:.2f}x the floor, {wall / statistics.median(plain):.2f}x the plain one"
+    if many:
+        ratios += f", {wall / statistics.median(many):.2f}x the many-row one"
     print(f"ratio             {ratios}")
     paired = statistics.median(r[0] / f for r, f in zip(replays, floors, strict=True))
     print(f"paired ratio      {paired:.2f}x (median of each run's tracker / floor)")
