@@ -73,7 +73,8 @@ def _insert_sqlite(connection: Connection, listing_id: str, ticks: TickArrays) -
     cursor = driver.cursor()
     try:
         if whole:
-            groups = zip(*[iter(values[: whole * width])] * (per * width), strict=False)
+            # one iterator taken per * width at a time: whole statements, the rest left over
+            groups = zip(*[iter(values)] * (per * width), strict=False)
             cursor.executemany(sqlite_insert(listing_id, *has, rows=per), groups)
         if n > whole:
             cursor.execute(sqlite_insert(listing_id, *has, rows=n - whole), values[whole * width :])
