@@ -140,7 +140,8 @@ def floor_sqlite_many(tape: Path, folder: Path) -> float:
     connection = sqlite_connection(folder / f"many-{uuid.uuid4().hex}.db", SQLITE_TABLE)
     started = time.perf_counter()
     ts, prices, volumes = read_columns(tape)
-    n, per = len(ts), 250
+    n = len(ts)
+    per = min(250, connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 4)
     values: list[object] = [None] * (4 * n)
     values[0::4], values[1::4], values[2::4], values[3::4] = ts, [0] * n, prices, volumes
     statement = "INSERT INTO floor VALUES " + ", ".join(["('bench', ?, ?, ?, ?, NULL)"] * per)

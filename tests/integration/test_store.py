@@ -350,9 +350,10 @@ def test_a_resumed_bulk_replay_skips_what_is_stored(
     ]
 
 
+@pytest.mark.parametrize("turnover", [None, 2.5])
 @pytest.mark.parametrize("limit", [None, 9])
 def test_bulk_commit_of_many_ticks_stores_each_once_whatever_rows_a_statement_holds(
-    db_url: str, open_store: Callable[[str], SqlStore], limit: int | None
+    db_url: str, open_store: Callable[[str], SqlStore], limit: int | None, turnover: float | None
 ) -> None:
     """Many rows an INSERT, a last one of what is left, and fewer when SQLite binds fewer."""
     import sqlite3
@@ -362,7 +363,13 @@ def test_bulk_commit_of_many_ticks_stores_each_once_whatever_rows_a_statement_ho
 
     n = 2 * ROWS_PER_INSERT + 7
     ticks = [
-        Tick(1_767_317_400_000_000 + i // 3, i % 3, 35.7 + i / 100, None if i % 5 else 100.0 * i)
+        Tick(
+            1_767_317_400_000_000 + i // 3,
+            i % 3,
+            35.7 + i / 100,
+            None if i % 5 else 100.0 * i,
+            turnover if i % 7 else None,
+        )
         for i in range(n)
     ]
     store = open_store(db_url)
@@ -378,7 +385,7 @@ def test_bulk_commit_of_many_ticks_stores_each_once_whatever_rows_a_statement_ho
     listing = make_listing(id="o'neil")
     store.save_listing(listing)
     arrays = TickArrays.from_ticks(ticks)
-    assert arrays.turnover is None
+    assert (arrays.turnover is None) == (turnover is None)
     store.commit_arrays(listing.id, arrays, [], ListingState(ticks[-1].ts_us, ticks[-1].seq), [])
     assert store.ticks(listing.id) == ticks
 

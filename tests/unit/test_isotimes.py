@@ -43,7 +43,7 @@ def wall_times(draw: st.DrawFn) -> tuple[str, list[int]]:
     """A zone and wall times near one of its changes: within hours, days, or years of it."""
     name = draw(st.sampled_from(sorted(CHANGES)))
     centre = wall_us(draw(st.sampled_from(CHANGES[name])))
-    reach = draw(st.sampled_from([3_600, 86_400 * 3, 86_400 * 800])) * 1_000_000
+    reach = draw(st.sampled_from([3_600, 86_400, 86_400 * 3, 86_400 * 800])) * 1_000_000
     near = st.integers(centre - reach, centre + reach)
     # on the minute now and then: the first and last minute of an hour are the ones looked up
     times = draw(

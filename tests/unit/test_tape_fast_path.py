@@ -171,6 +171,38 @@ def test_a_clean_tape_takes_the_fast_path_and_a_dirty_one_the_exact(tmp_path: Pa
     assert not slow.fast
 
 
+def test_times_of_two_layouts_of_one_width_take_the_fast_path(tmp_path: Path) -> None:
+    path = tmp_path / "tape.csv"
+    path.write_text("ts,price\n2026-01-02 09:30:00.000,35.70\n2026-01-02 01:30:01.00Z,35.80\n")
+    reader = TapeReader(path, "Asia/Hong_Kong")
+    reader.check()
+    assert reader.fast
+    assert [t for chunk in reader.chunks() for t in chunk.to_ticks()] == (
+        read_tape(path, "Asia/Hong_Kong", arrow=False).ticks
+    )
+
+
+@pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
+def test_parquet_numbers_as_text_with_empty_ones_read_as_the_exact_reader_reads_them(
+    tmp_path: Path, kind: pa.DataType
+) -> None:
+    path = tmp_path / "tape.parquet"
+    texts = ["100", "", "300", "4e2", None]
+    table = pa.table(
+        {
+            "ts": pa.array([f"2026-01-02 09:30:0{i}" for i in range(5)]),
+            "price": pa.array(["35.70", "35.8", "35.90", "36", "36.1"], kind),
+            "volume": pa.array(texts, kind),
+            "turnover": pa.array(texts[::-1], kind),
+        }
+    )
+    pq.write_table(table, path)
+    assert pq.read_schema(path).field("volume").type == kind
+    fast = read_tape(path, "Asia/Hong_Kong")
+    same(fast, read_tape(path, "Asia/Hong_Kong", arrow=False))
+    assert [t.volume for t in fast.ticks] == [100, None, 300, 400, None]
+
+
 def test_chunks_are_the_chunk_size_and_seq_runs_cross_them(tmp_path: Path) -> None:
     path = tmp_path / "tape.csv"
     lines = [f"2026-01-02 09:30:{i // 3:02d},35.{i:02d}" for i in range(25)]
@@ -211,7 +243,8 @@ def uniform_times(draw: st.DrawFn) -> list[str]:
         at = draw(st.integers(0, len(texts[i]) - 1))
         odd = draw(st.sampled_from(["a", " ", "+", "-", ":", ".", "T", "Z", "/", "é", "0000"]))
         at = 0 if odd == "0000" else at
-        texts[i] = (texts[i][:at] + odd + texts[i][at + len(odd) :])[: len(texts[i])]
+        # in place of as many characters as it has bytes: the row keeps its width
+        texts[i] = texts[i][:at] + odd + texts[i][at + len(odd.encode()) :]
     return sorted(texts) if draw(st.booleans()) else texts
 
 

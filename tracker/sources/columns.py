@@ -178,11 +178,11 @@ def _numbers(column: Any, *, required: bool = False) -> NDArray[np.float64]:
     import pyarrow.compute as pc
 
     kind = column.type
-    if pa.types.is_decimal(kind):  # through text: Python's float(Decimal) rounds exactly
-        column = pc.cast(column, pa.string())
+    if pa.types.is_decimal(kind) or pa.types.is_large_string(kind):
+        column = pc.cast(column, pa.string())  # a decimal through text: as float(Decimal) rounds
         kind = column.type
     empty = None
-    text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    text = pa.types.is_string(kind)
     if not (text or pa.types.is_floating(kind) or pa.types.is_integer(kind)):
         raise Unclean(f"numbers of type {kind}")
     if required and column.null_count:
@@ -193,8 +193,7 @@ def _numbers(column: Any, *, required: bool = False) -> NDArray[np.float64]:
         if not text or required:
             raise Unclean("not a number") from None
         # empty texts (no volume, say) stand for NaN; anything else is not a number
-        lengths = _to_numpy(pc.utf8_length(column), np.int32)
-        empty = lengths == 0
+        empty = _to_numpy(pc.utf8_length(column), np.int32) == 0  # string: int32 lengths
         try:
             numbers = pc.cast(pc.replace_substring_regex(column, "^$", "0"), pa.float64())
         except pa.ArrowException:

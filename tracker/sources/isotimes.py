@@ -40,7 +40,10 @@ def iso_instants(column: Any, zone: ZoneInfo) -> NDArray[np.int64]:
         return np.zeros(0, np.int64)
     layout = _layout(text, lengths)
     if layout is not None and layout.start(8) < 0:  # the common tape: one layout, wall times
-        return localize(_wall_times(column), zone)
+        wall = _wall_times(column)
+        if wall is not None:
+            return localize(wall, zone)
+        layout = None  # some digit is not one, or a row is in another layout of that width
     fields = _uniform_fields(text, layout) if layout is not None else None
     if fields is None:
         fields = _varied_fields(text, lengths)
@@ -84,15 +87,13 @@ def _layout(text: NDArray[np.uint8], lengths: NDArray[np.int64]) -> re.Match[str
     return match
 
 
-_HOUR = 3_600 * MICROS
-_YEAR_ONE = -62_135_596_800 * MICROS  # 0001-01-01T00:00, the first time of the contract
-
-
-def _wall_times(column: Any) -> NDArray[np.int64]:
+def _wall_times(column: Any) -> NDArray[np.int64] | None:
     """Wall times (microseconds from 1970-01-01T00:00) of texts in one layout without an offset.
 
-    Arrow's ISO 8601 parser reads them, checking every digit and every field's range,
-    as ``_instants_of`` would; it takes year 0, which the contract does not.
+    Arrow's ISO 8601 parser reads them, checking every digit and every field's
+    range; None when it refuses one (``_varied_fields`` then says why, or reads a
+    row of another layout of the same width). Year 0, which it takes, is out of
+    ``localize``'s range.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -100,14 +101,14 @@ def _wall_times(column: Any) -> NDArray[np.int64]:
     try:
         times = pc.cast(column, pa.timestamp("us"))
     except pa.ArrowInvalid:
-        raise Unclean("ts out of range") from None
+        return None
     if isinstance(times, pa.ChunkedArray):
         times = times.combine_chunks()
     data = times.buffers()[1]
     assert data is not None
-    wall = np.frombuffer(memoryview(data), np.int64, count=len(times), offset=times.offset * 8)
-    if wall.min() < _YEAR_ONE:
-        raise Unclean("ts out of range")
+    wall: NDArray[np.int64] = np.frombuffer(
+        memoryview(data), np.int64, count=len(times), offset=times.offset * 8
+    )
     return wall
 
 
@@ -335,6 +336,9 @@ def _days_from_civil(
     day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
     result: NDArray[np.int64] = era * 146_097 + day_of_era - 719_468
     return result
+
+
+_HOUR = 3_600 * MICROS
 
 
 def localize(local_us: NDArray[np.int64], zone: ZoneInfo) -> NDArray[np.int64]:

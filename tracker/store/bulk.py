@@ -64,9 +64,11 @@ def _insert_sqlite(connection: Connection, listing_id: str, ticks: TickArrays) -
     values: list[Any] = [None] * (width * n)  # row after row
     for i, column in enumerate(columns):
         values[i::width] = column
-    driver = connection.connection.driver_connection
-    assert isinstance(driver, sqlite3.Connection)
-    limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # values a statement binds
+    driver: Any = connection.connection.driver_connection
+    if isinstance(driver, sqlite3.Connection):
+        limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # values a statement binds
+    else:  # another SQLite driver: the least limit SQLite has had
+        limit = 999
     per = max(1, min(ROWS_PER_INSERT, limit // width))
     whole = n - n % per
     has = (ticks.volume is not None, ticks.turnover is not None)

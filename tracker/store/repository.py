@@ -188,7 +188,7 @@ class SqlStore:
     ) -> None:
         """``commit_batch`` for columns of ticks: the bulk path of replays.
 
-        SQLite gets the driver's ``executemany`` and PostgreSQL ``COPY``, inside the
+        SQLite gets many-row INSERTs and PostgreSQL ``COPY`` (``tracker.store.bulk``), inside the
         same transaction as the alerts and the state, so a crash keeps all or none.
         """
         from tracker.store.bulk import insert_ticks
