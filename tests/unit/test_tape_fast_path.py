@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import math
 import re
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -15,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tracker.errors import InputError
+from tracker.sources import columns
 from tracker.sources.tape import Tape, TapeReader, read_tape
 
 ZONES = ["Asia/Hong_Kong", "America/New_York", "Europe/London", "Australia/Lord_Howe"]
@@ -113,9 +116,16 @@ def same(fast: Tape, exact: Tape) -> None:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=ROWS, zone=st.sampled_from(ZONES), eol=st.sampled_from(["\n", "\r\n"]))
-def test_csv_fast_path_equals_the_exact_reader(rows: list[str], zone: str, eol: str) -> None:
-    with tempfile.TemporaryDirectory() as folder:
+@given(
+    rows=ROWS,
+    zone=st.sampled_from(ZONES),
+    eol=st.sampled_from(["\n", "\r\n"]),
+    block=st.sampled_from([columns.CSV_BLOCK, 1, 17, 64]),
+)
+def test_csv_fast_path_equals_the_exact_reader(
+    rows: list[str], zone: str, eol: str, block: int
+) -> None:
+    with tempfile.TemporaryDirectory() as folder, mock.patch.object(columns, "CSV_BLOCK", block):
         path = Path(folder) / "tape.csv"
         path.write_text("ts,price,volume" + eol + eol.join(rows) + eol, newline="")
         try:
@@ -257,3 +267,21 @@ def test_times_in_one_layout_read_as_the_exact_reader_reads_them(
         path = Path(folder) / "tape.csv"
         path.write_text("ts,price\n" + "".join(f"{ts},35.70\n" for ts in times))
         same(read_tape(path, zone), read_tape(path, zone, arrow=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.lists(st.sampled_from([b"a", b"bc", b",", b"\n", b"\r", b"\r\n", b"\xe9"])).map(
+        b"".join
+    ),
+    block=st.integers(1, 12),
+)
+def test_line_blocks_end_where_lines_end_and_make_up_the_file(data: bytes, block: int) -> None:
+    with mock.patch.object(columns, "CSV_BLOCK", block):
+        blocks = [bytes(b) for b in columns._line_blocks(io.BufferedReader(io.BytesIO(data)))]
+    assert b"".join(blocks) == data
+    assert all(blocks)
+    assert all(b.endswith((b"\n", b"\r")) for b in blocks[:-1])
+    if blocks and not blocks[-1].endswith((b"\n", b"\r")):  # the file's last line, unended
+        assert b"\n" not in blocks[-1]
+        assert b"\r" not in blocks[-1]
