@@ -353,19 +353,19 @@ def localize(local_us: NDArray[np.int64], zone: ZoneInfo) -> NDArray[np.int64]:
     if len(local_us) == 0:
         return local_us.copy()
     low, high = int(local_us.min()) // _HOUR, int(local_us.max()) // _HOUR
-    if high - low < len(local_us) // 256 + 64:  # fewer lookups than a sort costs
+    every_hour = high - low < len(local_us) // 256 + 64  # fewer lookups than a sort costs
+    if every_hour:
         hours = np.arange(low, high + 1, dtype=np.int64)
-        first = _offsets_at(hours * 60, zone)
-        last = _offsets_at(hours * 60 + 59, zone)
+    else:
+        hours, by_hour = np.unique(np.floor_divide(local_us, _HOUR), return_inverse=True)
+    first = _offsets_at(hours * 60, zone)
+    last = _offsets_at(hours * 60 + 59, zone)
+    if every_hour:
         if (first == first[0]).all() and (last == first[0]).all():
             shifted: NDArray[np.int64] = local_us + first[0]
             return shifted
         by_hour = np.floor_divide(local_us, _HOUR) - low
-    else:
-        hours, by_hour = np.unique(np.floor_divide(local_us, _HOUR), return_inverse=True)
-        by_hour = by_hour.reshape(-1)
-        first = _offsets_at(hours * 60, zone)
-        last = _offsets_at(hours * 60 + 59, zone)
+    by_hour = by_hour.reshape(-1)
     offsets = first[by_hour]
     changing = (first != last)[by_hour]
     if changing.any():

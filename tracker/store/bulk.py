@@ -2,8 +2,8 @@
 
 SQLite gets the driver's ``executemany`` of many-row INSERTs and PostgreSQL a binary
 ``COPY``, both on the connection (and so in the transaction) of the caller, so a
-chunk's ticks commit with its alerts and rule state or not at all. Neither makes a Python object per
-tick beyond what the driver itself needs.
+chunk's ticks commit with its alerts and rule state or not at all. Neither makes a
+Python object per tick beyond what the driver itself needs.
 """
 
 from __future__ import annotations
