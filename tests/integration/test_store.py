@@ -350,14 +350,8 @@ def test_a_resumed_bulk_replay_skips_what_is_stored(
     ]
 
 
-@pytest.mark.parametrize("turnover", [None, 2.5])
-@pytest.mark.parametrize("limit", [None, 9])
-def test_bulk_commit_of_many_ticks_stores_each_once_whatever_rows_a_statement_holds(
-    db_url: str, open_store: Callable[[str], SqlStore], limit: int | None, turnover: float | None
-) -> None:
-    """Many rows an INSERT, a last one of what is left, and fewer when SQLite binds fewer."""
-    import sqlite3
-
+def store_many_ticks(store: SqlStore, turnover: float | None) -> None:
+    """Bulk-commit more than two INSERTs' worth of ticks and read back exactly them."""
     from tracker.core.batch import TickArrays
     from tracker.store.bulk import ROWS_PER_INSERT
 
@@ -372,22 +366,36 @@ def test_bulk_commit_of_many_ticks_stores_each_once_whatever_rows_a_statement_ho
         )
         for i in range(n)
     ]
-    store = open_store(db_url)
-    if limit is not None:
-        if store.engine.dialect.name != "sqlite":
-            pytest.skip("a limit on bound variables is SQLite's")
-
-        @sa.event.listens_for(store.engine, "connect")
-        def bind_fewer(connection: sqlite3.Connection, _: object) -> None:
-            connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
-
-        store.engine.dispose()  # connections from now on have the limit
     listing = make_listing(id="o'neil")
     store.save_listing(listing)
     arrays = TickArrays.from_ticks(ticks)
     assert (arrays.turnover is None) == (turnover is None)
     store.commit_arrays(listing.id, arrays, [], ListingState(ticks[-1].ts_us, ticks[-1].seq), [])
     assert store.ticks(listing.id) == ticks
+
+
+@pytest.mark.parametrize("turnover", [None, 2.5])
+def test_bulk_commit_of_many_ticks_stores_each_once(
+    db_url: str, open_store: Callable[[str], SqlStore], turnover: float | None
+) -> None:
+    """Many rows an INSERT on SQLite and a last one of what is left; a COPY on PostgreSQL."""
+    store_many_ticks(open_store(db_url), turnover)
+
+
+@pytest.mark.parametrize("turnover", [None, 2.5])
+def test_bulk_commit_binds_fewer_rows_an_insert_where_sqlite_binds_fewer_values(
+    sqlite_url: str, open_store: Callable[[str], SqlStore], turnover: float | None
+) -> None:
+    import sqlite3
+
+    store = open_store(sqlite_url)
+
+    @sa.event.listens_for(store.engine, "connect")
+    def bind_fewer(connection: sqlite3.Connection, _: object) -> None:
+        connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 9)
+
+    store.engine.dispose()  # connections from now on have the limit
+    store_many_ticks(store, turnover)
 
 
 def test_bulk_commit_of_ticks_without_volume_or_turnover_stores_them_absent(
