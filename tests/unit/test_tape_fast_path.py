@@ -271,7 +271,7 @@ def test_times_in_one_layout_read_as_the_exact_reader_reads_them(
 
 @settings(max_examples=300, deadline=None)
 @given(
-    data=st.lists(st.sampled_from([b"a", b"bc", b",", b"\n", b"\r", b"\r\n", b"\xe9"])).map(
+    data=st.lists(st.sampled_from([b"a", b"bc", b",", b"\n", b"\r", b"\r\n", "é".encode()])).map(
         b"".join
     ),
     block=st.integers(1, 12),
@@ -285,3 +285,16 @@ def test_line_blocks_end_where_lines_end_and_make_up_the_file(data: bytes, block
     if blocks and not blocks[-1].endswith((b"\n", b"\r")):  # the file's last line, unended
         assert b"\n" not in blocks[-1]
         assert b"\r" not in blocks[-1]
+
+
+@pytest.mark.parametrize("block", [columns.CSV_BLOCK, 3])
+def test_a_tape_that_is_not_utf8_is_refused_naming_the_line(tmp_path: Path, block: int) -> None:
+    path = tmp_path / "tape.csv"
+    rows = "".join(f"2026-01-02 09:3{i},35.70,ok\n" for i in range(3))
+    # in a column the fast path does not read, which Arrow would take as it is
+    path.write_bytes(f"ts,price,note\n{rows}".encode() + b"2026-01-02 09:34,35.80,\xe9\n")
+    with mock.patch.object(columns, "CSV_BLOCK", block):
+        reader = TapeReader(path, "Asia/Hong_Kong")
+        with pytest.raises(InputError, match=re.escape(f"{path}:5: not UTF-8 text")):
+            reader.check()
+    assert not reader.fast

@@ -52,22 +52,11 @@ def screen_csv(path: Path) -> dict[str, int] | None:
     """Where the known columns of a CSV tape are, or None when only the exact reader can tell.
 
     The fast path takes tapes of UTF-8 text whose first line names ``ts`` and ``price``
-    on one line; anything else is the exact reader's to read and to refuse.
+    on one line; anything else is the exact reader's to read and to refuse. Only the
+    first line is read here: the rest is found to be UTF-8 as it is read (``arrow_chunks``).
     """
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    header: bytes | None = None
     with path.open("rb") as stream:
-        while block := stream.read(SCAN_BLOCK):
-            if not block.isascii():
-                try:
-                    decoder.decode(block)
-                except UnicodeDecodeError:
-                    return None
-            if header is None:
-                end = block.find(b"\n")
-                header = block if end < 0 else block[:end]
-    if header is None:
-        return None
+        header = stream.readline(SCAN_BLOCK).rstrip(b"\n")
     try:
         fields = next(csv.reader([header.decode("utf-8-sig").rstrip("\r")], strict=True))
     except (csv.Error, StopIteration, UnicodeDecodeError):
@@ -136,7 +125,8 @@ def _line_blocks(stream: BufferedReader) -> Iterator[memoryview]:
     No value of the fast path holds a line break (``newlines_in_values=False``), so
     a block of whole lines parses as those lines do in the whole file; the last
     block may lack its line end, as the file may. Each block is a buffer of its own,
-    read into in place: what follows its last line end starts the next one.
+    read into in place: what follows its last line end starts the next one. Raises
+    ``Unclean`` at a block that is not UTF-8 (a line end never splits a character).
     """
     carry = memoryview(b"")
     while True:
@@ -147,10 +137,22 @@ def _line_blocks(stream: BufferedReader) -> Iterator[memoryview]:
             break
         end = max(block.rfind(b"\n", 0, size), block.rfind(b"\r", 0, size)) + 1
         if end:
-            yield memoryview(block)[:end]
+            yield _utf8(block, end)
         carry = memoryview(block)[end:size]
     if len(carry):
-        yield carry
+        yield _utf8(carry, len(carry))
+
+
+def _utf8(data: bytearray | memoryview, end: int) -> memoryview:
+    """The first ``end`` bytes of ``data``; raises ``Unclean`` unless they are UTF-8."""
+    view = memoryview(data)[:end]
+    # what follows end is zeros or the start of the next block: ASCII there proves nothing wrong
+    if not (isinstance(data, bytearray) and data.isascii()):
+        try:
+            codecs.utf_8_decode(view, "strict", True)
+        except UnicodeDecodeError:
+            raise Unclean("not UTF-8") from None
+    return view
 
 
 def _parquet_batches(path: Path, rows: int) -> Iterator[dict[str, Any]]:
