@@ -192,18 +192,15 @@ def _child(
 
 def _check(path: Path, timezone: str, shared: mmap.mmap, capacity: int, parent: int) -> Verdict:
     """Check the tape the fast way, copying its ticks into ``shared`` while they fit."""
-    from tracker.sources.columns import arrow_chunks, screen_csv
+    from tracker.sources.columns import arrow_chunks
     from tracker.sources.isotimes import Unclean
 
-    columns = screen_csv(path)
-    if columns is None:
-        return Verdict(clean=False, why="not a plain CSV tape")
     views = _views(shared, capacity, capacity)
     rows = 0
     kept = True
     present: tuple[str, ...] | None = None
     try:
-        for arrays in arrow_chunks(path, timezone, columns, False, capacity):
+        for arrays in arrow_chunks(path, timezone, False, capacity):
             if os.getppid() != parent:
                 os._exit(1)  # the replay is gone: nobody waits for the verdict
             has = tuple(name for name in _OPTIONAL if getattr(arrays, name) is not None)

@@ -22,21 +22,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tracker.core.batch import TickArrays
+from tracker.sources.buffers import one_array, to_numpy
 from tracker.sources.isotimes import Unclean, iso_instants, localize
 
-SCAN_BLOCK = 1 << 24  # bytes read at a time when screening a CSV tape
+HEADER_BYTES = 1 << 24  # the longest header line the fast path reads
 CSV_BLOCK = 1 << 22  # bytes per Arrow CSV batch (about 100,000 ticks)
 
 
-def arrow_chunks(
-    path: Path, timezone: str, columns: dict[str, int] | None, parquet: bool, rows: int
-) -> Iterator[TickArrays]:
-    """The tape's ticks in order, in arrays of up to about ``rows`` each; raises ``Unclean``.
-
-    ``columns`` (CSV) maps each known column to its position in the header.
-    """
+def arrow_chunks(path: Path, timezone: str, parquet: bool, rows: int) -> Iterator[TickArrays]:
+    """The tape's ticks in order, in arrays of up to about ``rows`` each; raises ``Unclean``."""
     zone = ZoneInfo(timezone)
-    batches = _parquet_batches(path, rows) if parquet else _csv_batches(path, columns or {})
+    batches = _parquet_batches(path, rows) if parquet else _csv_batches(path)
     order = _Order()
     for batch in batches:
         yield order.next(_arrays(batch, zone))
@@ -48,15 +44,15 @@ def load_csv_reading() -> None:
     import pyarrow.csv  # noqa: F401
 
 
-def screen_csv(path: Path) -> dict[str, int] | None:
+def _csv_columns(path: Path) -> dict[str, int] | None:
     """Where the known columns of a CSV tape are, or None when only the exact reader can tell.
 
     The fast path takes tapes of UTF-8 text whose first line names ``ts`` and ``price``
     on one line; anything else is the exact reader's to read and to refuse. Only the
-    first line is read here: the rest is found to be UTF-8 as it is read (``arrow_chunks``).
+    first line is read here: the rest is found to be UTF-8 as it is read (``_line_blocks``).
     """
     with path.open("rb") as stream:
-        header = stream.readline(SCAN_BLOCK).rstrip(b"\n")
+        header = stream.readline(HEADER_BYTES).rstrip(b"\n")
     try:
         fields = next(csv.reader([header.decode("utf-8-sig").rstrip("\r")], strict=True))
     except (csv.Error, StopIteration, UnicodeDecodeError):
@@ -69,8 +65,8 @@ def screen_csv(path: Path) -> dict[str, int] | None:
     return {"_width": len(names), **positions}
 
 
-def _csv_batches(path: Path, columns: dict[str, int]) -> Iterator[dict[str, Any]]:
-    """The wanted columns of a CSV tape, as text, a block of whole lines at a time.
+def _csv_batches(path: Path) -> Iterator[dict[str, Any]]:
+    """The known columns of a CSV tape, as text, a block of whole lines at a time.
 
     Each block is parsed on its own (``read_csv`` of a buffer): Arrow's streaming
     reader, given the file, reads 32 blocks ahead on a thread of its own, holding
@@ -79,6 +75,9 @@ def _csv_batches(path: Path, columns: dict[str, int]) -> Iterator[dict[str, Any]
     import pyarrow as pa
     import pyarrow.csv as csv
 
+    columns = _csv_columns(path)
+    if columns is None:
+        raise Unclean("not a plain CSV tape")
     width = columns["_width"]
     names = [f"c{i}" for i in range(width)]
     wanted = {name: f"c{i}" for name, i in columns.items() if name != "_width"}
@@ -109,14 +108,9 @@ def _csv_batches(path: Path, columns: dict[str, int]) -> Iterator[dict[str, Any]
                 source: Any = pa.BufferReader(pa.py_buffer(block))  # the stubs want a file
                 table = csv.read_csv(source, read, parse_options=parse, convert_options=convert)
                 if table.num_rows:
-                    yield {name: _one_chunk(table.column(c)) for name, c in wanted.items()}
+                    yield {name: one_array(table.column(c)) for name, c in wanted.items()}
     except (pa.ArrowException, OSError) as exc:
         raise Unclean(str(exc)) from None
-
-
-def _one_chunk(column: Any) -> Any:
-    """A column of a table as one array (without a copy when it is one chunk already)."""
-    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def _line_blocks(stream: BufferedReader) -> Iterator[memoryview]:
@@ -132,27 +126,21 @@ def _line_blocks(stream: BufferedReader) -> Iterator[memoryview]:
     while True:
         block = bytearray(len(carry) + CSV_BLOCK)
         block[: len(carry)] = carry
-        size = len(carry) + (stream.readinto(memoryview(block)[len(carry) :]) or 0)
-        if size == len(carry):  # the end of the file
-            break
-        end = max(block.rfind(b"\n", 0, size), block.rfind(b"\r", 0, size)) + 1
+        read = stream.readinto(memoryview(block)[len(carry) :]) or 0
+        size = len(carry) + read
+        # at the end of the file, what is left is its last line
+        end = max(block.rfind(b"\n", 0, size), block.rfind(b"\r", 0, size)) + 1 if read else size
         if end:
-            yield _utf8(block, end)
+            # past end: zeros, or the start of the next block; ASCII there proves nothing wrong
+            if not block.isascii():
+                try:
+                    codecs.utf_8_decode(memoryview(block)[:end], "strict", True)
+                except UnicodeDecodeError:
+                    raise Unclean("not UTF-8") from None
+            yield memoryview(block)[:end]
+        if not read:
+            return
         carry = memoryview(block)[end:size]
-    if len(carry):
-        yield _utf8(carry, len(carry))
-
-
-def _utf8(data: bytearray | memoryview, end: int) -> memoryview:
-    """The first ``end`` bytes of ``data``; raises ``Unclean`` unless they are UTF-8."""
-    view = memoryview(data)[:end]
-    # what follows end is zeros or the start of the next block: ASCII there proves nothing wrong
-    if not (isinstance(data, bytearray) and data.isascii()):
-        try:
-            codecs.utf_8_decode(view, "strict", True)
-        except UnicodeDecodeError:
-            raise Unclean("not UTF-8") from None
-    return view
 
 
 def _parquet_batches(path: Path, rows: int) -> Iterator[dict[str, Any]]:
@@ -232,12 +220,12 @@ def _numbers(column: Any, *, required: bool = False) -> NDArray[np.float64]:
         if not text or required:
             raise Unclean("not a number") from None
         # empty texts (no volume, say) stand for NaN; anything else is not a number
-        empty = _to_numpy(pc.utf8_length(column), np.int32) == 0  # string: int32 lengths
+        empty = to_numpy(pc.utf8_length(column), np.int32) == 0  # string: int32 lengths
         try:
             numbers = pc.cast(pc.replace_substring_regex(column, "^$", "0"), pa.float64())
         except pa.ArrowException:
             raise Unclean("not a number") from None
-    values = _to_numpy(numbers, np.float64)
+    values = to_numpy(numbers, np.float64)
     if not np.isfinite(values).all() and (required or np.isinf(values).any() or _has_nan(numbers)):
         raise Unclean("not finite")
     if empty is not None:
@@ -245,30 +233,6 @@ def _numbers(column: Any, *, required: bool = False) -> NDArray[np.float64]:
     if not required and (values < 0).any():
         raise Unclean("negative")
     return values
-
-
-def _to_numpy(column: Any, dtype: type[Any]) -> NDArray[Any]:
-    """A numeric Arrow column as a numpy array of its values (NaN where one is missing).
-
-    Read straight from the Arrow buffers: pyarrow's own ``to_numpy`` imports pandas.
-    """
-    import pyarrow as pa
-
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    n = len(array)
-    validity, data = array.buffers()[:2]
-    size = np.dtype(dtype).itemsize
-    if data is None:
-        values = np.zeros(n, dtype)
-    else:
-        values = np.frombuffer(memoryview(data), dtype, count=n, offset=array.offset * size)
-    if array.null_count:
-        assert validity is not None
-        bits = np.unpackbits(np.frombuffer(memoryview(validity), np.uint8), bitorder="little")
-        missing = ~bits[array.offset : array.offset + n].astype(bool)
-        values = values.astype(np.float64)
-        values[missing] = np.nan
-    return values.copy() if not values.flags.writeable else values
 
 
 def _has_nan(numbers: Any) -> bool:
@@ -289,11 +253,11 @@ def _instants(column: Any, zone: ZoneInfo) -> NDArray[np.int64]:
     if pa.types.is_timestamp(kind):
         if kind.tz is not None:
             utc = pc.cast(column, pa.timestamp("us", "UTC"), safe=False)
-            return _to_numpy(pc.cast(utc, pa.int64()), np.int64)
+            return to_numpy(pc.cast(utc, pa.int64()), np.int64)
         local = pc.cast(pc.cast(column, pa.timestamp("us"), safe=False), pa.int64())
-        return localize(_to_numpy(local, np.int64), zone)
+        return localize(to_numpy(local, np.int64), zone)
     if pa.types.is_integer(kind):
-        return _to_numpy(pc.cast(column, pa.int64()), np.int64)
+        return to_numpy(pc.cast(column, pa.int64()), np.int64)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return iso_instants(column, zone)
     raise Unclean(f"ts of type {kind}")

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tracker.core.model import MICROS, datetime_to_ts
+from tracker.sources.buffers import one_array, to_numpy
 
 _DIGIT0, _COLON, _DASH, _DOT = ord("0"), ord(":"), ord("-"), ord(".")
 _LAYOUT = re.compile(
@@ -102,14 +103,7 @@ def _wall_times(column: Any) -> NDArray[np.int64] | None:
         times = pc.cast(column, pa.timestamp("us"))
     except pa.ArrowInvalid:
         return None
-    if isinstance(times, pa.ChunkedArray):
-        times = times.combine_chunks()
-    data = times.buffers()[1]
-    assert data is not None
-    wall: NDArray[np.int64] = np.frombuffer(
-        memoryview(data), np.int64, count=len(times), offset=times.offset * 8
-    )
-    return wall
+    return to_numpy(times, np.int64)  # a timestamp's buffer is its int64 microseconds
 
 
 def _uniform_fields(text: NDArray[np.uint8], match: re.Match[str]) -> Fields | None:
@@ -291,7 +285,7 @@ def _byte_matrix(column: Any) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
     """A string column as an (n, widest) matrix of bytes, zero-padded, and each one's length."""
     import pyarrow as pa
 
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    array = one_array(column)
     if pa.types.is_large_string(array.type):
         array = array.cast(pa.string())
     _, offsets_buffer, data_buffer = array.buffers()

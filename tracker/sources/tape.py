@@ -28,7 +28,7 @@ from tracker.core.model import Tick, datetime_to_ts
 from tracker.errors import InputError
 from tracker.sources import is_parquet
 from tracker.sources.ahead import KEEP_ROWS
-from tracker.sources.columns import arrow_chunks, screen_csv
+from tracker.sources.columns import arrow_chunks
 from tracker.sources.isotimes import Unclean
 
 if TYPE_CHECKING:
@@ -158,10 +158,7 @@ class TapeReader:
             raise InputError(f"{self.path}: changed while it was being replayed") from None
 
     def _arrow(self) -> Iterator[TickArrays]:
-        columns = None if self.parquet else screen_csv(self.path)
-        if columns is None and not self.parquet:
-            raise Unclean("not a plain CSV tape")
-        return arrow_chunks(self.path, self.timezone, columns, self.parquet, self.chunk_rows)
+        return arrow_chunks(self.path, self.timezone, self.parquet, self.chunk_rows)
 
     def _check_fast(self) -> TapeCheck | None:
         kept: list[TickArrays] | None = []

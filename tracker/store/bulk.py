@@ -39,7 +39,7 @@ def insert_ticks(connection: Connection, listing_id: str, ticks: TickArrays) -> 
 ROWS_PER_INSERT = 250  # rows one SQLite INSERT writes: binding and stepping per row costs more
 
 
-def sqlite_insert(listing_id: str, volume: bool, turnover: bool, rows: int = 1) -> str:
+def sqlite_insert(listing_id: str, volume: bool, turnover: bool, rows: int) -> str:
     """The INSERT of ``rows`` ticks that binds only what varies per tick.
 
     The listing id is written in as a literal and an absent column as NULL: binding
