@@ -3,7 +3,14 @@
 exchange_calendars knows continuous trading (HKEX: 09:30-12:00 and 13:00-16:00,
 half days to 12:00) and holidays. HKEX also trades in a pre-opening auction
 (09:00-09:30, the opening price struck between 09:20 and 09:22) and a closing
-auction (16:00-16:10, or 12:00-12:10 on half days); they are added here.
+auction (16:00-16:10, or 12:00-12:10 on half days, the closing price struck at a
+random moment from 16:08 or 12:08); they are added here. HKEX's session times as
+its brokers publish them: the pre-opening session's order input (09:00-09:15),
+no-cancellation (09:15-09:20), random matching (09:20-09:22) and blocking periods,
+and the closing auction session "4:00 pm to a random closing between 4:08 pm and
+4:10 pm" (12:00 to 12:08-12:10 on half days), e.g. https://www.pcsfg.com/pcs/
+customer-services/trading-hours and https://boom.com/en/customer_service/faqs/
+hkex_auction_sessions/.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from tracker.core.model import MICROS, datetime_to_ts, ts_to_datetime
+from tracker.exchanges import REGULAR_OPENS
 
 # Minutes of auction before the open and after the close, per calendar code.
 _AUCTIONS: dict[str, tuple[int, int]] = {"XHKG": (30, 10)}
@@ -181,6 +189,21 @@ class DaySession:
         start = self.continuous_from
         return None if start is None else start + OPENING_GRACE_US
 
+    @property
+    def closing_from(self) -> int | None:
+        """From when a trade is the day's closing print: its closing auction, else its close.
+
+        None on a day without trading.
+        """
+        auction = [p.start for p in self.periods if p.phase is Phase.CLOSING_AUCTION]
+        return auction[-1] if auction else self.ends
+
+    @property
+    def ends(self) -> int | None:
+        """When the day's last trading period ends; None on a day without trading."""
+        spans = self.spans
+        return spans[-1][1] if spans else None
+
 
 def _period(start: dt.datetime, end: dt.datetime, phase: Phase) -> Period:
     return Period(datetime_to_ts(start), datetime_to_ts(end), phase)
@@ -203,3 +226,41 @@ def _trading_spans(periods: Iterable[Period]) -> list[tuple[int, int]]:
         else:
             merged.append((period.start, period.end))
     return merged
+
+
+class OpeningPrints:
+    """Tells whether a day's first trade, at an instant, is the day's opening print.
+
+    It is when it comes at or before the day's ``opening_until`` (the pre-opening
+    auction's print, or a trade in the first two minutes of continuous trading). The
+    regular open of most calendars is known from a table (``REGULAR_OPENS``), so a
+    replay decides without importing exchange_calendars; days the table does not
+    cover are looked up in the calendar, once each.
+    """
+
+    def __init__(self, code: str, timezone: str) -> None:
+        self.code = code
+        self._zone = ZoneInfo(timezone)
+        self._regular = REGULAR_OPENS.get(code)
+        self._calendar: MarketCalendar | None = None
+        self._until: dict[dt.date, int | None] = {}
+
+    def __call__(self, ts_us: int) -> bool:
+        """Whether a day's first trade at ``ts_us`` is that day's opening print."""
+        until = self.opening_until(ts_to_datetime(ts_us).astimezone(self._zone).date())
+        return until is None or ts_us <= until
+
+    def opening_until(self, date: dt.date) -> int | None:
+        """The day's ``opening_until``; None on a day that does not trade."""
+        if date in self._until:
+            return self._until[date]
+        regular = self._regular
+        if regular is not None and (regular.since is None or date >= regular.since):
+            opens = dt.datetime.combine(date, regular.time, self._zone)
+            until: int | None = datetime_to_ts(opens) + OPENING_GRACE_US
+        else:
+            if self._calendar is None:
+                self._calendar = MarketCalendar(self.code)
+            until = self._calendar.day(date, self._zone.key).opening_until
+        self._until[date] = until
+        return until

@@ -6,6 +6,7 @@ exchange_calendars (slow to import); a test checks the table against it.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import NamedTuple
 
 
@@ -129,3 +130,80 @@ ALIASES: dict[str, str] = {
 def exchange(code: str) -> Exchange | None:
     """The exchange a calendar code (or alias) names, or None when unknown."""
     return EXCHANGES.get(ALIASES.get(code, code))
+
+
+class RegularOpen(NamedTuple):
+    """When continuous trading regularly starts (exchange local time), and since which date."""
+
+    since: dt.date | None  # None: for as long as the calendar knows
+    time: dt.time
+
+
+# The regular open of each calendar whose sessions start on their own date and which has no
+# special (late or early) opens in exchange_calendars: enough to tell a day's opening print
+# from a later first trade without importing it (``tracker.calendar.OpeningPrints``). Days
+# before ``since``, and the calendars left out, are asked of exchange_calendars itself.
+REGULAR_OPENS: dict[str, RegularOpen] = {
+    "24/5": RegularOpen(None, dt.time(0, 0)),
+    "24/7": RegularOpen(None, dt.time(0, 0)),
+    "AIXK": RegularOpen(None, dt.time(11, 0)),
+    "XAMS": RegularOpen(None, dt.time(9, 0)),
+    "XASX": RegularOpen(None, dt.time(10, 0)),
+    "XBDA": RegularOpen(None, dt.time(9, 0)),
+    "XBKK": RegularOpen(None, dt.time(10, 0)),
+    "XBOG": RegularOpen(None, dt.time(9, 30)),
+    "XBOM": RegularOpen(None, dt.time(9, 15)),
+    "XBRA": RegularOpen(None, dt.time(11, 0)),
+    "XBRU": RegularOpen(None, dt.time(9, 0)),
+    "XBUD": RegularOpen(None, dt.time(9, 0)),
+    "XBUE": RegularOpen(None, dt.time(11, 0)),
+    "XCBF": RegularOpen(None, dt.time(8, 30)),
+    "XCSE": RegularOpen(None, dt.time(9, 0)),
+    "XDUB": RegularOpen(None, dt.time(8, 0)),
+    "XDUS": RegularOpen(None, dt.time(8, 0)),
+    "XEEE": RegularOpen(None, dt.time(8, 0)),
+    "XETR": RegularOpen(None, dt.time(9, 0)),
+    "XEUR": RegularOpen(None, dt.time(8, 0)),
+    "XFRA": RegularOpen(None, dt.time(9, 0)),
+    "XHAM": RegularOpen(None, dt.time(8, 0)),
+    "XHEL": RegularOpen(None, dt.time(10, 0)),
+    "XHKG": RegularOpen(dt.date(2011, 3, 7), dt.time(9, 30)),
+    "XICE": RegularOpen(None, dt.time(9, 30)),
+    "XIDX": RegularOpen(None, dt.time(9, 0)),
+    "XIST": RegularOpen(None, dt.time(10, 0)),
+    "XJSE": RegularOpen(None, dt.time(9, 0)),
+    "XKAR": RegularOpen(None, dt.time(9, 32)),
+    "XKLS": RegularOpen(None, dt.time(9, 0)),
+    "XKRX": RegularOpen(dt.date(1998, 12, 7), dt.time(9, 0)),
+    "XLIM": RegularOpen(None, dt.time(9, 0)),
+    "XLIS": RegularOpen(None, dt.time(8, 0)),
+    "XLIT": RegularOpen(None, dt.time(10, 0)),
+    "XLJU": RegularOpen(None, dt.time(9, 15)),
+    "XLON": RegularOpen(None, dt.time(8, 0)),
+    "XLUX": RegularOpen(None, dt.time(9, 0)),
+    "XMAD": RegularOpen(None, dt.time(9, 0)),
+    "XMEX": RegularOpen(None, dt.time(8, 30)),
+    "XMIL": RegularOpen(None, dt.time(9, 0)),
+    "XMOS": RegularOpen(None, dt.time(10, 0)),
+    "XNYS": RegularOpen(None, dt.time(9, 30)),
+    "XNZE": RegularOpen(None, dt.time(10, 0)),
+    "XOSL": RegularOpen(None, dt.time(9, 0)),
+    "XPAR": RegularOpen(None, dt.time(9, 0)),
+    "XPHS": RegularOpen(None, dt.time(9, 30)),
+    "XPRA": RegularOpen(None, dt.time(9, 0)),
+    "XRIS": RegularOpen(None, dt.time(10, 0)),
+    "XSAU": RegularOpen(None, dt.time(10, 0)),
+    "XSES": RegularOpen(None, dt.time(9, 0)),
+    "XSGO": RegularOpen(None, dt.time(9, 30)),
+    "XSHG": RegularOpen(None, dt.time(9, 30)),
+    "XSTO": RegularOpen(None, dt.time(9, 0)),
+    "XSTU": RegularOpen(None, dt.time(7, 30)),
+    "XSWX": RegularOpen(None, dt.time(9, 0)),
+    "XTAI": RegularOpen(None, dt.time(9, 0)),
+    "XTAL": RegularOpen(None, dt.time(10, 0)),
+    "XTKS": RegularOpen(None, dt.time(9, 0)),
+    "XTSE": RegularOpen(None, dt.time(9, 30)),
+    "XWAR": RegularOpen(None, dt.time(9, 0)),
+    "XWBO": RegularOpen(None, dt.time(9, 0)),
+    "XZAG": RegularOpen(None, dt.time(9, 0)),
+}

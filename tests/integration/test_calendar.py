@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tracker.calendar import MarketCalendar, Phase, open_intervals
+from tracker.calendar import MarketCalendar, OpeningPrints, Phase, open_intervals
 from tracker.core.model import datetime_to_ts
 
 HKT = ZoneInfo("Asia/Hong_Kong")
@@ -199,3 +199,86 @@ def test_half_days_holidays_and_weekends_have_no_break_to_cut(
     assert len(session.spans) == spans
     assert session.breaks == []
     assert (session.opening_until is None) is (spans == 0)
+
+
+# --- the opening print and the closing print ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("clock", "opening"),
+    [
+        ("09:20", True),  # the pre-opening auction's print
+        ("09:30", True),
+        ("09:32", True),  # the last instant of the two minutes' grace
+        ("09:32:00.000001", False),
+        ("09:50", False),  # a daemon started late: its first trade is not the open
+        ("13:05", False),
+    ],
+)
+def test_a_days_first_trade_is_its_opening_print_up_to_two_minutes_into_trading(
+    clock: str, opening: bool
+) -> None:
+    prints = OpeningPrints("XHKG", "Asia/Hong_Kong")
+    assert prints(datetime_to_ts(at(NORMAL_DAY, clock))) is opening
+
+
+def test_opening_prints_from_the_table_agree_with_the_calendar_on_every_day(
+    hkex: MarketCalendar, nyse: MarketCalendar
+) -> None:
+    for code, calendar, zone in (("XHKG", hkex, HKT), ("XNYS", nyse, NEW_YORK)):
+        prints = OpeningPrints(code, zone.key)
+        day = dt.date(2025, 12, 1)
+        while day < dt.date(2026, 3, 1):
+            session = calendar.day(day, zone.key)
+            if session.opening_until is not None:  # a trading day
+                assert prints.opening_until(day) == session.opening_until, (code, day)
+            day += dt.timedelta(days=1)
+
+
+def test_days_before_the_table_knows_the_open_are_asked_of_the_calendar() -> None:
+    # HKEX opened at 10:00 until 2011-03-04 (exchange_calendars' open_times)
+    prints = OpeningPrints("XHKG", "Asia/Hong_Kong")
+    day = dt.date(2010, 6, 1)
+    assert prints(datetime_to_ts(at(day, "10:01"))) is True
+    assert prints(datetime_to_ts(at(day, "10:03"))) is False
+
+
+def test_regular_opens_table_matches_exchange_calendars() -> None:
+    import warnings
+
+    import exchange_calendars as xcals
+    from pandas.errors import Pandas4Warning
+
+    from tracker.exchanges import EXCHANGES, REGULAR_OPENS
+
+    assert set(REGULAR_OPENS) <= set(EXCHANGES)
+    for code, regular in REGULAR_OPENS.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Pandas4Warning)
+            calendar = xcals.get_calendar(code, start="2025-01-01", end="2025-03-01")
+        since, time = type(calendar).open_times[-1]
+        assert regular.since == (None if since is None else since.date()), code
+        assert regular.time == time, code
+        assert calendar.open_offset == 0, code
+        assert not calendar.special_opens, code
+        assert not calendar.special_opens_adhoc, code
+
+
+def test_the_closing_print_comes_from_the_closing_auction_or_the_close(
+    hkex: MarketCalendar, nyse: MarketCalendar
+) -> None:
+    normal = hkex.day(NORMAL_DAY, "Asia/Hong_Kong")
+    half = hkex.day(HALF_DAY, "Asia/Hong_Kong")
+    new_york = nyse.day(NORMAL_DAY, "America/New_York")
+    assert (normal.closing_from, normal.ends) == (
+        datetime_to_ts(at(NORMAL_DAY, "16:00")),
+        datetime_to_ts(at(NORMAL_DAY, "16:10")),
+    )
+    assert (half.closing_from, half.ends) == (
+        datetime_to_ts(at(HALF_DAY, "12:00")),
+        datetime_to_ts(at(HALF_DAY, "12:10")),
+    )
+    close = datetime_to_ts(at(NORMAL_DAY, "16:00", NEW_YORK))
+    assert (new_york.closing_from, new_york.ends) == (close, close)
+    holiday = hkex.day(HOLIDAY, "Asia/Hong_Kong")
+    assert (holiday.closing_from, holiday.ends) == (None, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -42,11 +43,14 @@ HOUR_US = 3_600_000_000
 
 
 def check_batch_equals_streaming(
-    listing: Listing, state: ListingState, arrays: TickArrays
+    listing: Listing,
+    state: ListingState,
+    arrays: TickArrays,
+    opening_of: Callable[[int], bool] | None = None,
 ) -> BatchEvaluation:
     """Assert the contract for one batch and return the batch's evaluation."""
-    batch = evaluate_batch(listing, state, arrays)
-    streamed = evaluate(listing, state, arrays.to_ticks())
+    batch = evaluate_batch(listing, state, arrays, opening_of=opening_of)
+    streamed = evaluate(listing, state, arrays.to_ticks(), opening_of=opening_of)
 
     assert batch.alerts == streamed.alerts
     assert batch.state == streamed.state
@@ -153,7 +157,15 @@ def tapes(draw: st.DrawFn, listing: Listing, moments: list[int]) -> list[Tick]:
     return ticks
 
 
-Scenario = tuple[Listing, list[Tick], int, int, list[int], Extremes | None]
+Scenario = tuple[
+    Listing, list[Tick], int, int, list[int], Extremes | None, Callable[[int], bool] | None
+]
+
+
+def opening_until_hour(timezone: str, hour: int) -> Callable[[int], bool]:
+    """An ``opening_of`` for the tests: a day's first trade before ``hour`` local time opens it."""
+    zone = ZoneInfo(timezone)
+    return lambda ts_us: dt.datetime.fromtimestamp(ts_us / 1e6, tz=zone).hour < hour
 
 
 @st.composite
@@ -176,7 +188,10 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     replay_from = draw(st.integers(0, seen))
     cuts = draw(st.lists(st.integers(0, len(ticks) - replay_from), max_size=5))
     extremes = draw(st.none() | st.just(Extremes(moments[0], 30.0, None)))
-    return listing, ticks, seen, replay_from, sorted(set(cuts)), extremes
+    # instants cluster around midnights: these cutoffs make some day starts opening, some not
+    hour = draw(st.none() | st.sampled_from([0, 1, 12]))
+    opening = None if hour is None else opening_until_hour(timezone, hour)
+    return listing, ticks, seen, replay_from, sorted(set(cuts)), extremes, opening
 
 
 # --- property -----------------------------------------------------------------------------------
@@ -185,19 +200,19 @@ def scenarios(draw: st.DrawFn) -> Scenario:
 @settings(max_examples=400, deadline=None)
 @given(scenarios())
 def test_batches_give_the_streaming_alerts_and_state(scenario: Scenario) -> None:
-    listing, ticks, seen, replay_from, cuts, extremes = scenario
-    before = evaluate(listing, ListingState(), ticks[:seen]).state
+    listing, ticks, seen, replay_from, cuts, extremes, opening = scenario
+    before = evaluate(listing, ListingState(), ticks[:seen], opening_of=opening).state
     before = dataclasses.replace(before, extremes=extremes)
     arrays = TickArrays.from_ticks(ticks[replay_from:])
     assert arrays.to_ticks() == ticks[replay_from:]
 
     state, alerts, start = before, [], 0
     for stop in [*cuts, len(arrays)]:
-        batch = check_batch_equals_streaming(listing, state, arrays.slice(start, stop))
+        batch = check_batch_equals_streaming(listing, state, arrays.slice(start, stop), opening)
         state, start = batch.state, stop
         alerts.extend(batch.alerts)
 
-    whole = evaluate(listing, before, ticks[replay_from:])
+    whole = evaluate(listing, before, ticks[replay_from:], opening_of=opening)
     assert alerts == list(whole.alerts)
     assert state == whole.state
     replayed = evaluate_batch(listing, state, arrays)

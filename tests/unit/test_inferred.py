@@ -14,10 +14,10 @@ from tracker.core.model import (
     Extremes,
     Listing,
     ListingState,
-    Rule,
     RuleState,
     ThresholdCrossed,
     Tick,
+    local_date,
     to_micros,
 )
 from tracker.core.rules import Evaluation, evaluate
@@ -120,7 +120,8 @@ def test_polled_tick_that_fired_a_rule_is_not_followed_by_an_inferred_fire() -> 
 # --- re-arming ----------------------------------------------------------------------------------
 
 
-def test_inferred_fire_disarms_and_only_a_later_polled_tick_rearms() -> None:
+def test_inferred_fire_is_rearmed_by_the_polled_trade_that_came_after_the_high() -> None:
+    # the high of 38.00 crossed 37.00, then the polled trade at 36.00 is below the bound 36.63
     first = evaluate(
         LISTING,
         ListingState(),
@@ -128,35 +129,83 @@ def test_inferred_fire_disarms_and_only_a_later_polled_tick_rearms() -> None:
         extremes("2026-01-02T10:00", 38.00, 35.90),
     )
     assert fired(first) == [("up-37", 38.00, True)]
-    assert first.state.rules[UP_KEY].armed is False
+    assert first.state.rules[UP_KEY].armed is True
 
-    # a new low below the re-arm bound (36.63) and a new high: neither re-arms nor fires
+    # so the next real crossing fires
+    second = evaluate(LISTING, first.state, [make_tick(37.10, "2026-01-02T10:01")])
+    assert fired(second) == [("up-37", 37.10, False)]
+
+
+def test_inferred_fire_stays_disarmed_when_the_trade_is_inside_the_band() -> None:
+    first = evaluate(
+        LISTING,
+        ListingState(),
+        [make_tick(36.80, "2026-01-02T10:00")],  # below 37.00, above the bound 36.63
+        extremes("2026-01-02T10:00", 38.00, 36.70),
+    )
+    assert fired(first) == [("up-37", 38.00, True)]
+    assert first.state.rules[UP_KEY].armed is False
+    # still disarmed: a polled tick above the level fires nothing
     second = evaluate(
         LISTING,
         first.state,
-        [make_tick(36.80, "2026-01-02T10:01")],
-        extremes("2026-01-02T10:01", 39.00, 35.00),
+        [make_tick(37.50, "2026-01-02T10:01")],
+        extremes("2026-01-02T10:01", 38.00, 36.70),
     )
     assert fired(second) == []
-    assert second.state.rules[UP_KEY].armed is False
 
-    # still disarmed: a polled tick above the level fires nothing either
-    third = evaluate(
-        LISTING,
-        second.state,
-        [make_tick(37.50, "2026-01-02T10:02")],
-        extremes("2026-01-02T10:02", 39.00, 35.00),
-    )
-    assert fired(third) == []
 
-    # a polled tick below the bound re-arms; the next one through the level fires
-    fourth = evaluate(
+def test_a_new_low_past_the_bound_rearms_a_disarmed_rule_and_the_trade_fires_it() -> None:
+    fired_before = evaluate(LISTING, ListingState(), [make_tick(37.20, "2026-01-02T10:00")])
+    assert fired(fired_before) == [("up-37", 37.20, False)]
+    # between the polls the price fell to 36.00 (past the bound 36.63), then traded at 37.40
+    poll = evaluate(
         LISTING,
-        third.state,
-        [make_tick(36.50, "2026-01-02T10:03"), make_tick(37.50, "2026-01-02T10:04")],
-        extremes("2026-01-02T10:04", 39.00, 35.00),
+        fired_before.state,
+        [make_tick(37.40, "2026-01-02T10:01")],
+        extremes("2026-01-02T10:01", 37.40, 36.00),
     )
-    assert fired(fourth) == [("up-37", 37.50, False)]
+    assert fired(poll) == [("up-37", 37.40, False)]
+
+
+def test_a_disarmed_rule_is_never_fired_by_a_high_whose_order_with_the_low_is_unknown() -> None:
+    fired_before = evaluate(LISTING, ListingState(), [make_tick(37.20, "2026-01-02T10:00")])
+    # the low re-arms the rule; the new high of 38.00 may have come before the low: no alert
+    poll = evaluate(
+        LISTING,
+        fired_before.state,
+        [make_tick(36.90, "2026-01-02T10:01")],
+        extremes("2026-01-02T10:01", 38.00, 36.00),
+    )
+    assert fired(poll) == []
+    assert poll.state.rules[UP_KEY].armed is True
+
+
+def test_when_the_high_and_the_trade_both_reach_the_level_the_alert_is_the_trades() -> None:
+    poll = evaluate(
+        LISTING,
+        ListingState(),
+        [make_tick(37.50, "2026-01-02T10:00", seq=2)],
+        extremes("2026-01-02T10:00", 38.00, 36.00),
+    )
+    [alert] = poll.alerts
+    assert (alert.tick.price, alert.tick.seq, alert.inferred) == (37.50, 2, False)
+
+
+def test_a_daemon_started_late_is_not_left_blind_by_the_days_low() -> None:
+    # the issue's day: trading from 09:20, the daemon's first poll at 09:50; the day's low of
+    # 19.00 came before the polled trade at 20.50, above the down rule's re-arm bound 19.796
+    first = evaluate(
+        LISTING,
+        ListingState(),
+        [make_tick(20.50, "2026-01-02T09:50")],
+        extremes("2026-01-02T09:50", 36.00, 19.00),
+    )
+    assert fired(first) == [("below-offer", 19.00, True)]
+    assert first.state.rules[("below-offer", 19_600_000)].armed is True
+    # the next real crossing is not missed
+    later = evaluate(LISTING, first.state, [make_tick(19.40, "2026-01-02T10:30")])
+    assert fired(later) == [("below-offer", 19.40, False)]
 
 
 def test_once_rule_fired_by_an_extreme_never_fires_again() -> None:
@@ -233,90 +282,141 @@ def tapes(draw: st.DrawFn, start: str, min_size: int = 1) -> list[Tick]:
     return ticks
 
 
-def crossed(rule: Rule, extremes_: Extremes, level: int) -> bool:
-    if rule.direction is Direction.UP:
-        return extremes_.high is not None and to_micros(extremes_.high) >= level
-    return extremes_.low is not None and to_micros(extremes_.low) < level
+def reference_poll(
+    listing: Listing, before: ListingState, trade: Tick | None, reported: Extremes
+) -> tuple[list[tuple[str, int, int, float, bool]], dict[str, bool]]:
+    """A poll per rule as the contract says it: the sequence [extreme, trade].
+
+    The ordinary semantics on two prices, where the extreme is the armed rule's high (up)
+    or low (down), or the disarmed rule's low (up) or high (down); new since the last poll
+    of the day only. Returns the alerts as (rule, ts, seq, price, inferred): the extremes'
+    first, as they came before the trade, each part in rule order; and each rule's armed
+    flag after the poll.
+    """
+    seen = before.extremes
+    same_day = seen is not None and local_date(listing, seen.ts_us) == local_date(
+        listing, reported.ts_us
+    )
+    high, low = reported.high, reported.low
+    if same_day and seen is not None and high is not None and seen.high is not None:
+        high = high if high > seen.high else None
+    if same_day and seen is not None and low is not None and seen.low is not None:
+        low = low if low < seen.low else None
+    alerts: list[tuple[str, int, int, float, bool]] = []
+    armed_after: dict[str, bool] = {}
+    for rule in listing.rules:
+        level = rule.level(listing.offer_price, listing.shares_outstanding)
+        bound = rule.rearm_bound(level)
+        up = rule.direction is Direction.UP
+        stored = before.rules.get((rule.id, level))
+        armed = stored is None or stored.armed
+        last_fired = None if stored is None else stored.last_fired_us
+        extreme = (high if up else low) if armed else (low if up else high)
+
+        def crosses(price: float, level: int = level, up: bool = up) -> bool:
+            return to_micros(price) >= level if up else to_micros(price) < level
+
+        steps = [] if extreme is None else [(extreme, True)]
+        if trade is not None:
+            steps.append((trade.price, False))
+        for price, is_extreme in steps:
+            if armed:
+                cooling = last_fired is not None and reported.ts_us - last_fired < rule.cooldown_us
+                if not crosses(price) or cooling:
+                    continue
+                if is_extreme and trade is not None and crosses(trade.price):
+                    continue  # both reach the level: the alert is the trade's
+                armed, last_fired = False, reported.ts_us
+                seq = trade.seq if trade is not None else before.last_seq
+                alerts.append((rule.id, reported.ts_us, seq, price, is_extreme))
+            elif not rule.once:
+                past = to_micros(price) < bound if up else to_micros(price) >= bound
+                armed = armed or past
+        armed_after[rule.id] = armed
+    alerts.sort(key=lambda alert: not alert[4])  # stable: rule order within each part
+    return alerts, armed_after
 
 
-@settings(deadline=None)
-@given(
-    listing=rule_sets(),
-    history=tapes("2026-01-02T09:30:00+08:00", min_size=0),
-    batch=tapes("2026-01-02T11:00:00+08:00"),
-    later=tapes("2026-01-02T14:00:00+08:00"),
-)
-def test_batch_extremes_add_only_inferred_alerts_for_rules_left_armed_within_the_range(
-    listing: Listing, history: list[Tick], batch: list[Tick], later: list[Tick]
+PRICES = st.integers(3_000, 4_000).map(lambda cents: cents / 100)
+
+
+@st.composite
+def prior_states(draw: st.DrawFn, listing: Listing) -> ListingState:
+    """A state after a trade at 10:00: each rule armed or not, fired at some time, and the
+    day's high and low seen at the last poll (of this day, of the day before, or none)."""
+    rules = {}
+    for rule in listing.rules:
+        level = rule.level(listing.offer_price, listing.shares_outstanding)
+        fired_at = draw(st.sampled_from([None, "2026-01-02T09:59:30", "2026-01-02T09:40"]))
+        rules[(rule.id, level)] = RuleState(
+            rule.id, level, draw(st.booleans()), None if fired_at is None else ts_us(fired_at)
+        )
+    seen = draw(
+        st.one_of(
+            st.none(),
+            st.builds(
+                lambda day, a, b: extremes(f"{day}T10:00", max(a, b), min(a, b)),
+                st.sampled_from(["2026-01-02", "2025-12-31"]),
+                PRICES,
+                PRICES,
+            ),
+        )
+    )
+    return ListingState(ts_us("2026-01-02T10:00"), 0, rules, seen, 36.0, 35.7, None)
+
+
+@st.composite
+def polls(draw: st.DrawFn) -> tuple[Listing, ListingState, Tick | None, Extremes]:
+    count = draw(st.integers(1, 5))
+    rules = tuple(
+        dataclasses.replace(
+            make_rule(
+                draw(PRICES),
+                "price",
+                draw(st.sampled_from(list(Direction))),
+                draw(st.sampled_from([0.0, 0.5, 1.0, 5.0])),
+                draw(st.booleans()),
+                id=f"r{i}",
+            ),
+            cooldown_us=draw(st.sampled_from([0, 60_000_000])),
+        )
+        for i in range(count)
+    )
+    listing = make_listing(rules)
+    before = draw(prior_states(listing))
+    trade = draw(st.one_of(st.none(), PRICES))
+    highs = draw(st.one_of(st.none(), PRICES))
+    lows = draw(st.one_of(st.none(), PRICES))
+    when = "2026-01-02T10:00:30" if trade is not None else "2026-01-02T10:00"
+    if trade is not None:  # a provider's day range holds its last trade
+        highs = None if highs is None else max(highs, trade)
+        lows = None if lows is None else min(lows, trade)
+    elif highs is not None and lows is not None:
+        highs, lows = max(highs, lows), min(highs, lows)
+    tick = None if trade is None else make_tick(trade, when, seq=draw(st.integers(0, 2)))
+    return listing, before, tick, extremes(when, highs, lows)
+
+
+@settings(deadline=None, max_examples=400)
+@given(poll=polls())
+def test_a_poll_is_evaluated_per_rule_as_the_sequence_extreme_then_trade(
+    poll: tuple[Listing, ListingState, Tick | None, Extremes],
 ) -> None:
-    state = evaluate(listing, ListingState(), history).state
-    prices = [tick.price for tick in batch]
-    last = batch[-1]
-    reported = Extremes(last.ts_us, max(prices), min(prices))
+    listing, before, trade, reported = poll
+    expected, armed_after = reference_poll(listing, before, trade, reported)
 
-    plain = evaluate(listing, state, batch)
-    with_extremes = evaluate(listing, state, batch, reported)
+    got = evaluate(listing, before, [] if trade is None else [trade], reported)
 
-    # the ticks fire exactly what they fire without extremes, and first
-    count = len(plain.alerts)
-    assert with_extremes.alerts[:count] == plain.alerts
-    assert not any(alert.inferred for alert in plain.alerts)
-    inferred = with_extremes.alerts[count:]
-
-    # inferred alerts: rules armed before the batch that its ticks left armed (a rule the
-    # ticks re-armed cannot have crossed between the polls: the extremes came before the
-    # polled trade), whose level the high (up) or low (down) passed
-    levels = {
-        rule.id: rule.level(listing.offer_price, listing.shares_outstanding)
-        for rule in listing.rules
-    }
-
-    def armed(rules: dict[tuple[str, int], RuleState], rule: Rule) -> bool:
-        known = rules.get((rule.id, levels[rule.id]))
-        return known is None or known.armed
-
-    expected = [
-        rule.id
-        for rule in listing.rules
-        if armed(state.rules, rule)
-        and armed(plain.state.rules, rule)
-        and crossed(rule, reported, levels[rule.id])
-    ]
-    assert [alert.rule.id for alert in inferred] == expected
-    for alert in inferred:
-        up = alert.rule.direction is Direction.UP
-        assert alert.inferred is True
-        assert alert.gap is False
-        assert alert.tick == Tick(last.ts_us, last.seq, reported.high if up else reported.low)
-        # so the level lies within the batch's price range
-        if up:
-            assert alert.level <= to_micros(max(prices))
-        else:
-            assert alert.level > to_micros(min(prices))
-
-    # extremes only ever disarm, and only the rules they fired
-    fired_ids = set(expected)
-    for key, rule_state in with_extremes.state.rules.items():
-        assert rule_state.armed == (plain.state.rules[key].armed and key[0] not in fired_ids)
-    assert with_extremes.state.extremes == reported
-    assert with_extremes.ticks == plain.ticks
-    assert (with_extremes.state.last_ts_us, with_extremes.state.last_seq) == (
-        plain.state.last_ts_us,
-        plain.state.last_seq,
-    )
-
+    assert [
+        (a.rule.id, a.tick.ts_us, a.tick.seq, a.tick.price, a.inferred) for a in got.alerts
+    ] == expected
+    assert all(not alert.gap for alert in got.alerts)
+    for rule in listing.rules:
+        level = rule.level(listing.offer_price, listing.shares_outstanding)
+        assert got.state.rules[(rule.id, level)].armed is armed_after[rule.id], rule.id
+    assert got.state.extremes == reported.range
     # the same poll again fires nothing twice
-    assert evaluate(listing, with_extremes.state, batch, reported).alerts == ()
-
-    # later ticks behave as if the inferred rules had fired on a tick: no other difference
-    disarmed = {
-        key: RuleState(rs.rule_id, rs.level, False) if key[0] in fired_ids else rs
-        for key, rs in plain.state.rules.items()
-    }
-    as_if_fired = dataclasses.replace(plain.state, rules=disarmed)
-    assert evaluate(listing, with_extremes.state, later).alerts == (
-        evaluate(listing, as_if_fired, later).alerts
-    )
+    assert evaluate(listing, got.state, [] if trade is None else [trade], reported).alerts == ()
 
 
 def test_a_rule_re_armed_by_the_polled_trade_does_not_infer_from_an_earlier_high() -> None:

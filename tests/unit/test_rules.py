@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
@@ -439,15 +439,33 @@ def ref_rules(listing: Listing) -> list[RefRule]:
     return rules
 
 
+OPENING_UNTIL = dt.time(9, 32)  # the tests' opening print: a day's first trade up to 09:32
+
+
+def opening_print(listing: Listing) -> Callable[[int], bool]:
+    """The tests' ``opening_of``: a first trade at or before 09:32 local time opens its day."""
+    zone = ZoneInfo(listing.timezone)
+
+    def opening(ts_us: int) -> bool:
+        moment = dt.datetime.fromtimestamp(ts_us / 1_000_000, tz=zone)
+        return moment.time() <= OPENING_UNTIL
+
+    return opening
+
+
 def reference_alerts(listing: Listing, ticks: Sequence[Tick]) -> list[tuple[str, int, int, bool]]:
-    """The contract's alert semantics as a plain loop: (rule id, ts, seq, gap) per alert."""
+    """The contract's alert semantics as a plain loop: (rule id, ts, seq, gap) per alert.
+
+    ``gap``: the day's first tick, when it comes at or before 09:32 (its opening print).
+    """
     zone = ZoneInfo(listing.timezone)
     rules = ref_rules(listing)
     alerts = []
     previous_day = None
     for tick in ticks:
-        day = dt.datetime.fromtimestamp(tick.ts_us // 1_000_000, tz=zone).date()
-        gap = day != previous_day
+        local = dt.datetime.fromtimestamp(tick.ts_us // 1_000_000, tz=zone)
+        day = local.date()
+        gap = day != previous_day and local.time() <= OPENING_UNTIL
         previous_day = day
         price = _round6(_dec(tick.price))
         for rule in rules:
@@ -475,7 +493,8 @@ ZONES_AND_DAYS = [
     ("America/Santiago", dt.date(2026, 9, 4)),
 ]
 SECONDS = st.one_of(
-    st.sampled_from([0, 1, 9 * 3600 + 1800, 9 * 3600 + 1801, 16 * 3600, 86_399]),
+    # midnight, the open (09:30), the end of its grace (09:32), the close, the last second
+    st.sampled_from([0, 1, 34_200, 34_201, 34_320, 34_321, 57_600, 86_399]),
     st.integers(0, 86_399),
 )
 
@@ -578,21 +597,22 @@ def test_evaluate_matches_plain_reference_in_one_batch_and_in_many(
 ) -> None:
     listing, ticks, cuts = scenario
     expected = reference_alerts(listing, ticks)
+    opening = opening_print(listing)
 
-    whole = evaluate(listing, ListingState(), ticks)
+    whole = evaluate(listing, ListingState(), ticks, opening_of=opening)
     assert as_tuples(whole.alerts) == expected
     levels = {rule.id: int(rule.level * 1_000_000) for rule in ref_rules(listing)}
     assert [a.level for a in whole.alerts] == [levels[a.rule.id] for a in whole.alerts]
 
     state, alerts, start = ListingState(), [], 0
     for end in [*cuts, len(ticks)]:
-        evaluation = evaluate(listing, state, ticks[start:end])
+        evaluation = evaluate(listing, state, ticks[start:end], opening_of=opening)
         state, start = evaluation.state, end
         alerts.extend(evaluation.alerts)
     assert as_tuples(alerts) == expected
     assert state == whole.state
 
-    again = evaluate(listing, state, ticks)
+    again = evaluate(listing, state, ticks, opening_of=opening)
     assert again.alerts == ()
     assert again.ticks == ()
 

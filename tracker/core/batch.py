@@ -29,7 +29,7 @@ from tracker.core.model import (
     day_bounds,
     local_date,
 )
-from tracker.core.rules import PhaseOf, evaluate
+from tracker.core.rules import OpeningOf, PhaseOf, evaluate
 
 _INT64 = np.iinfo(np.int64)
 _SCALED_LIMIT = 2.0**63  # prices in millionths must fit an int64
@@ -134,11 +134,12 @@ def evaluate_batch(
     state: ListingState,
     ticks: TickArrays,
     phase_of: PhaseOf | None = None,
+    opening_of: OpeningOf | None = None,
 ) -> BatchEvaluation:
     """Run tick columns through the listing's rules: ``rules.evaluate`` without extremes.
 
     The alerts (in tick order, within a tick in rule order) and the state equal what
-    ``evaluate(listing, state, ticks.to_ticks(), None, phase_of)`` gives, and its
+    ``evaluate(listing, state, ticks.to_ticks(), None, phase_of, opening_of)`` gives, and its
     accepted ticks are ``ticks.slice(start)``. Plain, ``once``, cooldown, expiring and
     daily rules take the numpy path. A listing with rules scoped to phases (``phase_of``
     is a call per tick) or with two rules of one id (they share stored state) is streamed
@@ -149,10 +150,10 @@ def evaluate_batch(
     """
     _check_order(ticks)
     if _streamed_only(listing):
-        streamed = evaluate(listing, state, ticks.to_ticks(), None, phase_of)
+        streamed = evaluate(listing, state, ticks.to_ticks(), None, phase_of, opening_of)
         return BatchEvaluation(streamed.alerts, streamed.state, len(ticks) - len(streamed.ticks))
     start = _accepted_start(ticks, state)
-    tape = _Tape.of(listing, state, ticks.slice(start))
+    tape = _Tape.of(listing, state, ticks.slice(start), opening_of)
     states = dict(state.rules)
     found: list[tuple[int, int, ThresholdCrossed]] = []
     for position, rule in enumerate(listing.rules):
@@ -253,16 +254,25 @@ class _Tape:
     ticks: TickArrays
     micros: NDArray[np.int64]
     day_starts: list[int]
-    gaps: frozenset[int]  # the day starts, to look up
+    gaps: frozenset[int]  # the day starts that are their day's opening print, to look up
     lowest: int  # the least and greatest price in millionths (0 when there are no ticks)
     highest: int
 
     @classmethod
-    def of(cls, listing: Listing, before: ListingState, ticks: TickArrays) -> _Tape:
+    def of(
+        cls,
+        listing: Listing,
+        before: ListingState,
+        ticks: TickArrays,
+        opening_of: OpeningOf | None = None,
+    ) -> _Tape:
         micros = to_micros_array(ticks.price)
         lowest, highest = (int(micros.min()), int(micros.max())) if len(micros) else (0, 0)
         starts = _day_starts(listing, ticks.ts_us, before.last_ts_us)
-        return cls(before, ticks, micros, starts, frozenset(starts), lowest, highest)
+        gaps = frozenset(
+            start for start in starts if opening_of is None or opening_of(int(ticks.ts_us[start]))
+        )
+        return cls(before, ticks, micros, starts, gaps, lowest, highest)
 
     def day_open(self, day: int) -> float:
         return float(self.ticks.price[self.day_starts[day]])

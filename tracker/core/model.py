@@ -164,11 +164,23 @@ class RuleState:
 
 @dataclass(frozen=True, slots=True)
 class Extremes:
-    """A provider's high and low of the day as of a quote's last trade (``ts_us``)."""
+    """A provider's figures of the day as of a quote's last trade (``ts_us``).
+
+    The day's high and low so far, and, where the provider has them, its open and the
+    previous trading day's close: the open stands in for a first stored tick that is
+    not the opening print (a daemon started late).
+    """
 
     ts_us: int
     high: float | None
     low: float | None
+    open: float | None = None
+    prev_close: float | None = None
+
+    @property
+    def range(self) -> Extremes:
+        """The high and low alone (what the state remembers to tell new ones from seen ones)."""
+        return Extremes(self.ts_us, self.high, self.low)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,8 @@ from tracker.core.model import (
 )
 
 PhaseOf = Callable[[int], str]  # the market phase at an instant (epoch microseconds)
+# Whether a day's first trade at an instant (epoch microseconds) is that day's opening print.
+OpeningOf = Callable[[int], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,34 +41,60 @@ def evaluate(
     ticks: Iterable[Tick],
     extremes: Extremes | None = None,
     phase_of: PhaseOf | None = None,
+    opening_of: OpeningOf | None = None,
 ) -> Evaluation:
     """Run ticks, in (ts, seq) order, through the listing's rules.
 
     Ticks at or before the state's high-water mark were evaluated before and are
     dropped, so a batch that is replayed again fires nothing twice.
 
-    ``extremes`` (live polling only) is the provider's day high and low after
-    these ticks: a new high or low that passed an armed rule's level which no
-    polled tick reached fires the rule as ``inferred``. Extremes never re-arm a rule.
+    A day's first tick fires its alerts as ``gap`` when it is the day's opening print
+    (``opening_of``; without it, every day's first tick is).
+
+    ``extremes`` (a live poll) is the provider's day figures as of the poll's trade, the
+    batch's last tick: its high and low were reached at or before that trade. Per rule
+    the poll is the sequence [extreme, trade], where the extreme is the one that can
+    change the rule's state: the high (up rule) or low (down rule) of an armed rule,
+    which fires it as ``inferred`` unless the trade reaches the level too (then the
+    alert is the trade's); the low (up rule) or high (down rule) of a disarmed rule,
+    which re-arms it when past the re-arm bound. A high or low counts only when it is
+    new since the last poll of the same day. The provider's open stands for the day's
+    open when the day's first tick is not its opening print.
     ``phase_of`` tells the market phase of an instant; rules scoped to phases need it.
     """
-    run = _Run(listing, state, phase_of)
-    for tick in ticks:
+    run = _Run(listing, state, phase_of, opening_of, extremes)
+    batch = ticks if isinstance(ticks, list | tuple) else list(ticks)
+    if extremes is None:
+        for tick in batch:
+            run.tick(tick)
+        return run.result()
+    for tick in batch[:-1]:
         run.tick(tick)
-    if extremes is not None:
-        run.extremes(extremes)
+    trade = batch[-1] if batch and run.accepts(batch[-1]) else None
+    run.extremes(extremes, trade)
+    if trade is not None:
+        run.tick(trade)
     return run.result()
 
 
 class _Run:
     """One batch: the rules' live state, the day context, and what fired."""
 
-    def __init__(self, listing: Listing, state: ListingState, phase_of: PhaseOf | None) -> None:
+    def __init__(
+        self,
+        listing: Listing,
+        state: ListingState,
+        phase_of: PhaseOf | None,
+        opening_of: OpeningOf | None,
+        figures: Extremes | None,
+    ) -> None:
         if phase_of is None and any(rule.phases for rule in listing.rules):
             raise ValueError(f"listing {listing.id!r} has rules scoped to phases: pass phase_of")
         self.listing = listing
         self.state = state
         self.phase_of = phase_of
+        self.opening_of = opening_of
+        self.figures = figures
         self.states = dict(state.rules)
         self.day = _Day(listing.timezone)
         self.day.seed(state.last_ts_us)
@@ -76,26 +104,22 @@ class _Run:
         self.rules = [_Compiled(rule) for rule in listing.rules]
         for rule in self.rules:
             self._relevel(rule)
-        # Extremes are reached at or before the polled trade: only a rule armed before the
-        # batch can have crossed between polls (not one re-armed by the batch's ticks).
-        self.armed_before = [rule.armed for rule in self.rules]
         self.seen = state.extremes
         self.alerts: list[ThresholdCrossed] = []
         self.accepted: list[Tick] = []
 
+    def accepts(self, tick: Tick) -> bool:
+        """Whether a tick is after the high-water mark (not evaluated before)."""
+        return self.last_ts is None or (tick.ts_us, tick.seq) > (self.last_ts, self.last_seq)
+
     def tick(self, tick: Tick) -> None:
-        if self.last_ts is not None and (tick.ts_us, tick.seq) <= (self.last_ts, self.last_seq):
+        if not self.accepts(tick):
             return
         self.accepted.append(tick)
         self.last_ts, self.last_seq = tick.ts_us, tick.seq
-        gap = self.day.starts_new_day(tick.ts_us)
-        if gap:
-            if self.last_price is not None:
-                self.prev_close = self.last_price
-            self.day_open = tick.price
-            for rule in self.rules:
-                if rule.rule.daily:
-                    self._relevel(rule)
+        if self.day.is_new(tick.ts_us):
+            self._begin_day(tick.ts_us, self._open_price(tick))
+        gap = self.day.first_trade() and self._opening(tick.ts_us)
         self.last_price = tick.price
         price = to_micros(tick.price)
         phase = self._phase(tick.ts_us) if self.phase_of is not None else None
@@ -105,20 +129,40 @@ class _Run:
             if rule.step(price, tick.ts_us):
                 self.alerts.append(self._crossed(rule, tick, gap, False))
 
-    def extremes(self, extremes: Extremes) -> None:
-        seq = self.last_seq if extremes.ts_us == self.last_ts else 0
+    def extremes(self, extremes: Extremes, trade: Tick | None) -> None:
+        """A poll's high and low, reached at or before its trade (``trade``, when new)."""
+        ts = extremes.ts_us
+        if trade is not None and trade.ts_us == ts:
+            seq = trade.seq
+        else:
+            seq = self.last_seq if ts == self.last_ts else 0
+        if self.day.is_new(ts):  # the poll's trade opens a day: begin it before its extremes
+            self._begin_day(ts, self._open_price(trade) if trade else extremes.open)
         fresh = _fresh_extremes(extremes, self.seen, self.day)
-        phase = self._phase(extremes.ts_us)
-        for rule, armed_before in zip(self.rules, self.armed_before, strict=True):
-            extreme = fresh.high if rule.up else fresh.low
-            if extreme is None or not (rule.armed and armed_before):
+        phase = self._phase(ts)
+        trade_price = None if trade is None else to_micros(trade.price)
+        trade_phase = phase if trade is None or trade.ts_us == ts else self._phase(trade.ts_us)
+        for rule in self.rules:
+            if not rule.active(ts, phase):
                 continue
-            if not rule.active(extremes.ts_us, phase):
-                continue
-            if rule.fire(to_micros(extreme), extremes.ts_us):
-                tick = Tick(extremes.ts_us, seq, extreme)
-                self.alerts.append(self._crossed(rule, tick, False, True))
-        self.seen = extremes
+            if rule.armed:
+                extreme = fresh.high if rule.up else fresh.low
+                if extreme is None or not rule.crosses(to_micros(extreme)):
+                    continue
+                if (
+                    trade is not None
+                    and trade_price is not None
+                    and rule.crosses(trade_price)
+                    and rule.active(trade.ts_us, trade_phase)
+                ):
+                    continue  # the trade reaches the level too: the alert is the trade's
+                if rule.fire(to_micros(extreme), ts):
+                    self.alerts.append(self._crossed(rule, Tick(ts, seq, extreme), False, True))
+            else:
+                extreme = fresh.low if rule.up else fresh.high
+                if extreme is not None:
+                    rule.rearm(to_micros(extreme))
+        self.seen = extremes.range
 
     def result(self) -> Evaluation:
         for rule in self.rules:
@@ -133,6 +177,40 @@ class _Run:
             self.prev_close,
         )
         return Evaluation(tuple(self.alerts), state, tuple(self.accepted))
+
+    def _opening(self, ts_us: int) -> bool:
+        """Whether a day's first trade at this instant is its opening print."""
+        return self.opening_of is None or self.opening_of(ts_us)
+
+    def _open_price(self, first: Tick) -> float | None:
+        """The open of the day a tick begins: the tick, unless a provider knew an earlier open."""
+        figures = self.figures
+        if figures is None or figures.open is None or self._opening(first.ts_us):
+            return first.price
+        return figures.open if self.day.same_day(figures.ts_us, first.ts_us) else first.price
+
+    def _begin_day(self, ts_us: int, day_open: float | None) -> None:
+        """A new exchange-local day: its open and previous close, and the daily rules' levels."""
+        self.day.enter(ts_us)
+        if self.last_price is not None:
+            self.prev_close = self.last_price
+        else:
+            self.prev_close = self._source_prev_close(ts_us)
+        self.day_open = day_open
+        for rule in self.rules:
+            if rule.rule.daily:
+                self._relevel(rule)
+
+    def _source_prev_close(self, ts_us: int) -> float | None:
+        """The provider's previous close for a first stored day (none on the listing day)."""
+        figures = self.figures
+        if figures is None or figures.prev_close is None:
+            return self.prev_close
+        if not self.day.same_day(figures.ts_us, ts_us):
+            return self.prev_close
+        if self.listing.listed_on is not None and self.day.date(ts_us) <= self.listing.listed_on:
+            return self.prev_close  # a debut's "previous close" is its offer price
+        return figures.prev_close
 
     def _phase(self, ts_us: int) -> str | None:
         if self.phase_of is None:
@@ -190,6 +268,11 @@ class _Compiled:
             return False
         return rule.phases is None or phase in rule.phases
 
+    def crosses(self, price: int) -> bool:
+        """Whether a price (millionths) is across the level: at or above it (up), below (down)."""
+        assert self.level is not None
+        return price >= self.level if self.up else price < self.level
+
     def step(self, price: int, ts_us: int) -> bool:
         """Advance on one price (millionths); true when the rule fires."""
         if self.armed:
@@ -197,9 +280,13 @@ class _Compiled:
             if level is None or not (price >= level if self.up else price < level):
                 return False
             return self.fire(price, ts_us)
+        self.rearm(price)
+        return False
+
+    def rearm(self, price: int) -> None:
+        """Arm a disarmed rule again when a price (millionths) is past its re-arm bound."""
         if not self.rule.once and (price < self.bound if self.up else price >= self.bound):
             self.armed = True
-        return False
 
     def fire(self, price: int, ts_us: int) -> bool:
         """Fire if armed, crossed and out of cooldown (a crossing in cooldown stays armed)."""
@@ -215,30 +302,43 @@ class _Compiled:
 
 
 class _Day:
-    """Finds the first tick of each exchange-local trading day (for the ``gap`` flag)."""
+    """The exchange-local day of the ticks: when a new one begins, and its first trade."""
 
     def __init__(self, timezone: str) -> None:
         self._zone = ZoneInfo(timezone)
         self._end_us = -1
+        self._traded = False  # the current day has had a tick
 
-    def starts_new_day(self, ts_us: int) -> bool:
-        if ts_us < self._end_us:
-            return False
+    def is_new(self, ts_us: int) -> bool:
+        """Whether an instant is on a later day than the current one."""
+        return ts_us >= self._end_us
+
+    def enter(self, ts_us: int) -> None:
+        """Make the instant's day the current one (it has no tick yet)."""
         local = ts_to_datetime(ts_us).astimezone(self._zone)
         midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), self._zone)
         self._end_us = datetime_to_ts(midnight)
-        return True
+        self._traded = False
+
+    def first_trade(self) -> bool:
+        """Called for each tick of the current day: whether it is the day's first."""
+        first = not self._traded
+        self._traded = True
+        return first
 
     def same_day(self, a_us: int, b_us: int) -> bool:
         """Whether two instants fall on the same exchange-local date."""
-        return self._date(a_us) == self._date(b_us)
+        return self.date(a_us) == self.date(b_us)
 
-    def _date(self, ts_us: int) -> dt.date:
+    def date(self, ts_us: int) -> dt.date:
+        """The exchange-local date of an instant."""
         return ts_to_datetime(ts_us).astimezone(self._zone).date()
 
     def seed(self, ts_us: int | None) -> None:
+        """Start from the day of the last evaluated tick, which has had its first trade."""
         if ts_us is not None:
-            self.starts_new_day(ts_us)
+            self.enter(ts_us)
+            self._traded = True
 
 
 def _fresh_extremes(extremes: Extremes, seen: Extremes | None, day: _Day) -> Extremes:
