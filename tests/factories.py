@@ -52,10 +52,11 @@ def make_listing(
     offer_price: float = 19.60,
     shares_outstanding: int = 2_646_592_710,
     timezone: str = "Asia/Hong_Kong",
+    symbol: str = "6082.HK",
 ) -> Listing:
     return Listing(
         id=id,
-        symbol="6082.HK",
+        symbol=symbol,
         name="Biren Technology",
         calendar="XHKG",
         timezone=timezone,

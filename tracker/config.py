@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     StrictBool,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -70,14 +71,7 @@ class RuleConfig(_Strict):
     @field_validator("cooldown")
     @classmethod
     def _duration(cls, value: float | str) -> float:
-        if isinstance(value, str):
-            match = _DURATION.fullmatch(value.strip())
-            if match is None:
-                raise ValueError(f"{value!r} is not a duration like 90, '90s', '15m' or '2h'")
-            value = float(match[1]) * _SECONDS[match[2]]
-        if value < 0:
-            raise ValueError("a cooldown cannot be negative")
-        return float(value)
+        return duration_seconds(value, "a cooldown")
 
     @model_validator(mode="after")
     def _reference_for_gains(self) -> RuleConfig:
@@ -104,6 +98,18 @@ class RuleConfig(_Strict):
         )
 
 
+def duration_seconds(value: float | str, what: str) -> float:
+    """Seconds of a duration given as a number of seconds or as text: '90s', '15m', '2h'."""
+    if isinstance(value, str):
+        match = _DURATION.fullmatch(value.strip())
+        if match is None:
+            raise ValueError(f"{value!r} is not a duration like 90, '90s', '15m' or '2h'")
+        value = float(match[1]) * _SECONDS[match[2]]
+    if value < 0:
+        raise ValueError(f"{what} cannot be negative")
+    return float(value)
+
+
 def _expiry(expires: dt.date | dt.datetime | None, timezone: str) -> int | None:
     """The instant a rule stops: a date's end, or a time (exchange time without an offset)."""
     if expires is None:
@@ -116,8 +122,16 @@ def _expiry(expires: dt.date | dt.datetime | None, timezone: str) -> int | None:
     return datetime_to_ts(moment)
 
 
+_Scale = Annotated[_Number, Field(gt=0)]
+
+
 class JsonFields(_Strict):
-    """Where an ``http_json`` payload keeps each figure: dotted paths like ``data.last``."""
+    """Where an ``http_json`` payload keeps each figure (dotted paths like ``data.last``).
+
+    The scales turn a payload's units into the listing's: ``price_scale = 0.001`` for
+    prices given in thousandths (eastmoney's integers), ``volume_scale = 100`` for
+    volume in lots of 100 shares.
+    """
 
     price: str
     time: str
@@ -125,16 +139,33 @@ class JsonFields(_Strict):
     turnover: str | None = None
     high: str | None = None
     low: str | None = None
+    open: str | None = None
+    prev_close: str | None = None
+    price_scale: _Scale = 1.0  # price, high, low, open and prev_close
+    volume_scale: _Scale = 1.0
+    turnover_scale: _Scale = 1.0
 
 
 class SourceConfig(_Strict):
-    """A ``[listings.source]`` table: where the daemon polls this listing's quotes."""
+    """A ``[listings.source]`` table (or one of ``[[listings.sources]]``): where quotes come from.
+
+    ``close_grace``: how long after the closing auction polling goes on until the day's
+    closing print is seen; ``down_after``: how long polls may fail before the source
+    counts as down (the next source is then polled, or a "down" notice is logged).
+    """
 
     provider: Literal["feed", "http_json", "yahoo", "tencent"]
     url: str | None = None
     interval: Annotated[_Number, Field(gt=0)] = 5.0
     timeout: Annotated[_Number, Field(gt=0)] = 5.0
+    close_grace: _Number | str = 300.0
+    down_after: _Number | str = 300.0
     fields: JsonFields | None = None
+
+    @field_validator("close_grace", "down_after")
+    @classmethod
+    def _duration(cls, value: float | str, info: ValidationInfo) -> float:
+        return duration_seconds(value, str(info.field_name))
 
     @model_validator(mode="after")
     def _complete(self) -> SourceConfig:
@@ -161,6 +192,20 @@ class ListingConfig(_Strict):
     listed_on: dt.date | None = None
     rules: list[RuleConfig] = []
     source: SourceConfig | None = None
+    sources: Annotated[list[SourceConfig], Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_way_to_name_sources(self) -> ListingConfig:
+        if self.source is not None and self.sources is not None:
+            raise ValueError("give [listings.source] or [[listings.sources]], not both")
+        return self
+
+    @property
+    def polled(self) -> list[SourceConfig]:
+        """The listing's quote sources in priority order (none: the daemon skips it)."""
+        if self.sources is not None:
+            return list(self.sources)
+        return [] if self.source is None else [self.source]
 
     @field_validator("calendar")
     @classmethod
@@ -266,6 +311,9 @@ def _describe(path: Path, data: Any, error: Mapping[str, Any]) -> str:
         if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
             rule = _index(listing.get("rules") if isinstance(listing, dict) else None, loc[1])
             where.append(f"rule {_label(rule, loc[1])}")
+            loc = loc[2:]
+        elif len(loc) >= 2 and loc[0] == "sources" and isinstance(loc[1], int):
+            where.append(f"source #{loc[1] + 1}")
             loc = loc[2:]
     key = ".".join(str(part) for part in loc) or "(table)"
     kind = error["type"]

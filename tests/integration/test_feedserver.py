@@ -103,6 +103,8 @@ def test_quotes_are_all_null_before_the_first_trade(biren: Player) -> None:
         "turnover": None,
         "high": None,
         "low": None,
+        "open": None,
+        "prev_close": None,
     }
 
 
@@ -179,15 +181,16 @@ def test_yahoo_bars_are_one_minute_with_null_minutes_and_a_partial_last_bar(bire
 
 
 def test_tencent_shape_is_gbk_text_with_the_figures_at_their_indices(biren: Player) -> None:
-    response = biren.at("2026-01-02 10:15:00").get("/q=hk06082")
+    response = biren.at("2026-01-02 10:15:00").get("/q=r_hk06082")
 
     assert response.status_code == 200
     text = response.content.decode("gbk")
-    assert text.startswith('v_hk06082="')
+    assert text.startswith('v_r_hk06082="')
     assert text.rstrip().endswith('";')
     fields = text.split('"')[1].split("~")
     assert fields[2] == "06082"
     assert float(fields[3]) == 37.86
+    assert (float(fields[4]), float(fields[5])) == (19.60, 35.70)  # previous close, open
     assert float(fields[6]) == sum(
         float(row["volume"]) for row in sample_rows_until("2026-01-02 10:15:00")
     )
@@ -195,9 +198,31 @@ def test_tencent_shape_is_gbk_text_with_the_figures_at_their_indices(biren: Play
     assert (float(fields[33]), float(fields[34])) == (37.86, 35.52)
 
 
+def test_tencent_plain_records_lag_the_real_time_ones_by_fifteen_minutes(biren: Player) -> None:
+    text = biren.at("2026-01-02 10:15:00").get("/q=hk06082,r_hk06082").content.decode("gbk")
+
+    records = dict(line.split("=", 1) for line in text.strip().splitlines())
+    plain = records["v_hk06082"].split("~")
+    real_time = records["v_r_hk06082"].split("~")
+    assert real_time[30] == "2026/01/02 10:15:00"
+    assert plain[30] == max(
+        row["ts"].replace("-", "/") for row in sample_rows_until("2026-01-02 10:00:00")
+    )
+
+
+def test_tencent_batch_answers_known_codes_and_one_no_match_for_the_unknown(
+    biren: Player,
+) -> None:
+    response = biren.at("2026-01-02 10:15:00").get("/q=r_hk06082,r_hk09999")
+
+    assert response.status_code == 200
+    lines = response.content.decode("gbk").strip().splitlines()
+    assert [line.split("=")[0] for line in lines] == ["v_r_hk06082", "v_pv_none_match"]
+    assert lines[1] == 'v_pv_none_match="1";'
+
+
 @pytest.mark.parametrize(
-    "path",
-    ["/quotes/other", "/v8/finance/chart/0700.HK", "/q=hk00700", "/quotes/", "/nothing/here"],
+    "path", ["/quotes/other", "/v8/finance/chart/0700.HK", "/quotes/", "/nothing/here"]
 )
 def test_unknown_listing_symbol_code_or_path_is_404_json(biren: Player, path: str) -> None:
     response = biren.get(path)

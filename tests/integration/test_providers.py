@@ -1,7 +1,7 @@
 """Quote providers against a real HTTP server on 127.0.0.1 whose answers each test sets.
 
 Payloads follow each provider's documented format: Yahoo's chart API v8 JSON, Tencent's
-GBK ``qt.gtimg.cn`` text (modelled on a real ``q=hk00700`` answer), a nested JSON for
+GBK ``qt.gtimg.cn`` text (modelled on real ``q=r_hk...`` answers), a nested JSON for
 ``http_json`` and our feed's contract JSON. Every fault maps to a short, stable reason.
 """
 
@@ -25,7 +25,7 @@ from factories import ROOT, make_listing, ts_us
 
 from tracker.config import JsonFields, SourceConfig
 from tracker.errors import ConfigError
-from tracker.sources.providers import make_provider, retry_after_seconds
+from tracker.sources.providers import fetch_quotes, make_provider, retry_after_seconds
 from tracker.sources.providers.base import Quote, QuoteError, QuoteProvider
 
 DATA = ROOT / "tests" / "data"
@@ -40,10 +40,13 @@ FIELDS = JsonFields(
     turnover="data.quote.0.amount",
     high="data.quote.0.hi",
     low="data.quote.0.lo",
+    open="data.quote.0.open",
+    prev_close="data.quote.0.preclose",
 )
+OPEN, PREV_CLOSE = 35.70, 19.60
 PATHS = {
     "yahoo": "/v8/finance/chart/6082.HK?interval=1m&range=1d",
-    "tencent": "/q=hk06082",
+    "tencent": "/q=r_hk06082",
     "http_json": "/api/quote?code=06082",
     "feed": "/quotes/biren",
 }
@@ -153,13 +156,22 @@ def tencent_body(
     fields[3] = fields[35] = "" if price is None else str(price)
     fields[6] = fields[29] = fields[36] = "" if volume is None else str(volume)
     fields[30] = time or ""
-    return f'v_hk06082="{"~".join(fields)}";\n'.encode("gbk")
+    return f'v_r_hk06082="{"~".join(fields)}";\n'.encode("gbk")
 
 
 def http_json_body(
     price: Any = "37.86", volume: Any = VOLUME, time: Any = EPOCH_1015 * 1000
 ) -> bytes:
-    quote = {"last": price, "time": time, "vol": volume, "amount": TURNOVER, "hi": HIGH, "lo": LOW}
+    quote = {
+        "last": price,
+        "time": time,
+        "vol": volume,
+        "amount": TURNOVER,
+        "hi": HIGH,
+        "lo": LOW,
+        "open": OPEN,
+        "preclose": PREV_CLOSE,
+    }
     payload = {"code": 0, "data": {"symbol": "06082", "market": "HK", "quote": [quote]}}
     return json.dumps(payload).encode()
 
@@ -175,6 +187,8 @@ def feed_body(
         "turnover": TURNOVER if volume else None,
         "high": HIGH if volume else None,
         "low": LOW if volume else None,
+        "open": OPEN if volume else None,
+        "prev_close": PREV_CLOSE,
     }
     return json.dumps(payload).encode()
 
@@ -185,7 +199,7 @@ BODIES = {
     "http_json": http_json_body,
     "feed": feed_body,
 }
-EXPECTED = Quote(AT_1015, 37.86, VOLUME, TURNOVER, HIGH, LOW)
+EXPECTED = Quote(AT_1015, 37.86, VOLUME, TURNOVER, HIGH, LOW, OPEN, PREV_CLOSE)
 
 
 def fetch(server: ScriptedServer, client: httpx.Client, kind: str, reply: Reply) -> Quote:
@@ -208,8 +222,10 @@ def test_provider_reads_last_trade_cumulative_volume_and_day_range_with_one_get(
 ) -> None:
     quote = fetch(server, client, kind, Reply(body=BODIES[kind]()))
 
-    expected_turnover = None if kind == "yahoo" else TURNOVER  # Yahoo's chart has no turnover
-    assert quote == Quote(AT_1015, 37.86, VOLUME, expected_turnover, HIGH, LOW)
+    yahoo = kind == "yahoo"
+    turnover = None if yahoo else TURNOVER  # Yahoo's chart has no turnover
+    opened = 37.70 if yahoo else OPEN  # Yahoo's: the day's first bar (this capture starts late)
+    assert quote == Quote(AT_1015, 37.86, VOLUME, turnover, HIGH, LOW, opened, PREV_CLOSE)
     assert quote.traded
     assert server.paths == [PATHS[kind]]
 
@@ -279,17 +295,17 @@ def test_http_json_missing_price_path_is_garbage(
 def test_tencent_short_record_with_price_and_time_leaves_missing_fields_none(
     server: ScriptedServer, client: httpx.Client
 ) -> None:
-    body = 'v_hk06082="{}";'.format("~".join(TENCENT_FIELDS[:31])).encode("gbk")
+    body = 'v_r_hk06082="{}";'.format("~".join(TENCENT_FIELDS[:31])).encode("gbk")
 
     quote = fetch(server, client, "tencent", Reply(body=body))
 
-    assert quote == Quote(AT_1015, 37.86, VOLUME, None, None, None)
+    assert quote == Quote(AT_1015, 37.86, VOLUME, None, None, None, OPEN, PREV_CLOSE)
 
 
 def test_tencent_record_without_a_price_is_garbage(
     server: ScriptedServer, client: httpx.Client
 ) -> None:
-    body = 'v_hk06082="100~壁仞科技~06082";'.encode("gbk")
+    body = 'v_r_hk06082="100~壁仞科技~06082";'.encode("gbk")
 
     assert fault(server, client, "tencent", Reply(body=body)).reason == "garbage payload"
 
@@ -297,7 +313,7 @@ def test_tencent_record_without_a_price_is_garbage(
 def test_tencent_price_without_its_time_field_is_garbage(
     server: ScriptedServer, client: httpx.Client
 ) -> None:
-    body = 'v_hk06082="{}";'.format("~".join(TENCENT_FIELDS[:20])).encode("gbk")
+    body = 'v_r_hk06082="{}";'.format("~".join(TENCENT_FIELDS[:20])).encode("gbk")
 
     assert fault(server, client, "tencent", Reply(body=body)).reason == "garbage payload"
 
@@ -307,7 +323,132 @@ def test_tencent_unknown_code_is_a_provider_error(
 ) -> None:
     reply = Reply(body=b'v_pv_none_match="1";\n')
 
-    assert fault(server, client, "tencent", reply).reason == "provider error"
+    caught = fault(server, client, "tencent", reply)
+
+    assert caught.reason == "provider error"
+    assert "unknown code r_hk06082" in str(caught)
+
+
+def test_tencent_is_asked_for_the_real_time_record_and_takes_no_other(
+    server: ScriptedServer, client: httpx.Client
+) -> None:
+    delayed = tencent_body().replace(b"v_r_hk06082", b"v_hk06082")  # the 15-minute record
+
+    caught = fault(server, client, "tencent", Reply(body=delayed))
+
+    assert server.paths == ["/q=r_hk06082"]
+    assert caught.reason == "garbage payload"
+
+
+@pytest.mark.parametrize("price", ["0.000", "37.860"])
+def test_tencent_time_of_zeros_is_no_trade_yet(
+    server: ScriptedServer, client: httpx.Client, price: str
+) -> None:
+    body = tencent_body(price=price, volume="0.0", time="0000/00/00 00:00:00")
+
+    quote = fetch(server, client, "tencent", Reply(body=body))
+
+    assert not quote.traded
+
+
+def tencent_record_for(code: str, price: str) -> str:
+    fields = list(TENCENT_FIELDS)
+    fields[2], fields[3] = code.removeprefix("r_hk"), price
+    return f'v_{code}="{"~".join(fields)}";'
+
+
+def test_tencent_providers_on_one_host_share_one_request_each_finding_its_own_record(
+    server: ScriptedServer, client: httpx.Client
+) -> None:
+    listings = [make_listing(id=f"l{code}", symbol=f"{code}.HK") for code in (6082, 9997, 9999)]
+    providers = [
+        make_provider(listing, SourceConfig(provider="tencent", url=server.url))
+        for listing in listings
+    ]
+    # Tencent's order need not be ours; the code it does not know gets no record
+    records = [tencent_record_for("r_hk09997", "8.800"), tencent_record_for("r_hk06082", "37.860")]
+    body = "\n".join([*records, 'v_pv_none_match="1";']).encode("gbk")
+    server.reply = Reply(body=body)
+
+    answers = fetch_quotes(client, providers)
+
+    assert server.paths == ["/q=r_hk06082,r_hk09997,r_hk09999"]
+    prices = [a.price if isinstance(a, Quote) else a.reason for a in answers]
+    assert prices == [37.86, 8.80, "provider error"]
+    assert "r_hk09999" in str(answers[2])
+
+
+def test_a_failed_tencent_batch_request_fails_every_listing_in_it(
+    server: ScriptedServer, client: httpx.Client
+) -> None:
+    listings = [make_listing(id=f"l{code}", symbol=f"{code}.HK") for code in (6082, 9997)]
+    providers = [
+        make_provider(listing, SourceConfig(provider="tencent", url=server.url))
+        for listing in listings
+    ]
+    server.reply = Reply(status=503)
+
+    answers = fetch_quotes(client, providers)
+
+    assert len(server.paths) == 1
+    assert [a.reason for a in answers if isinstance(a, QuoteError)] == ["HTTP 503", "HTTP 503"]
+
+
+def test_yahoo_404_with_its_error_body_is_a_provider_error_with_its_reason(
+    server: ScriptedServer, client: httpx.Client
+) -> None:
+    body = (
+        b'{"chart":{"result":null,"error":{"code":"Not Found",'
+        b'"description":"No data found, symbol may be delisted"}}}'
+    )
+
+    caught = fault(server, client, "yahoo", Reply(status=404, body=body))
+
+    assert caught.reason == "provider error"
+    assert str(caught) == (
+        "provider error: HTTP 404: Not Found: No data found, symbol may be delisted"
+    )
+
+
+def test_a_404_without_yahoos_error_body_is_the_status(
+    server: ScriptedServer, client: httpx.Client
+) -> None:
+    assert fault(server, client, "yahoo", Reply(status=404, body=b"<html>")).reason == "HTTP 404"
+
+
+def test_yahoo_meta_without_a_price_is_a_provider_error_with_its_reason(
+    server: ScriptedServer, client: httpx.Client
+) -> None:
+    chart = copy.deepcopy(YAHOO_CHART)
+    del chart["chart"]["result"][0]["meta"]["regularMarketPrice"]
+
+    caught = fault(server, client, "yahoo", Reply(body=json.dumps(chart).encode()))
+
+    assert caught.reason == "provider error"
+    assert "no price" in str(caught)
+
+
+def test_http_json_scales_turn_the_payloads_units_into_the_listings(
+    server: ScriptedServer, client: httpx.Client
+) -> None:
+    # eastmoney-style integers: prices in thousandths, volume in lots of 100 shares
+    payload = {"f43": 37860, "f86": EPOCH_1015, "f47": 493262, "f44": 37980, "f45": 35520}
+    fields = JsonFields(
+        price="f43",
+        time="f86",
+        volume="f47",
+        high="f44",
+        low="f45",
+        price_scale=0.001,
+        volume_scale=100,
+    )
+    source = SourceConfig(provider="http_json", url=server.url + "/q", fields=fields)
+    server.reply = Reply(body=json.dumps(payload).encode())
+
+    quote = make_provider(make_listing(), source).fetch(client)
+
+    assert (quote.price, quote.high, quote.low) == pytest.approx((37.86, 37.98, 35.52))
+    assert quote.volume == VOLUME
 
 
 # Before the first trade: not a fault.
@@ -475,7 +616,7 @@ def test_make_provider_defaults_yahoo_and_tencent_to_their_public_hosts() -> Non
         yahoo.url
         == "https://query1.finance.yahoo.com/v8/finance/chart/6082.HK?interval=1m&range=1d"
     )
-    assert tencent.url == "https://qt.gtimg.cn/q=hk06082"
+    assert tencent.url == "https://qt.gtimg.cn/q=r_hk06082"
     assert (yahoo.name, tencent.name) == ("yahoo", "tencent")
 
 

@@ -4,16 +4,21 @@ Answers, as of the clock's now, with the latest tick at or before it:
 
 - ``GET /quotes/ID``: our feed shape (``tracker.sources.providers.feed``);
 - ``GET /v8/finance/chart/SYMBOL``: Yahoo's chart API v8 shape, with the day's 1-minute bars;
-- ``GET /q=CODE``: Tencent's ``qt.gtimg.cn`` GBK text shape;
+- ``GET /q=CODE[,CODE...]``: Tencent's ``qt.gtimg.cn`` GBK text shape, a record per code:
+  ``r_hk06082`` in real time, ``hk06082`` 15 minutes behind as Tencent's plain records are,
+  and ``v_pv_none_match="1";`` once when a code is unknown;
 - ``GET /clock``: ``{"now": ISO 8601, "speed": N}``, so a daemon can follow the same time.
 
-Each tick's day figures (cumulative volume and turnover, running high and low, its minute's
-bar so far; reset at each exchange-local date) are computed once, so an answer is a bisect.
+It plays one listing's tape (``tracker feed``), or several (the capacity benchmark). Each
+tick's day figures (cumulative volume and turnover, open, running high and low, the
+previous day's close, its minute's bar so far; reset at each exchange-local date) are
+computed once, so an answer is a bisect.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -21,6 +26,7 @@ import socket
 import socketserver
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -39,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 JSON = "application/json"
 GBK_TEXT = "text/plain; charset=GBK"
+PLAIN_RECORD_LAG_US = 15 * 60 * 1_000_000  # Tencent's plain ``hk`` records lag by 15 minutes
 _NO_TRADE = Quote(None, None)
 
 
@@ -56,14 +63,16 @@ class QuoteBook:
         start = 0
         volume: float | None = None
         turnover: float | None = None
-        high = low = 0.0
+        high = low = opened = 0.0
+        previous: float | None = None  # the close of the tape's previous day
         bar: Bar | None = None
         for i, tick in enumerate(ticks):
             local_day = ts_to_datetime(tick.ts_us).astimezone(zone).date()
             if local_day != day:
+                previous = ticks[i - 1].price if i else None
                 day, start = local_day, i
                 volume = turnover = None
-                high = low = tick.price
+                high = low = opened = tick.price
             minute = tick.ts_us // 60_000_000 * 60
             if bar is None or bar.start_s != minute:
                 if i:
@@ -81,7 +90,9 @@ class QuoteBook:
                 _plus(bar.volume, tick.volume),
             )
             self._ts.append(tick.ts_us)
-            self._quotes.append(Quote(tick.ts_us, price, volume, turnover, high, low))
+            self._quotes.append(
+                Quote(tick.ts_us, price, volume, turnover, high, low, opened, previous)
+            )
             self._day_start.append(start)
             self._bars.append(bar)
         if ticks:
@@ -114,8 +125,16 @@ def _plus(total: float | None, amount: float | None) -> float | None:
     return amount if total is None else total + amount
 
 
+@dataclass(frozen=True, slots=True)
+class _Played:
+    """A listing the feed plays, with its tape's quotes."""
+
+    listing: Listing
+    book: QuoteBook
+
+
 class FeedServer:
-    """Serves one listing's tape as live quotes over HTTP, as of a clock."""
+    """Serves listings' tapes as live quotes over HTTP, as of a clock."""
 
     def __init__(
         self,
@@ -124,16 +143,21 @@ class FeedServer:
         clock: Clock,
         host: str = "127.0.0.1",
         port: int = 8765,
+        *,
+        more: Sequence[tuple[Listing, Tape]] = (),
     ) -> None:
         self.listing = listing
         self.clock = clock
-        self.book = QuoteBook(tape.ticks, listing.timezone)
-        self._zone = ZoneInfo(listing.timezone)
-        self._yahoo_symbol = yahoo_symbol(listing.symbol)
-        try:
-            self._code: str | None = tencent_code(listing.symbol)
-        except ValueError:
-            self._code = None  # not a Hong Kong symbol: no Tencent shape
+        self._plays: dict[str, _Played] = {}
+        self._by_symbol: dict[str, _Played] = {}
+        self._by_code: dict[str, _Played] = {}
+        for played, recorded in ((listing, tape), *more):
+            entry = _Played(played, QuoteBook(recorded.ticks, played.timezone))
+            self._plays[played.id] = entry
+            self._by_symbol[yahoo_symbol(played.symbol)] = entry
+            with contextlib.suppress(ValueError):  # not a Hong Kong symbol: no Tencent shape
+                self._by_code[tencent_code(played.symbol).removeprefix("r_")] = entry
+        self.book = self._plays[listing.id].book
         self._server = _Server((host, port), self)
         self.host = host
         self.port: int = self._server.server_address[1]
@@ -194,46 +218,63 @@ class FeedServer:
         now_us = datetime_to_ts(now)
         if path == "/clock":
             speed = self.clock.speed
+            zone = ZoneInfo(self.listing.timezone)
             payload = {
-                "now": now.astimezone(self._zone).isoformat(),
+                "now": now.astimezone(zone).isoformat(),
                 "speed": int(speed) if float(speed).is_integer() else speed,
             }
             return _json(200, payload)
         if path.startswith("/quotes/"):
             listing_id = path.removeprefix("/quotes/")
-            if listing_id != self.listing.id:
-                return _json(
-                    404,
-                    {"error": f"no listing {listing_id!r} (this feed plays {self.listing.id!r})"},
-                )
-            quote = self.book.quote(now_us)
-            return _json(200, feed_payload(self.listing.symbol, quote, self.listing.timezone))
+            played = self._plays.get(listing_id)
+            if played is None:
+                known = ", ".join(repr(known) for known in self._plays)
+                return _json(404, {"error": f"no listing {listing_id!r} (this feed plays {known})"})
+            quote = played.book.quote(now_us)
+            listing = played.listing
+            return _json(200, feed_payload(listing.symbol, quote, listing.timezone))
         if path.startswith("/v8/finance/chart/"):
             symbol = path.removeprefix("/v8/finance/chart/")
-            if yahoo_symbol(symbol) != self._yahoo_symbol:
+            played = self._by_symbol.get(yahoo_symbol(symbol))
+            if played is None:
                 return _json(404, _chart_error(symbol))
+            listing = played.listing
             payload = chart_payload(
-                self.listing.symbol,
-                self.book.quote(now_us),
-                self.book.bars(now_us),
-                timezone=self.listing.timezone,
-                currency=self.listing.currency,
+                listing.symbol,
+                played.book.quote(now_us),
+                played.book.bars(now_us),
+                timezone=listing.timezone,
+                currency=listing.currency,
                 now=now,
             )
             return _json(200, payload)
         if path.startswith("/q="):
-            code = path.removeprefix("/q=")
-            if self._code is None or code.lower() not in (self._code, f"r_{self._code}"):
-                return _json(404, {"error": f"no code {code!r} (this feed plays {self._code!r})"})
-            body = tencent_record(
-                code.lower(),
-                self.listing.name,
-                self.book.quote(now_us),
-                timezone=self.listing.timezone,
-                previous_close=self.listing.offer_price,
-            )
-            return 200, GBK_TEXT, body
+            return self._tencent(path.removeprefix("/q="), now_us)
         return _json(404, {"error": f"no such path {path!r}"})
+
+    def _tencent(self, codes: str, now_us: int) -> tuple[int, str, bytes]:
+        """Tencent's answer to ``q=CODE,CODE...``: a record per known code, else a no-match."""
+        records: list[bytes] = []
+        unknown = False
+        for code in dict.fromkeys(part.strip().lower() for part in codes.split(",")):
+            played = self._by_code.get(code.removeprefix("r_"))
+            if played is None:
+                unknown = True
+                continue
+            at = now_us if code.startswith("r_") else now_us - PLAIN_RECORD_LAG_US
+            listing = played.listing
+            records.append(
+                tencent_record(
+                    code,
+                    listing.name,
+                    played.book.quote(at),
+                    timezone=listing.timezone,
+                    previous_close=listing.offer_price,
+                )
+            )
+        if unknown:
+            records.append(b'v_pv_none_match="1";\n')
+        return 200, GBK_TEXT, b"".join(records)
 
 
 def _json(status: int, payload: dict[str, Any]) -> tuple[int, str, bytes]:

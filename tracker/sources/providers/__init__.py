@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -59,10 +59,52 @@ def make_provider(listing: Listing, source: SourceConfig) -> QuoteProvider:
     return FeedProvider(source.url, timezone=zone, timeout=timeout)
 
 
+def fetch_quotes(
+    client: httpx.Client, providers: Sequence[QuoteProvider]
+) -> list[Quote | QuoteError]:
+    """Each provider's quote or error, in order; one request for providers of one batch key."""
+    if len(providers) == 1:
+        try:
+            return [providers[0].fetch(client)]
+        except QuoteError as exc:
+            return [exc]
+    keys = {provider.batch_key for provider in providers}
+    if len(keys) != 1 or None in keys:
+        raise ValueError(f"providers of batch keys {sorted(map(str, keys))} cannot share a request")
+    return providers[0].fetch_batch(client, providers)
+
+
+class OneByOne:
+    """For providers that answer one listing a request: no batch key, one request each."""
+
+    batch_key: str | None = None
+
+    def fetch(self, client: httpx.Client) -> Quote:
+        """Make one request and parse it; raise QuoteError on any fault."""
+        raise NotImplementedError
+
+    def fetch_batch(
+        self, client: httpx.Client, providers: Sequence[QuoteProvider]
+    ) -> list[Quote | QuoteError]:
+        """A request for each provider in turn."""
+        return [quote for provider in providers for quote in fetch_quotes(client, [provider])]
+
+
+Explain = Callable[[int, bytes], QuoteError | None]  # a provider's reading of an error body
+
+
 def get_body(
-    client: httpx.Client, url: str, timeout: float, headers: Mapping[str, str] | None = None
+    client: httpx.Client,
+    url: str,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+    explain: Explain | None = None,
 ) -> bytes:
-    """Make one GET and return the body; any failure or a status other than 2xx is a QuoteError."""
+    """Make one GET and return the body; any failure or a status other than 2xx is a QuoteError.
+
+    ``explain`` reads the body of an answer that is not 2xx: a provider's own error
+    (Yahoo's ``chart.error``, say) is that error, with its reason; otherwise the status is.
+    """
     logger.debug("GET %s", url)
     try:
         response = client.get(url, timeout=timeout, headers=headers)
@@ -75,6 +117,9 @@ def get_body(
     except httpx.HTTPError as exc:
         raise QuoteError("connection error", f"{url}: {exc}") from exc
     if not response.is_success:
+        explained = explain(response.status_code, response.content) if explain else None
+        if explained is not None:
+            raise explained
         retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         detail = f"{url}: {response.reason_phrase}" if response.reason_phrase else url
         raise QuoteError(f"HTTP {response.status_code}", detail, retry_after)
@@ -158,11 +203,14 @@ def checked_quote(
     turnover: float | None = None,
     high: float | None = None,
     low: float | None = None,
+    open: float | None = None,
+    prev_close: float | None = None,
 ) -> Quote:
     """A Quote from a payload's figures, after the checks every provider's answer must pass.
 
     A price of 0 or null is "no trade yet" unless the day already has volume (then it
-    is a bad price); a high below or a low above the price is widened to the price.
+    is a bad price); a high below or a low above the price is widened to the price; an
+    open or previous close of 0 is unknown.
     """
     for label, amount in (("volume", volume), ("turnover", turnover)):
         if amount is not None and not (math.isfinite(amount) and amount >= 0):
@@ -185,11 +233,13 @@ def checked_quote(
         turnover,
         None if high is None else max(high, price),
         None if low is None else min(low, price),
+        _extreme("open", open),
+        _extreme("prev_close", prev_close),
     )
 
 
 def _extreme(name: str, value: float | None) -> float | None:
-    """A day's high or low: 0 means unknown, a negative or non-finite one is garbage."""
+    """A day's price figure (high, low, open...): 0 means unknown, a negative one is garbage."""
     if value is None or value == 0:
         return None
     if not (math.isfinite(value) and value > 0):
@@ -200,11 +250,13 @@ def _extreme(name: str, value: float | None) -> float | None:
 __all__ = [
     "BAD_PRICE",
     "GARBAGE",
+    "OneByOne",
     "Quote",
     "QuoteError",
     "QuoteProvider",
     "as_number",
     "checked_quote",
+    "fetch_quotes",
     "garbage",
     "get_body",
     "iso_to_us",

@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Protocol
 
 import httpx
 
+from tracker.core.quotes import Quote
 from tracker.errors import SourceUnavailableError
-
-
-@dataclass(frozen=True, slots=True)
-class Quote:
-    """A provider's latest quote for one listing.
-
-    ``ts_us`` is the last trade's instant (epoch microseconds, UTC); ``volume`` and
-    ``turnover`` are cumulative for the trading day; ``high`` and ``low`` are the
-    day's so far. Before the first trade of a debut ``price`` and ``ts_us`` are None
-    ("no trade yet", which is not a fault).
-    """
-
-    ts_us: int | None
-    price: float | None
-    volume: float | None = None
-    turnover: float | None = None
-    high: float | None = None
-    low: float | None = None
-
-    @property
-    def traded(self) -> bool:
-        """Whether the quote reports a trade (a price and its time)."""
-        return self.price is not None and self.ts_us is not None
 
 
 class QuoteError(SourceUnavailableError):
@@ -48,11 +26,25 @@ class QuoteError(SourceUnavailableError):
 
 
 class QuoteProvider(Protocol):
-    """One listing's quote source."""
+    """One listing's quote source.
+
+    Providers with the same ``batch_key`` (not None) can be asked in one request:
+    ``fetch_batch`` on any of them answers for all, each quote or error in its place.
+    """
 
     name: str
     url: str
+    batch_key: str | None
 
     def fetch(self, client: httpx.Client) -> Quote:
         """Make one request and parse it; raise QuoteError on any fault."""
         ...
+
+    def fetch_batch(
+        self, client: httpx.Client, providers: Sequence[QuoteProvider]
+    ) -> list[Quote | QuoteError]:
+        """One request for several providers of this one's batch key, in their order."""
+        ...
+
+
+__all__ = ["Quote", "QuoteError", "QuoteProvider"]

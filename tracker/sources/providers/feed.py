@@ -1,9 +1,10 @@
 """Our own quote format, served by ``tracker feed`` at ``GET /quotes/ID``.
 
 ``{"symbol": "6082.HK", "ts": "2026-01-02T10:15:00+08:00", "price": 37.86, "volume": ...,
-"turnover": ..., "high": ..., "low": ...}``: ``ts`` is the last trade's time, ISO 8601 with
-the exchange's offset; volume and turnover are cumulative for the trading day; high and low
-are the day's so far; every figure is null before the first trade.
+"turnover": ..., "high": ..., "low": ..., "open": ..., "prev_close": ...}``: ``ts`` is the last
+trade's time, ISO 8601 with the exchange's offset; volume and turnover are cumulative for the
+trading day; high, low and open are the day's so far; every figure is null before the first
+trade. ``open`` and ``prev_close`` extend the contract's shape: a reader may do without them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import httpx
 
 from tracker.core.model import ts_to_datetime
 from tracker.sources.providers import (
+    OneByOne,
     as_number,
     checked_quote,
     garbage,
@@ -25,7 +27,7 @@ from tracker.sources.providers import (
 from tracker.sources.providers.base import Quote
 
 
-class FeedProvider:
+class FeedProvider(OneByOne):
     """Quotes from a ``tracker feed`` server."""
 
     name = "feed"
@@ -58,6 +60,8 @@ def parse_feed(body: bytes, timezone: str = "UTC") -> Quote:
         as_number(data.get("turnover"), "turnover"),
         as_number(data.get("high"), "high"),
         as_number(data.get("low"), "low"),
+        as_number(data.get("open"), "open"),
+        as_number(data.get("prev_close"), "prev_close"),
     )
 
 
@@ -74,4 +78,6 @@ def feed_payload(symbol: str, quote: Quote, timezone: str) -> dict[str, Any]:
         "turnover": quote.turnover,
         "high": quote.high,
         "low": quote.low,
+        "open": quote.open,
+        "prev_close": quote.prev_close,
     }

@@ -1,10 +1,12 @@
 """Any JSON quote endpoint: the config names the dotted path of each figure.
 
 A path is keys and list indices joined by dots (``data.last``, ``quote.0.price``).
-Figures may be JSON numbers or decimal text. The time may be epoch seconds, epoch
-milliseconds (above 1e11) or ISO 8601 text (without an offset: the exchange's time).
-The price and time paths must exist in the payload (their values may be null
-before the first trade); the optional figures are None where their path is absent.
+Figures may be JSON numbers or decimal text, in the payload's units: the configured
+scales turn them into the listing's (``price_scale = 0.001`` for prices in thousandths).
+The time may be epoch seconds, epoch milliseconds (above 1e11) or ISO 8601 text (without
+an offset: the exchange's time). The price and time paths must exist in the payload
+(their values may be null before the first trade); the optional figures are None where
+their path is absent.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import httpx
 
 from tracker.config import JsonFields
 from tracker.sources.providers import (
+    OneByOne,
     as_number,
     checked_quote,
     garbage,
@@ -35,7 +38,7 @@ class _Missing:
 MISSING = _Missing()
 
 
-class HttpJsonProvider:
+class HttpJsonProvider(OneByOne):
     """Quotes from a JSON endpoint, its figures at configured paths."""
 
     name = "http_json"
@@ -67,16 +70,20 @@ def parse_http_json(body: bytes, fields: JsonFields, timezone: str) -> Quote:
             return None
         return value
 
-    def number(path: str | None, required: bool = False) -> float | None:
-        return as_number(figure(path, required), str(path), strings=True)
+    def number(path: str | None, scale: float, required: bool = False) -> float | None:
+        value = as_number(figure(path, required), str(path), strings=True)
+        return value if value is None or scale == 1 else value * scale
 
+    price = fields.price_scale
     return checked_quote(
-        number(fields.price, required=True),
+        number(fields.price, price, required=True),
         epoch_us(figure(fields.time, required=True), timezone, fields.time),
-        number(fields.volume),
-        number(fields.turnover),
-        number(fields.high),
-        number(fields.low),
+        number(fields.volume, fields.volume_scale),
+        number(fields.turnover, fields.turnover_scale),
+        number(fields.high, price),
+        number(fields.low, price),
+        number(fields.open, price),
+        number(fields.prev_close, price),
     )
 
 

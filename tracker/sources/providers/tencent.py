@@ -1,22 +1,30 @@
 """Tencent's ``qt.gtimg.cn`` quote text: read it, and write the same shape for the feed server.
 
-``GET https://qt.gtimg.cn/q=hk06082`` answers GBK text, one record per code:
-``v_hk06082="100~壁仞科技~06082~37.860~...";``. The layout below follows real answers
-for ``q=hk00700`` captured in public test fixtures (``v_hk00700="100~腾讯控股~00700~479.200~
-473.800~474.600~19321018.0~0~0~...~2026/04/29 16:08:43~5.400~1.14~480.600~474.600~479.200~
-19321018.0~9231869057.790~...~HKD~1~50";``, 78 fields): 0 market (100 = Hong Kong), 1 name,
-2 code, 3 last price, 4 previous close, 5 open, 6 volume (shares, cumulative), 29 volume again,
-30 time (exchange local, ``YYYY/MM/DD HH:MM:SS``; some answers use ``-`` or no separators),
-31 change, 32 change %, 33 high, 34 low, 35 last price again, 36 volume again, 37 turnover.
-Trimmed answers have fewer fields, so every field is read by index defensively: a missing
-optional field is None, a missing price or time is garbage. An unknown code answers
-``v_pv_none_match="1";``.
+``GET https://qt.gtimg.cn/q=r_hk06082`` answers GBK text, one record per code asked for:
+``v_r_hk06082="100~壁仞科技~06082~37.860~...";``. The ``r_hk`` records are real time; the
+plain ``hk`` ones (``q=hk06082``) lag by about 15 minutes, so only ``r_hk`` is asked for.
+Several codes go in one request (``q=r_hk06082,r_hk09997``), each record found under the
+code asked for; a code Tencent does not know gets no record, and the answer then carries
+``v_pv_none_match="1";`` (once, whichever codes it was).
+
+The layout below follows real answers captured in public code, such as
+``v_r_hk09660="100~地平线机器人-W~09660~6.340~5.690~5.800~210980204.0~0~0~6.340~0~...~
+210980204.0~2025/04/29 14:14:52~0.650~11.42~6.450~5.710~6.340~210980204.0~1295585259.040~...~
+HKD~1~30";`` (78 fields): 0 market (100 = Hong Kong), 1 name, 2 code, 3 last price,
+4 previous close (a debut's offer price), 5 open, 6 volume (shares, cumulative), 29 volume
+again, 30 time of the last trade (exchange local, ``YYYY/MM/DD HH:MM:SS``; some answers use
+``-`` or no separators), 31 change, 32 change %, 33 high, 34 low, 35 last price again,
+36 volume again, 37 turnover. Before a listing's first trade the price is 0 and the time
+``0000/00/00 00:00:00``: "no trade yet", not garbage. Trimmed answers have fewer fields, so
+every field is read by index defensively: a missing optional field is None, a missing
+price or time is garbage.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -24,24 +32,26 @@ import httpx
 
 from tracker.core.model import datetime_to_ts, ts_to_datetime
 from tracker.sources.providers import as_number, checked_quote, garbage, get_body
-from tracker.sources.providers.base import Quote, QuoteError
+from tracker.sources.providers.base import Quote, QuoteError, QuoteProvider
 
 DEFAULT_BASE = "https://qt.gtimg.cn"
 HONG_KONG = "Asia/Hong_Kong"
-PRICE, PREVIOUS_CLOSE, VOLUME, TIME, HIGH, LOW, TURNOVER = 3, 4, 6, 30, 33, 34, 37
+PRICE, PREVIOUS_CLOSE, OPEN, VOLUME, TIME, HIGH, LOW, TURNOVER = 3, 4, 5, 6, 30, 33, 34, 37
 RECORD_FIELDS = 78
+NO_MATCH = "pv_none_match"
 
 _RECORD = re.compile(r'v_(\w+)="([^"]*)"', re.ASCII)
 _TIME = re.compile(r"(\d{4})[/-]?(\d{2})[/-]?(\d{2})[ T]?(\d{2}):?(\d{2}):?(\d{2})", re.ASCII)
+_NO_TIME = re.compile(r"0{4}[/-]?00[/-]?00[ T]?00:?00:?00", re.ASCII)
 _HK_SYMBOL = re.compile(r"(?:r_)?hk(\d{5})|(\d{1,5})\.HK", re.ASCII | re.IGNORECASE)
 
 
 def tencent_code(symbol: str) -> str:
-    """Tencent's code for a Hong Kong symbol: ``6082.HK`` → ``hk06082``."""
+    """Tencent's real-time code for a Hong Kong symbol: ``6082.HK`` → ``r_hk06082``."""
     match = _HK_SYMBOL.fullmatch(symbol.strip())
     if match is None:
         raise ValueError(f"symbol {symbol!r} has no Tencent code (a Hong Kong symbol like 6082.HK)")
-    return f"hk{int(match.group(1) or match.group(2)):05d}"
+    return f"r_hk{int(match.group(1) or match.group(2)):05d}"
 
 
 class TencentProvider:
@@ -61,34 +71,71 @@ class TencentProvider:
         self.code = tencent_code(symbol)
         self.timeout = timeout
         self.timezone = timezone
-        self.url = f"{parts.scheme}://{parts.netloc}/q={self.code}"
+        self.host = f"{parts.scheme}://{parts.netloc}"
+        self.url = f"{self.host}/q={self.code}"
+        self.batch_key: str | None = f"tencent {self.host}"
 
     def fetch(self, client: httpx.Client) -> Quote:
         """Make one request and parse it; raise QuoteError on any fault."""
         body = get_body(client, self.url, self.timeout)
         return parse_tencent(body, self.code, self.timezone)
 
+    def fetch_batch(
+        self, client: httpx.Client, providers: Sequence[QuoteProvider]
+    ) -> list[Quote | QuoteError]:
+        """One request for the codes of several Tencent providers on this host, in their order.
 
-def parse_tencent(body: bytes, code: str | None = None, timezone: str = HONG_KONG) -> Quote:
-    """The quote in a ``qt.gtimg.cn`` answer: the record for ``code``, else the first one."""
+        A failed request fails them all; an unknown code fails its own listing only.
+        """
+        members = [p for p in providers if isinstance(p, TencentProvider)]
+        if len(members) != len(providers) or {p.host for p in members} != {self.host}:
+            raise ValueError("a Tencent batch takes Tencent providers of one host")
+        codes = list(dict.fromkeys(p.code for p in members))
+        url = f"{self.host}/q={','.join(codes)}"
+        try:
+            records = tencent_records(get_body(client, url, max(p.timeout for p in members)))
+        except QuoteError as exc:
+            return [exc for _ in members]
+        answers: list[Quote | QuoteError] = []
+        for provider in members:
+            try:
+                answers.append(_record_quote(records, provider.code, provider.timezone))
+            except QuoteError as exc:
+                answers.append(exc)
+        return answers
+
+
+def tencent_records(body: bytes) -> dict[str, str]:
+    """The records of a ``qt.gtimg.cn`` answer by code (``r_hk06082``: ``100~...``)."""
     try:
         text = body.decode("gbk")
     except UnicodeDecodeError as exc:
         raise garbage(f"not GBK text: {exc}") from None
-    records = dict(_RECORD.findall(text))
-    if "pv_none_match" in records:
-        raise QuoteError("provider error", f"unknown code {code or ''}".strip())
-    if code is not None:
-        record = records.get(code, records.get(f"r_{code}"))
-    else:
-        record = next(iter(records.values()), None)
+    return dict(_RECORD.findall(text))
+
+
+def parse_tencent(body: bytes, code: str | None = None, timezone: str = HONG_KONG) -> Quote:
+    """The quote in a ``qt.gtimg.cn`` answer: the record for ``code``, else the first one."""
+    records = tencent_records(body)
+    if code is None:
+        code = next((key for key in records if key != NO_MATCH), "")
+    return _record_quote(records, code, timezone)
+
+
+def _record_quote(records: dict[str, str], code: str, timezone: str) -> Quote:
+    """The quote in the record of the code asked for."""
+    record = records.get(code)
     if record is None:
-        raise garbage(f'no v_{code or "..."}="..."; record in {body[:60]!r}')
+        if NO_MATCH in records:
+            raise QuoteError("provider error", f"unknown code {code}")
+        raise garbage(f'no v_{code}="..."; record among {sorted(records)[:5]}')
     fields = record.split("~")
     if len(fields) <= PRICE:
         raise garbage(f"record has {len(fields)} fields, no price (field {PRICE})")
     price = as_number(fields[PRICE], "price", strings=True)
     stamp = fields[TIME].strip() if len(fields) > TIME else ""
+    if _NO_TIME.fullmatch(stamp):
+        price, stamp = None, ""  # no trade yet
     return checked_quote(
         price,
         _time(stamp, timezone) if stamp else None,
@@ -96,6 +143,8 @@ def parse_tencent(body: bytes, code: str | None = None, timezone: str = HONG_KON
         _optional(fields, TURNOVER, "turnover"),
         _optional(fields, HIGH, "high"),
         _optional(fields, LOW, "low"),
+        _optional(fields, OPEN, "open"),
+        _optional(fields, PREVIOUS_CLOSE, "previous close"),
     )
 
 
@@ -129,11 +178,13 @@ def tencent_record(
     fields = [""] * RECORD_FIELDS
     price = quote.price or 0.0
     fields[7:29] = ["0"] * 22  # order book and odd-lot figures the tracker does not use
-    fields[0], fields[2] = "100", code.removeprefix("hk")
+    fields[0], fields[2] = "100", code.removeprefix("r_").removeprefix("hk")
     fields[1] = name.replace("~", " ").replace('"', "'")
     fields[PRICE] = fields[9] = fields[19] = fields[35] = _decimal(price, 3)
     fields[PREVIOUS_CLOSE] = _decimal(previous_close or 0.0, 3)
+    fields[OPEN] = _decimal(quote.open or 0.0, 3)
     fields[VOLUME] = fields[29] = fields[36] = _decimal(quote.volume or 0.0, 1)
+    fields[TIME] = "0000/00/00 00:00:00"
     if quote.ts_us is not None:
         local = ts_to_datetime(quote.ts_us).astimezone(ZoneInfo(timezone))
         fields[TIME] = local.strftime("%Y/%m/%d %H:%M:%S")

@@ -4,13 +4,19 @@
 ``{"chart": {"result": [{"meta": {...}, "timestamp": [...], "indicators": {"quote": [{...}]}}],
 "error": null}}``; the last trade is in ``meta`` (``regularMarketPrice``, ``regularMarketTime``
 in epoch seconds, ``regularMarketVolume`` cumulative for the day, ``regularMarketDayHigh`` and
-``regularMarketDayLow``); the 1-minute bars hold null where a minute had no trade.
-A failure answers ``{"chart": {"result": null, "error": {"code": ..., "description": ...}}}``.
+``regularMarketDayLow``, ``chartPreviousClose`` or ``previousClose``); the 1-minute bars hold
+null where a minute had no trade, and the day's first bar opens at the day's open.
+A failure answers ``{"chart": {"result": null, "error": {"code": ..., "description": ...}}}``,
+for an unknown symbol with HTTP 404: ``{"chart":{"result":null,"error":{"code":"Not Found",
+"description":"No data found, symbol may be delisted"}}}`` (as captured in public tests of
+Yahoo clients). A meta without ``regularMarketPrice`` is Yahoo having no price to give (a
+provider error); a null one, before the first trade, is "no trade yet".
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import quote as urlquote
@@ -20,6 +26,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from tracker.sources.providers import (
+    OneByOne,
     as_number,
     checked_quote,
     garbage,
@@ -52,7 +59,7 @@ def yahoo_symbol(symbol: str) -> str:
     return symbol
 
 
-class YahooProvider:
+class YahooProvider(OneByOne):
     """Quotes from Yahoo's chart API, or from any server that answers in its shape."""
 
     name = "yahoo"
@@ -68,7 +75,27 @@ class YahooProvider:
 
     def fetch(self, client: httpx.Client) -> Quote:
         """Make one request and parse it; raise QuoteError on any fault."""
-        return parse_yahoo(get_body(client, self.url, self.timeout, _HEADERS))
+        body = get_body(client, self.url, self.timeout, _HEADERS, explain=chart_error)
+        return parse_yahoo(body)
+
+
+def chart_error(status: int, body: bytes) -> QuoteError | None:
+    """Yahoo's own error in an answer that is not 2xx (a 404 for an unknown symbol), if any."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    chart = data.get("chart") if isinstance(data, dict) else None
+    error = chart.get("error") if isinstance(chart, dict) else None
+    return None if error is None else QuoteError("provider error", f"HTTP {status}: {_said(error)}")
+
+
+def _said(error: Any) -> str:
+    """What a ``chart.error`` says: ``Not Found: No data found, symbol may be delisted``."""
+    if not isinstance(error, dict):
+        return str(error)
+    parts = [str(error[key]) for key in ("code", "description") if error.get(key)]
+    return ": ".join(parts) or str(error)
 
 
 def parse_yahoo(body: bytes) -> Quote:
@@ -79,16 +106,17 @@ def parse_yahoo(body: bytes) -> Quote:
         raise garbage("no 'chart' object")
     error = chart.get("error")
     if error is not None:
-        if isinstance(error, dict):
-            error = error.get("description") or error.get("code") or error
-        raise QuoteError("provider error", str(error))
+        raise QuoteError("provider error", _said(error))
     results = chart.get("result")
     if not isinstance(results, list) or not results or not isinstance(results[0], dict):
         raise garbage("no chart.result[0]")
     result = results[0]
     meta = result.get("meta")
-    if not isinstance(meta, dict) or "regularMarketPrice" not in meta:
-        raise garbage("chart.result[0].meta has no regularMarketPrice")
+    if not isinstance(meta, dict):
+        raise garbage("no chart.result[0].meta")
+    if "regularMarketPrice" not in meta:  # null is "no trade yet"; missing, no price to give
+        symbol = meta.get("symbol", "the symbol")
+        raise QuoteError("provider error", f"no price: Yahoo's meta for {symbol} has none")
     price = as_number(meta["regularMarketPrice"], "regularMarketPrice")
     seconds = as_number(meta.get("regularMarketTime"), "regularMarketTime")
     ts_us = None if seconds is None else seconds_to_us(seconds, "regularMarketTime")
@@ -99,13 +127,23 @@ def parse_yahoo(body: bytes) -> Quote:
         high = _from_bars(result, "high", max)
     if low is None:
         low = _from_bars(result, "low", min)
-    return checked_quote(price, ts_us, volume, None, high, low)
+    opened = as_number(meta.get("regularMarketOpen"), "regularMarketOpen")
+    if opened is None:
+        opened = _from_bars(result, "open", _first)
+    previous = as_number(meta.get("previousClose"), "previousClose")
+    if previous is None:
+        previous = as_number(meta.get("chartPreviousClose"), "chartPreviousClose")
+    return checked_quote(price, ts_us, volume, None, high, low, opened, previous)
+
+
+def _first(values: list[float]) -> float:
+    return values[0]
 
 
 def _from_bars(
     result: dict[str, Any], key: str, pick: Callable[[list[float]], float]
 ) -> float | None:
-    """The day's high or low from the 1-minute bars, null entries skipped."""
+    """The day's high, low or open from the 1-minute bars, null entries skipped."""
     indicators = result.get("indicators")
     quotes = indicators.get("quote") if isinstance(indicators, dict) else None
     if not isinstance(quotes, list) or not quotes or not isinstance(quotes[0], dict):
@@ -141,6 +179,7 @@ def chart_payload(
         "regularMarketVolume": _whole(quote.volume),
         "regularMarketDayHigh": quote.high,
         "regularMarketDayLow": quote.low,
+        "chartPreviousClose": quote.prev_close,
         "gmtoffset": int(offset.total_seconds()) if offset is not None else 0,
         "timezone": local.tzname(),
         "exchangeTimezoneName": timezone,
