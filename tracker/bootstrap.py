@@ -150,19 +150,19 @@ def fetch_clock(url: str) -> SimulatedClock:
 
 
 def build_daemon(app: App, clock: Clock, until: dt.datetime | None) -> Daemon:
-    """Pollers for every listing with a ``[listings.source]``, on one HTTP client."""
+    """Pollers for every listing with a source, on one HTTP client, in poll cycles."""
     import httpx
 
     from tracker import __version__
     from tracker.calendar import MarketCalendar
     from tracker.daemon import Daemon
-    from tracker.live import ListingPoller, PollSettings
+    from tracker.live import ListingPoller, PolledSource, PollSettings, poll_cycles
     from tracker.sources.providers import make_provider
 
     sources = {
-        listing_id: config.source
+        listing_id: config.polled
         for listing_id, config in app.listings.configs.items()
-        if config.source is not None
+        if config.polled
     }
     if not sources:
         raise ConfigError(
@@ -171,17 +171,25 @@ def build_daemon(app: App, clock: Clock, until: dt.datetime | None) -> Daemon:
     client = httpx.Client(headers={"User-Agent": f"listing-tracker/{__version__}"})
     calendars: dict[str, MarketCalendar] = {}
     pollers = []
-    for listing_id, source in sources.items():
+    for listing_id, configs in sources.items():
         listing = app.listings.by_id[listing_id]
         calendar = calendars.setdefault(listing.calendar, MarketCalendar(listing.calendar))
         calendar.phase(clock.now())  # build its sessions now, not in the first poll
-        settings = PollSettings(interval=source.interval)
-        provider = make_provider(listing, source)
-        pollers.append(
-            ListingPoller(listing, provider, app.ingestor, calendar, clock, client, settings)
-        )
+        polled = [
+            PolledSource(
+                make_provider(listing, source),
+                PollSettings(
+                    interval=source.interval,
+                    down_after=float(source.down_after),
+                    close_grace=float(source.close_grace),
+                ),
+            )
+            for source in configs
+        ]
+        pollers.append(ListingPoller(listing, polled, app.ingestor, calendar, clock, client))
     checkpoints = app.store.defer_checkpoints()  # off the path from a quote to its alert
-    return Daemon(pollers, app.ingestor, clock, until, checkpoints=checkpoints)
+    cycles = poll_cycles(pollers, client, clock)
+    return Daemon(cycles, app.ingestor, clock, until, checkpoints=checkpoints)
 
 
 def build_web(

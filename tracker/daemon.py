@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from tracker.clock import Clock
 from tracker.core.model import datetime_to_ts, ts_to_datetime
 from tracker.ingest import Ingestor
-from tracker.live import ListingPoller
+from tracker.live import ListingPoller, PollCycle
 from tracker.scheduling import Job, recurring_scheduler
 from tracker.store.repository import Heartbeat
 
@@ -32,14 +32,15 @@ class Daemon:
 
     def __init__(
         self,
-        pollers: Sequence[ListingPoller],
+        cycles: Sequence[PollCycle],
         ingestor: Ingestor,
         clock: Clock,
         until: dt.datetime | None = None,
         *,
         checkpoints: bool = False,
     ) -> None:
-        self.pollers = list(pollers)
+        self.cycles = list(cycles)
+        self.pollers: list[ListingPoller] = [p for cycle in self.cycles for p in cycle.pollers]
         self.ingestor = ingestor
         self.clock = clock
         self.until = until
@@ -49,9 +50,7 @@ class Daemon:
     def jobs(self) -> list[Job]:
         """The jobs; intervals in wall seconds (clock seconds over the clock's speed)."""
         speed = self.clock.speed
-        jobs = [
-            Job(f"poll:{p.listing.id}", p.poll, p.settings.interval / speed) for p in self.pollers
-        ]
+        jobs = [Job(cycle.id, cycle.run, cycle.interval / speed) for cycle in self.cycles]
         jobs.append(Job("dispatch", self.ingestor.dispatch_soon, DISPATCH_WALL_SECONDS))
         jobs.append(Job("status", self.log_status, max(0.25, STATUS_CLOCK_SECONDS / speed)))
         jobs.append(Job("heartbeat", self.beat, HEARTBEAT_WALL_SECONDS))
@@ -125,7 +124,7 @@ class Daemon:
             stats = poller.stats
             parts.append(
                 f"{poller.listing.id}: {stats.ticks} ticks, {stats.alerts} alerts, {age}, "
-                f"{stats.errors} provider errors"
+                f"{stats.errors} provider errors, source {poller.provider.name}"
             )
         local = now.astimezone(ZoneInfo(self.pollers[0].listing.timezone)) if self.pollers else now
         logger.info("status at %s: %s", local.strftime("%Y-%m-%d %H:%M:%S %Z"), "; ".join(parts))

@@ -38,7 +38,7 @@ def effective_config(
     """Settings and listings with every default filled in, as plain data."""
     listing_data = []
     for listing in listings.by_id.values():
-        source = listings.configs[listing.id].source
+        sources = [source.model_dump() for source in listings.configs[listing.id].polled]
         listing_data.append(
             {
                 "id": listing.id,
@@ -51,7 +51,8 @@ def effective_config(
                 "shares_outstanding": listing.shares_outstanding,
                 "shares_basis": listing.shares_basis,
                 "listed_on": listing.listed_on.isoformat() if listing.listed_on else None,
-                "source": source.model_dump() if source else None,
+                "source": sources[0] if sources else None,  # the first, polled by default
+                "sources": sources,
                 "rules": [
                     {
                         "id": rule.id,
@@ -97,8 +98,9 @@ def render_effective(effective: dict[str, Any]) -> str:
         )
         if listing["shares_basis"]:
             lines.append(f"    shares basis: {listing['shares_basis']}")
-        if listing["source"]:
-            lines.append(f"    source: {listing['source']}")
+        for rank, source in enumerate(listing["sources"]):
+            label = "source" if len(listing["sources"]) == 1 else f"source {rank + 1}"
+            lines.append(f"    {label}: {source}")
         for rule in listing["rules"]:
             threshold = format_number(rule["threshold"])
             level = (

@@ -14,12 +14,12 @@ from tracker.alerts.outbox import DispatchThreads, Outbox
 from tracker.alerts.record import stored_alert
 from tracker.alerts.sinks import AlertSink
 from tracker.core.model import Extremes, Listing, ListingState, ThresholdCrossed, Tick
-from tracker.core.rules import PhaseOf, evaluate
+from tracker.core.rules import OpeningOf, PhaseOf, evaluate
 from tracker.store.deliveries import SqlDeliveries
-from tracker.store.repository import PollerState, SqlStore, StoredAlert
+from tracker.store.repository import PollerState, SourceDay, SqlStore, StoredAlert
 
 if TYPE_CHECKING:
-    from tracker.calendar import MarketCalendar
+    from tracker.calendar import MarketCalendar, OpeningPrints
     from tracker.core.batch import TickArrays
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ class Ingestor:
         self._loading = threading.RLock()
         self._guards: dict[str, threading.Lock] = {}
         self._calendars: dict[str, MarketCalendar] = {}
+        self._openings: dict[str, OpeningPrints] = {}
         self._mutes: dict[str, tuple[int, frozenset[str]]] = {}  # fresh until (wall µs), ids
         self.outbox = Outbox(SqlDeliveries(store.engine), self.sinks, lambda: self.wall_us())
         self._background: DispatchThreads | None = None
@@ -98,18 +99,22 @@ class Ingestor:
         *,
         late: bool = False,
         poller: PollerState | None = None,
+        source_day: SourceDay | None = None,
     ) -> Ingested:
         """Store a batch of a listing's ticks (in order) atomically and deliver its alerts.
 
         Ticks at or before the stored high-water mark are already stored and are
-        skipped. ``extremes`` (live polls) may fire inferred alerts; ``late`` marks
-        the alerts of a poll that follows missed polls; ``poller`` (the poll's own
-        state) is stored in the same transaction.
+        skipped. ``extremes`` (a live poll's day figures) may fire inferred alerts;
+        ``late`` marks the alerts of a poll that came after the daemon missed the
+        market; ``poller`` (the poll's own state) and ``source_day`` (its provider's day
+        figures) are stored in the same transaction.
         """
         with self._guard(listing.id):
             phases = self._phases(listing)
             previous = self.state(listing)
-            evaluation = evaluate(listing, previous, ticks, extremes, phases)
+            evaluation = evaluate(
+                listing, previous, ticks, extremes, phases, self._opening(listing)
+            )
             alerts = self._stored(listing, evaluation.alerts, late=late)
             committed = bool(evaluation.ticks) or extremes is not None
             if committed:
@@ -121,6 +126,7 @@ class Ingestor:
                     [sink.name for sink in self.sinks],
                     previous=previous,
                     poller=poller,
+                    source_day=source_day,
                 )
                 self.outbox.committed(alerts)  # in the listing's guard: in commit order
                 self._states[listing.id] = evaluation.state
@@ -135,7 +141,7 @@ class Ingestor:
         with self._guard(listing.id):
             phases = self._phases(listing)
             previous = self.state(listing)
-            evaluation = evaluate_batch(listing, previous, ticks, phases)
+            evaluation = evaluate_batch(listing, previous, ticks, phases, self._opening(listing))
             alerts = self._stored(listing, evaluation.alerts, late=False)
             accepted = ticks.slice(evaluation.start)
             if len(accepted):
@@ -209,6 +215,15 @@ class Ingestor:
 
             self._calendars[listing.calendar] = MarketCalendar(listing.calendar)
         return self._calendars[listing.calendar].phase_at
+
+    def _opening(self, listing: Listing) -> OpeningOf:
+        """Whether a day's first trade is its opening print (for the ``gap`` flag)."""
+        key = f"{listing.calendar} {listing.timezone}"
+        if key not in self._openings:
+            from tracker.calendar import OpeningPrints
+
+            self._openings[key] = OpeningPrints(listing.calendar, listing.timezone)
+        return self._openings[key]
 
     def notify(self, notice: StoredAlert) -> None:
         """Store a notice that comes with no tick (a source down or back) and deliver it."""

@@ -1,11 +1,27 @@
-"""Polling a listing's quote source: quotes become ticks on the same ingest path as replay."""
+"""Polling a listing's quote sources: quotes become ticks on the same ingest path as replay.
+
+What a poll means is the design's "a live day (polling)". A listing is polled while its
+exchange trades, and after the closing auction until its closing print is stored or the
+source's ``close_grace`` has passed. A poll after the day's opening window that is the
+daemon's first of the day, or that follows three or more missed intervals of trading,
+is late: its alerts say so and are never ``gap``. Each quote is read by the core
+(``tracker.core.quotes``): a trade of an earlier trading day is stale and stores
+nothing. A listing's sources are tried in priority order: the one in use is left for
+the next when it has been down for ``down_after`` or when its quotes are stale after
+the opening while another's are not; a preferred source is tried again every minute.
+Switches, a source down and back, and quotes that stay stale get ``"kind": "source"``
+notices.
+
+A ``PollCycle`` is the daemon's poll job: it polls those of its listings that are due,
+in one request for every group of sources that can share one (Tencent's ``q=``).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
@@ -13,34 +29,38 @@ import httpx
 import tenacity
 
 from tracker.alerts.record import source_notice
-from tracker.calendar import TRADING, MarketCalendar
+from tracker.calendar import TRADING, DaySession, MarketCalendar
 from tracker.clock import Clock
-from tracker.core.model import (
-    Extremes,
-    Listing,
-    Tick,
-    datetime_to_ts,
-    day_bounds,
-    local_date,
-    ts_to_datetime,
-)
+from tracker.core.model import Listing, datetime_to_ts, day_bounds, local_date, ts_to_datetime
+from tracker.core.quotes import DayCounts, QuoteRead, QuoteRefused, Read, read_quote
 from tracker.ingest import Ingestor
+from tracker.sources.providers import fetch_quotes
 from tracker.sources.providers.base import Quote, QuoteError, QuoteProvider
-from tracker.store.repository import PollerState
+from tracker.store.repository import PollerState, SourceDay
 
 logger = logging.getLogger(__name__)
 
 MISSED_POLLS_FOR_LATE = 3
+PREFERRED_RETRY_US = 60_000_000  # clock µs between tries of a preferred source not in use
 
 
 @dataclass(frozen=True, slots=True)
 class PollSettings:
-    """How a listing is polled. Clock seconds are simulated on a simulated clock; wall are not."""
+    """How a source is polled. Clock seconds are simulated on a simulated clock; wall are not."""
 
     interval: float = 5.0  # clock seconds between polls
-    down_after: float = 300.0  # clock seconds of failing polls before a "source down" notice
+    down_after: float = 300.0  # clock seconds of failing polls before the source is down
     max_future: float = 300.0  # clock seconds a trade time may run ahead of the clock
     backoff_max: float = 60.0  # wall seconds
+    close_grace: float = 300.0  # clock seconds after the closing auction to await its print
+
+
+@dataclass(frozen=True, slots=True)
+class PolledSource:
+    """One of a listing's quote sources, with how it is polled."""
+
+    provider: QuoteProvider
+    settings: PollSettings = PollSettings()
 
 
 @dataclass(slots=True)
@@ -53,178 +73,490 @@ class PollStats:
     errors: int = 0
 
 
+@dataclass(slots=True)
+class _Health:
+    """What a poller knows of one source: its failures, backoff and when it was last stale."""
+
+    failing_since_us: int | None = None  # clock
+    reason: str | None = None
+    attempt: int = 0
+    retry_at: float = float("-inf")  # wall
+    stale_at_us: int | None = None  # clock: its quote was of an earlier trading day
+
+
 class ListingPoller:
-    """Polls one listing's provider and ingests what is new; the daemon's poll job."""
+    """Polls one listing's sources and ingests what is new."""
 
     def __init__(
         self,
         listing: Listing,
-        provider: QuoteProvider,
+        sources: Sequence[PolledSource],
         ingestor: Ingestor,
         calendar: MarketCalendar,
         clock: Clock,
         client: httpx.Client,
-        settings: PollSettings,
         wall: Callable[[], float] = time.monotonic,
     ) -> None:
+        if not sources:
+            raise ValueError(f"listing {listing.id!r} has no source to poll")
         self.listing = listing
-        self.provider = provider
+        self.sources = list(sources)
         self.ingestor = ingestor
         self.calendar = calendar
         self.clock = clock
         self.client = client
-        self.settings = settings
         self.stats = PollStats()
+        self.outcome = "idle"  # what the last poll did
         self._wall = wall
         self._zone = ZoneInfo(listing.timezone)
+        self._health = [_Health() for _ in self.sources]
         self._state = ingestor.store.load_poller(listing.id)
-        self._day: dt.date | None = None
-        self._volume = 0.0  # stored volume and turnover of self._day
-        self._turnover = 0.0
-        self._reason: str | None = None
-        self._attempt = 0
+        if not 0 <= self._state.source < len(self.sources):  # the sources were reconfigured
+            self._state = replace(self._state, source=0)
+        self._health[self.active].failing_since_us = self._state.failing_since_us
         self._unsaved = False  # the poller state changed since it was last stored
-        self._retry_at = float("-inf")
-        self._backoff = tenacity.wait_exponential_jitter(initial=1, max=settings.backoff_max)
+        self._late = False  # a late poll's answer is still to come
+        self._asked: set[int] = set()  # the sources asked in this poll
+        self._asked_at_us: int | None = None  # clock: the last poll that asked a source
+        self._preferred_at_us = 0  # clock: when a preferred source is tried again
+        self._session: DaySession | None = None
+        self._counts: DayCounts | None = None
+        self._written: SourceDay | None = None  # the provider's day figures last stored
+        self._backoff = tenacity.wait_exponential_jitter(initial=1, max=self.settings.backoff_max)
 
-    def poll(self) -> str:
-        """One scheduled poll; returns what happened (``idle``, ``backoff``, ``fault``, ...)."""
-        now = self.clock.now()
-        if self.calendar.phase(now) not in TRADING:
-            return "idle"
-        late = self._missed_polls(now)
-        if self._wall() < self._retry_at:
-            self._remember(last_poll_us=datetime_to_ts(now))
-            return "backoff"
-        self.stats.polls += 1
-        # stored with the poll's ticks when it has any, in their transaction, else on its own
-        self._state = replace(self._state, last_poll_us=datetime_to_ts(now))
-        self._unsaved = True
-        try:
-            quote = self.provider.fetch(self.client)
-            outcome = self._take(quote, now, late)
-        except QuoteError as exc:
-            self._failed(exc, now)
-            return "fault"
-        finally:
-            if self._unsaved:
-                self._remember()
-        self._recovered(now)
-        return outcome
+    @property
+    def active(self) -> int:
+        """The position of the source in use."""
+        return self._state.source
 
-    def _missed_polls(self, now: dt.datetime) -> bool:
-        """Whether three or more poll intervals of trading passed since the last poll."""
-        last = self._state.last_poll_us
-        if last is None:
-            return False
-        missed = self.calendar.trading_seconds(ts_to_datetime(last), now)
-        return missed >= MISSED_POLLS_FOR_LATE * self.settings.interval
+    @property
+    def settings(self) -> PollSettings:
+        """The settings of the source in use."""
+        return self.sources[self.active].settings
 
-    def _take(self, quote: Quote, now: dt.datetime, late: bool) -> str:
-        if not quote.traded:
-            return "no trade yet"
-        assert quote.ts_us is not None
-        assert quote.price is not None
-        state = self.ingestor.state(self.listing)
-        if state.last_ts_us is not None and quote.ts_us < state.last_ts_us:
-            raise QuoteError("stale trade time", ts_to_datetime(quote.ts_us).isoformat())
-        if quote.ts_us > datetime_to_ts(now) + self.settings.max_future * 1_000_000:
-            raise QuoteError("trade time in the future", ts_to_datetime(quote.ts_us).isoformat())
-        self._load_day(quote.ts_us)
-        same_trade = quote.ts_us == state.last_ts_us
-        if same_trade and (quote.volume is None or quote.volume == self._volume):
-            extremes = Extremes(quote.ts_us, quote.high, quote.low)
-            if extremes == state.extremes:
-                return "unchanged"
-            return self._ingest([], extremes, late)
-        volume = _delta("volume", quote.volume, self._volume)
-        turnover = _delta("turnover", quote.turnover, self._turnover)
-        seq = state.last_seq + 1 if same_trade else 0
-        tick = Tick(quote.ts_us, seq, quote.price, volume, turnover)
-        outcome = self._ingest([tick], Extremes(quote.ts_us, quote.high, quote.low), late)
-        self._volume += volume or 0.0
-        self._turnover += turnover or 0.0
-        return outcome
-
-    def _ingest(self, ticks: list[Tick], extremes: Extremes, late: bool) -> str:
-        done = self.ingestor.ingest(self.listing, ticks, extremes, late=late, poller=self._state)
-        self._unsaved = not done.committed
-        self.stats.ticks += done.stored
-        self.stats.alerts += len(done.alerts)
-        return "tick" if done.stored else "extremes"
-
-    def _load_day(self, ts_us: int) -> None:
-        """Know the stored volume and turnover of the trade's day, to difference cumulative ones."""
-        day = local_date(self.listing, ts_us)
-        if day == self._day:
-            return
-        start, end = day_bounds(self.listing, day)
-        self._volume, self._turnover = self.ingestor.store.totals(self.listing.id, start, end)
-        self._day = day
-
-    def _failed(self, exc: QuoteError, now: dt.datetime) -> None:
-        self.stats.errors += 1
-        if exc.reason != self._reason:
-            logger.warning("%s: %s poll failed: %s", self.listing.id, self.provider.name, exc)
-            self._reason = exc.reason
-        self._attempt += 1
-        retry = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
-        retry.attempt_number = self._attempt
-        delay = max(self._backoff(retry), exc.retry_after or 0.0)
-        self._retry_at = self._wall() + delay
-        now_us = datetime_to_ts(now)
-        since = self._state.failing_since_us
-        if since is None:
-            self._remember(failing_since_us=now_us)
-        elif not self._state.down_notified and now_us - since >= self.settings.down_after * 1e6:
-            notice = source_notice(
-                self.listing,
-                "down",
-                now_us,
-                since,
-                self.provider.name,
-                exc.reason,
-                self.ingestor.language,
-            )
-            self.ingestor.notify(notice)
-            self._remember(down_notified=True)
-
-    def _recovered(self, now: dt.datetime) -> None:
-        if self._state.failing_since_us is None:
-            return
-        if self._state.down_notified:
-            notice = source_notice(
-                self.listing,
-                "back",
-                datetime_to_ts(now),
-                self._state.failing_since_us,
-                self.provider.name,
-                self._reason or "",
-                self.ingestor.language,
-            )
-            self.ingestor.notify(notice)
-        logger.info("%s: %s polls work again", self.listing.id, self.provider.name)
-        self._reason = None
-        self._attempt = 0
-        self._retry_at = float("-inf")
-        self._remember(failing_since_us=None, down_notified=False)
-
-    def _remember(self, **changes: object) -> None:
-        self._state = replace(self._state, **changes)  # type: ignore[arg-type]
-        self.ingestor.store.save_poller(self.listing.id, self._state)
-        self._unsaved = False
+    @property
+    def provider(self) -> QuoteProvider:
+        """The source in use."""
+        return self.sources[self.active].provider
 
     @property
     def poller_state(self) -> PollerState:
         """What this poller remembers across restarts."""
         return self._state
 
+    def poll(self) -> str:
+        """One poll of this listing alone, now; returns what happened."""
+        poll_together([self], self.client, self.clock.now())
+        return self.outcome
 
-def _delta(name: str, cumulative: float | None, stored: float) -> float | None:
-    """A tick's share of a cumulative day figure."""
-    if cumulative is None:
+    def due(self, now: dt.datetime, slack_us: int) -> bool:
+        """Whether an interval (less ``slack_us``) has passed since this listing's last poll."""
+        last = self._asked_at_us
+        interval_us = round(self.settings.interval * 1_000_000)
+        return last is None or datetime_to_ts(now) - last >= interval_us - slack_us
+
+    # --- one poll: ask a source, take its answer, maybe ask another ------------------------
+
+    def ask(self, now: dt.datetime) -> int | None:
+        """Start a poll: the source to ask now, or None (the market is closed, or backoff)."""
+        now_us = datetime_to_ts(now)
+        session = self._day(now)
+        if not self._open(now, now_us, session):
+            self.outcome = "idle"
+            return None
+        self._late = self._late or self._is_late(now, now_us, session)
+        self._asked = set()
+        self._asked_at_us = now_us
+        index = self._first_to_ask(now_us)
+        if index is None:
+            self._remember(last_poll_us=now_us)
+            self.outcome = "backoff"
+            return None
+        self.stats.polls += 1
+        # stored with the poll's ticks when it has any, in their transaction, else on its own
+        self._state = replace(self._state, last_poll_us=now_us)
+        self._unsaved = True
+        return index
+
+    def answer(self, index: int, answer: Quote | QuoteError, now: dt.datetime) -> int | None:
+        """Take a source's answer; returns another source to ask in this poll, or None."""
+        self._asked.add(index)
+        now_us = datetime_to_ts(now)
+        follow: int | None = None
+        try:
+            if isinstance(answer, QuoteError):
+                raise answer
+            read = self._read(index, answer, now_us)
+            if read.read is Read.STALE:
+                follow = self._stale(index, now_us, answer.ts_us)
+            elif index != self.active and read.read is Read.NO_TRADE:
+                follow = self._unasked(self.active)  # a preferred source with nothing yet
+            else:
+                self._fresh(index, read, now_us)
+        except QuoteError as exc:
+            follow = self._failed(index, exc, now_us)
+        if follow is None and self._unsaved:
+            self._remember()
+        return follow
+
+    def _read(self, index: int, quote: Quote, now_us: int) -> QuoteRead:
+        """The core's reading of a quote; a quote that cannot be true is a QuoteError."""
+        today = local_date(self.listing, now_us)
+        if self._counts is None or self._counts.day != today:
+            start, end = day_bounds(self.listing, today)
+            volume, turnover = self.ingestor.store.totals(self.listing.id, start, end)
+            self._counts = DayCounts(today, volume, turnover)
+        try:
+            return read_quote(
+                self.listing,
+                quote,
+                self.ingestor.state(self.listing),
+                self._counts,
+                source=self._name(index),
+                now_us=now_us,
+                max_future_us=round(self.sources[index].settings.max_future * 1_000_000),
+            )
+        except QuoteRefused as exc:
+            raise QuoteError(exc.reason, exc.detail) from None
+
+    def _fresh(self, index: int, read: QuoteRead, now_us: int) -> None:
+        """A quote of today (or no trade yet): switch to its source if need be, and ingest it."""
+        self._answered(index, now_us)
+        if index != self.active:
+            old = self._health[self.active]
+            stale = self.active in self._asked and old.stale_at_us == now_us
+            why = "its quotes are of an earlier trading day" if stale else old.reason
+            self._switch(index, why or "the preferred source answers again", now_us)
+        if read.read is not Read.NO_TRADE and self._state.stale_notified:
+            self._notify("fresh", now_us, now_us, index, "trades today")
+            self._state = replace(self._state, stale_notified=False)
+            self._unsaved = True
+        if read.counts is not None:
+            self._counts = read.counts
+        if read.read in (Read.TICK, Read.EXTREMES):
+            self._ingest(index, read)
+        else:
+            self.outcome = str(read.read)
+        if read.note:
+            logger.warning("%s: %s: %s", self.listing.id, self._name(index), read.note)
+        self._late = False
+
+    def _ingest(self, index: int, read: QuoteRead) -> None:
+        ticks = [] if read.tick is None else [read.tick]
+        done = self.ingestor.ingest(
+            self.listing,
+            ticks,
+            read.extremes,
+            late=self._late,
+            poller=self._state,
+            source_day=self._source_day(index, read),
+        )
+        if done.committed:
+            self._unsaved = False
+        self.stats.ticks += done.stored
+        self.stats.alerts += len(done.alerts)
+        self.outcome = "tick" if done.stored else "extremes"
+
+    def _source_day(self, index: int, read: QuoteRead) -> SourceDay | None:
+        """The provider's day figures to store with this poll, when they changed."""
+        figures = read.extremes
+        if figures is None:
+            return None
+        day = SourceDay(
+            self.listing.id,
+            local_date(self.listing, figures.ts_us),
+            self._name(index),
+            figures.ts_us,
+            figures.open,
+            figures.high,
+            figures.low,
+            figures.prev_close,
+        )
+        written = self._written
+        self._written = day
+        if written is not None and replace(written, ts_us=day.ts_us) == day:
+            return None
+        return day
+
+    def _stale(self, index: int, now_us: int, trade_us: int | None) -> int | None:
+        """A quote of an earlier trading day: ask another source, or say the listing is stale."""
+        self._answered(index, now_us)
+        self._health[index].stale_at_us = now_us
+        self._late = False
+        self.outcome = "stale"
+        until = self._session.opening_until if self._session is not None else None
+        if until is None or now_us <= until:
+            return None  # before the opening auction is done, yesterday's quote is no news
+        if index != self.active and self.active not in self._asked:
+            return self._unasked(self.active)  # a preferred source, stale: the one in use next
+        follow = self._next_source(index, now_us, skip_stale=True)
+        if follow is not None:
+            return follow
+        if not self._state.stale_notified:
+            last = (
+                "no trade" if trade_us is None else f"its last trade is of {self._date(trade_us)}"
+            )
+            self._notify("stale", now_us, now_us, self.active, f"no trade today: {last}")
+            self._state = replace(self._state, stale_notified=True)
+            self._unsaved = True
         return None
-    delta = cumulative - stored
-    if delta < 0:
-        raise QuoteError(f"cumulative {name} went down", f"{cumulative:g} < {stored:g}")
-    return delta
+
+    def _failed(self, index: int, exc: QuoteError, now_us: int) -> int | None:
+        """A source failed: back off from it; when the source in use is down, try the next."""
+        health = self._health[index]
+        self.stats.errors += 1
+        self.outcome = "fault"
+        if exc.reason != health.reason:
+            logger.warning("%s: %s poll failed: %s", self.listing.id, self._name(index), exc)
+            health.reason = exc.reason
+        health.attempt += 1
+        retry = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+        retry.attempt_number = health.attempt
+        health.retry_at = self._wall() + max(self._backoff(retry), exc.retry_after or 0.0)
+        if health.failing_since_us is None:
+            health.failing_since_us = now_us
+        if index == self.active:
+            self._state = replace(self._state, failing_since_us=health.failing_since_us)
+            self._unsaved = True
+        elif self.active not in self._asked:
+            return self._unasked(self.active)  # a preferred source still failing
+        since = self._state.failing_since_us
+        if since is None or now_us - since < self.settings.down_after * 1_000_000:
+            return None
+        return self._down(index, now_us)
+
+    def _down(self, after: int, now_us: int) -> int | None:
+        """The source in use is down: the next source to ask, or a "down" notice if none is left."""
+        follow = self._next_source(after, now_us, skip_stale=False)
+        if follow is not None:
+            return follow
+        if not self._state.down_notified:
+            since = self._state.failing_since_us or now_us
+            reason = self._health[self.active].reason or ""
+            self._notify("down", now_us, since, self.active, reason)
+            self._state = replace(self._state, down_notified=True)
+            self._unsaved = True
+        return None
+
+    def _answered(self, index: int, now_us: int) -> None:
+        """A source answered: it is not failing; a listing whose source was down is back."""
+        health = self._health[index]
+        if health.failing_since_us is not None:
+            logger.info("%s: %s polls work again", self.listing.id, self._name(index))
+        health.failing_since_us, health.reason, health.attempt = None, None, 0
+        health.retry_at = float("-inf")
+        state = self._state
+        if index != self.active and not state.down_notified:
+            return  # a preferred source answered; the one in use may still be failing
+        if state.down_notified:
+            reason = self._health[self.active].reason or ""
+            self._notify("back", now_us, state.failing_since_us or now_us, index, reason)
+        if state.failing_since_us is not None or state.down_notified:
+            self._state = replace(state, failing_since_us=None, down_notified=False)
+            self._unsaved = True
+
+    def _switch(self, index: int, reason: str, now_us: int) -> None:
+        """Use another source from now on, and say so in the alert log."""
+        old = self.active
+        since = self._health[old].failing_since_us or now_us
+        self._notify("switched", now_us, since, index, reason, previous=old)
+        logger.warning(
+            "%s: switched from %s to %s: %s",
+            self.listing.id,
+            self._name(old),
+            self._name(index),
+            reason,
+        )
+        self._state = replace(
+            self._state,
+            source=index,
+            failing_since_us=self._health[index].failing_since_us,
+            down_notified=False,
+        )
+        self._preferred_at_us = now_us + PREFERRED_RETRY_US
+        self._unsaved = True
+
+    # --- choosing sources ------------------------------------------------------------------
+
+    def _first_to_ask(self, now_us: int) -> int | None:
+        """A preferred source due to be tried again, else the source in use, if not backing off."""
+        if self.active > 0 and now_us >= self._preferred_at_us:
+            self._preferred_at_us = now_us + PREFERRED_RETRY_US
+            for index in range(self.active):
+                if self._ready(index):
+                    return index
+        return self.active if self._ready(self.active) else None
+
+    def _next_source(self, after: int, now_us: int, *, skip_stale: bool) -> int | None:
+        """The next source in priority order (round from ``after``) worth asking in this poll."""
+        count = len(self.sources)
+        for step in range(1, count):
+            index = (after + step) % count
+            health = self._health[index]
+            if index in self._asked or not self._ready(index):
+                continue
+            if health.failing_since_us is not None:
+                continue
+            recent = health.stale_at_us is not None and now_us - health.stale_at_us < (
+                PREFERRED_RETRY_US
+            )
+            if skip_stale and recent:
+                continue
+            return index
+        return None
+
+    def _unasked(self, index: int) -> int | None:
+        """``index`` when it is still to be asked in this poll and not backing off."""
+        return index if index not in self._asked and self._ready(index) else None
+
+    def _ready(self, index: int) -> bool:
+        """Whether a source may be asked now (not inside a backoff, which is wall time)."""
+        return self._wall() >= self._health[index].retry_at
+
+    def _name(self, index: int) -> str:
+        return self.sources[index].provider.name
+
+    def _date(self, ts_us: int) -> str:
+        return local_date(self.listing, ts_us).isoformat()
+
+    # --- the day ---------------------------------------------------------------------------
+
+    def _day(self, now: dt.datetime) -> DaySession:
+        """Today's session (exchange calendar), looked up once a day."""
+        today = now.astimezone(self._zone).date()
+        if self._session is None or self._session.date != today:
+            self._session = self.calendar.day(today, self.listing.timezone)
+        return self._session
+
+    def _open(self, now: dt.datetime, now_us: int, session: DaySession) -> bool:
+        """Whether to poll now: while the market trades, and past the closing auction until
+        the closing print is stored or the close grace has passed."""
+        if self.calendar.phase(now) in TRADING:
+            return True
+        ends, closing = session.ends, session.closing_from
+        if ends is None or closing is None:
+            return False
+        if not ends <= now_us < ends + round(self.settings.close_grace * 1_000_000):
+            return False
+        last = self.ingestor.state(self.listing).last_ts_us
+        return last is None or last < closing
+
+    def _is_late(self, now: dt.datetime, now_us: int, session: DaySession) -> bool:
+        """Whether this poll comes after the daemon missed the market: its first poll of the
+        day after the opening window, or three or more intervals of trading after the last."""
+        last = self._state.last_poll_us
+        if last is None or local_date(self.listing, last) != session.date:
+            self._new_day()
+            until = session.opening_until
+            return until is not None and now_us > until
+        missed = self.calendar.trading_seconds(ts_to_datetime(last), now)
+        return missed >= MISSED_POLLS_FOR_LATE * self.settings.interval
+
+    def _new_day(self) -> None:
+        """The first poll of a trading day: yesterday's stale notice is done with."""
+        for health in self._health:
+            health.stale_at_us = None
+        if self._state.stale_notified:
+            self._state = replace(self._state, stale_notified=False)
+            self._unsaved = True
+
+    # --- the record ------------------------------------------------------------------------
+
+    def _notify(
+        self,
+        event: str,
+        at_us: int,
+        since_us: int,
+        index: int,
+        reason: str,
+        previous: int | None = None,
+    ) -> None:
+        notice = source_notice(
+            self.listing,
+            event,
+            at_us,
+            since_us,
+            self._name(index),
+            reason,
+            self.ingestor.language,
+            previous=None if previous is None else self._name(previous),
+        )
+        self.ingestor.notify(notice)
+
+    def _remember(self, **changes: object) -> None:
+        self._state = replace(self._state, **changes)  # type: ignore[arg-type]
+        self.ingestor.store.save_poller(self.listing.id, self._state)
+        self._unsaved = False
+
+
+def poll_together(pollers: Sequence[ListingPoller], client: httpx.Client, now: dt.datetime) -> None:
+    """Poll listings at one instant: one request for each group of sources that can share one.
+
+    A listing whose answer sends it to another source (a failover, a preferred source
+    still failing) asks that one in a further round of the same poll.
+    """
+    asking = {}
+    for poller in pollers:
+        index = poller.ask(now)
+        if index is not None:
+            asking[poller] = index
+    while asking:
+        groups: dict[object, list[ListingPoller]] = {}
+        for poller, index in asking.items():
+            provider = poller.sources[index].provider
+            key = provider.batch_key if provider.batch_key is not None else id(poller)
+            groups.setdefault(key, []).append(poller)
+        following = {}
+        for members in groups.values():
+            providers = [poller.sources[asking[poller]].provider for poller in members]
+            for poller, answer in zip(members, fetch_quotes(client, providers), strict=True):
+                follow = poller.answer(asking[poller], answer, now)
+                if follow is not None:
+                    following[poller] = follow
+        asking = following
+
+
+class PollCycle:
+    """A poll job: the listings (one, or several whose sources share requests) polled together.
+
+    Each run polls those that are due, so listings of different intervals can share it;
+    it runs at the shortest of their intervals.
+    """
+
+    def __init__(self, pollers: Sequence[ListingPoller], client: httpx.Client, clock: Clock):
+        if not pollers:
+            raise ValueError("a poll cycle needs a listing")
+        self.pollers = list(pollers)
+        self.client = client
+        self.clock = clock
+        self.interval = min(p.sources[0].settings.interval for p in self.pollers)
+
+    @property
+    def id(self) -> str:
+        """The job's stable id: ``poll:ID`` for one listing, ``poll:PROVIDER@HOST`` for a batch."""
+        if len(self.pollers) == 1:
+            return f"poll:{self.pollers[0].listing.id}"
+        provider = self.pollers[0].sources[0].provider
+        return f"poll:{provider.name}@{provider.batch_key or provider.url}"
+
+    def run(self) -> None:
+        """Poll the listings that are due now."""
+        now = self.clock.now()
+        slack = round(self.interval * 500_000)  # half the cycle: a run a little early is on time
+        poll_together([p for p in self.pollers if p.due(now, slack)], self.client, now)
+
+
+def poll_cycles(
+    pollers: Sequence[ListingPoller], client: httpx.Client, clock: Clock
+) -> list[PollCycle]:
+    """The poll jobs: listings whose first sources share a batch key together, others alone."""
+    batched: dict[str, list[ListingPoller]] = {}
+    cycles: list[PollCycle] = []
+    for poller in pollers:
+        key = poller.sources[0].provider.batch_key
+        if key is None:
+            cycles.append(PollCycle([poller], client, clock))
+        else:
+            batched.setdefault(key, []).append(poller)
+    cycles.extend(PollCycle(members, client, clock) for members in batched.values())
+    return cycles

@@ -13,7 +13,7 @@ from tracker.alerts.record import is_rule_alert
 from tracker.calendar import DaySession, MarketCalendar, Phase
 from tracker.core.metrics import DaySummary, PricePoint, gain_pct, market_cap, summarize
 from tracker.core.model import Listing, Tick, day_bounds, local_date, ts_to_datetime
-from tracker.store.repository import SqlStore, StoredAlert
+from tracker.store.repository import SourceDay, SqlStore, StoredAlert
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,7 @@ class DayReport:
     session: DaySession | None = None
     ticks: tuple[Tick, ...] = ()  # the day's stored ticks
     stored_alerts: tuple[StoredAlert, ...] = ()  # the day's stored alerts, in firing order
+    source: SourceDay | None = None  # a live provider's own figures of the day, if polled
 
     @property
     def partial(self) -> bool:
@@ -49,6 +50,29 @@ class DayReport:
         """
         until = self.session.opening_until if self.session is not None else None
         return until is not None and self.summary.open.ts_us > until
+
+    @property
+    def source_open(self) -> float | None:
+        """The provider's open of a day whose open was not stored (partial), if it had one."""
+        return self.source.open if self.partial and self.source is not None else None
+
+    @property
+    def day_open(self) -> float:
+        """The day's open as the rules took it: the first tick, or the provider's when partial."""
+        opened = self.source_open
+        return self.summary.open.price if opened is None else opened
+
+    @property
+    def source_prev_close(self) -> bool:
+        """Whether the previous close is the provider's (no earlier day is stored)."""
+        return self.prev_close_ts is None and self.prev_close is not None
+
+    @property
+    def closing_print(self) -> bool:
+        """Whether the day's last stored trade is its closing print (from its closing auction,
+        or its close), so the report calls it the close; else it is only the last trade."""
+        closing = self.session.closing_from if self.session is not None else None
+        return closing is None or self.summary.close.ts_us >= closing
 
     @property
     def prev_close_date(self) -> dt.date | None:
@@ -85,18 +109,24 @@ def day_report(
     previous = store.last_tick(listing.id, before_us=start)
     if session is None:
         session = MarketCalendar(listing.calendar).day(date, listing.timezone)
+    source = store.source_day(listing.id, date)
+    prev_close = previous.price if previous else None
+    debut = listing.listed_on is not None and date <= listing.listed_on
+    if prev_close is None and source is not None and not debut:
+        prev_close = source.prev_close  # a debut's "previous close" is its offer price
     return DayReport(
         listing,
         date,
         summarize(ticks),
         len(stored),
         _auction(ticks, session),
-        previous.price if previous else None,
+        prev_close,
         tuple(firsts.values()),
         previous.ts_us if previous else None,
         session,
         tuple(ticks),
         tuple(stored),
+        source,
     )
 
 
@@ -117,16 +147,21 @@ class FigureRow:
     market_cap: str
     time: str  # exchange time; the date for the previous close; "" for the offer and VWAP
     vs_prev_close: str  # "" on the first day stored, and for the offer and the close itself
-    note: str = ""  # "estimated" for a VWAP from price x volume
+    note: str = ""  # "estimated" for a VWAP from price x volume; "from the source"
 
 
 FIRST_STORED = "first stored"  # the label of a partial day's first tick: not its open
+LAST = "last"  # the label of a day's last trade when it is not its closing print
+FROM_SOURCE = "from the source"  # a figure the live provider gave, not a stored tick
 
 
 def figure_rows(report: DayReport) -> list[FigureRow]:
     """Offer, previous close, auction, open, high, low, close and VWAP, as the report shows them.
 
-    A partial day's first tick is "first stored", not "open".
+    A partial day's first tick is "first stored", not "open"; its open, and a high or low
+    beyond the stored ticks', are the live provider's ("from the source") where it gave
+    them, as is the previous close when no earlier day is stored. The day's last trade
+    is its "close" only when it is the closing print; else it is its "last".
     """
     listing, s = report.listing, report.summary
 
@@ -148,16 +183,42 @@ def figure_rows(report: DayReport) -> list[FigureRow]:
     rows = [row("offer", listing.offer_price)]
     if report.prev_close is not None:
         day = report.prev_close_date
-        rows.append(row("prev close", report.prev_close, day.isoformat() if day else ""))
+        note = FROM_SOURCE if report.source_prev_close else ""
+        rows.append(row("prev close", report.prev_close, day.isoformat() if day else "", note))
     if report.auction is not None:
         auction = report.auction
         rows.append(row("auction", auction.price, clock(listing, auction.ts_us)))
+    if report.source_open is not None:
+        rows.append(row("open", report.source_open, note=FROM_SOURCE))
     first = FIRST_STORED if report.partial else "open"
-    for label, point in ((first, s.open), ("high", s.high), ("low", s.low), ("close", s.close)):
-        rows.append(row(label, point.price, clock(listing, point.ts_us)))
+    rows.append(row(first, s.open.price, clock(listing, s.open.ts_us)))
+    for label, point, beyond in (("high", s.high, _source_high), ("low", s.low, _source_low)):
+        extreme = beyond(report)
+        if extreme is not None:
+            rows.append(row(label, extreme, note=FROM_SOURCE))
+        else:
+            rows.append(row(label, point.price, clock(listing, point.ts_us)))
+    last = "close" if report.closing_print else LAST
+    rows.append(row(last, s.close.price, clock(listing, s.close.ts_us)))
     if s.vwap is not None:
         rows.append(row("VWAP", s.vwap, note="estimated" if s.turnover_estimated else ""))
     return rows
+
+
+def _source_high(report: DayReport) -> float | None:
+    """The provider's day high when it is above every stored tick (trades between polls)."""
+    source = report.source
+    if source is None or source.high is None or source.high <= report.summary.high.price:
+        return None
+    return source.high
+
+
+def _source_low(report: DayReport) -> float | None:
+    """The provider's day low when it is below every stored tick."""
+    source = report.source
+    if source is None or source.low is None or source.low >= report.summary.low.price:
+        return None
+    return source.low
 
 
 def partial_note(report: DayReport) -> str:
@@ -168,9 +229,15 @@ def partial_note(report: DayReport) -> str:
     continuous = session.continuous_from if session is not None else None
     opens = f" (trading from {clock(listing, continuous)})" if continuous is not None else ""
     first = clock(listing, report.summary.open.ts_us)
+    source = report.source
+    known = (
+        f"the open is {source.provider}'s"
+        if report.source_open is not None and source is not None
+        else "the open is unknown"
+    )
     return (
         f"partial record: the first tick stored is at {first}, after the open{opens}; "
-        "the open is unknown, and volume, turnover and VWAP cover the stored ticks only "
+        f"{known}, and volume, turnover and VWAP cover the stored ticks only "
         "(a daemon's first poll counts the day's earlier volume at its price)"
     )
 
@@ -239,6 +306,17 @@ def as_data(report: DayReport) -> dict[str, Any]:
         return data
 
     points = {"high": s.high, "low": s.low, "close": s.close}
+    figures = {name: figure(point.price, point.ts_us) for name, point in points.items()}
+    for name, beyond in (("high", _source_high), ("low", _source_low)):
+        extreme = beyond(report)
+        if extreme is not None:
+            figures[name] = {**figure(extreme), "from_source": True}
+    opened: dict[str, Any] | None = None
+    if report.source_open is not None:
+        opened = {**figure(report.source_open), "from_source": True}
+    elif not report.partial:
+        opened = figure(s.open.price, s.open.ts_us)
+    source = report.source
     vwap = figure(s.vwap) if s.vwap is not None else None
     if vwap is not None:
         vwap["estimated"] = s.turnover_estimated
@@ -254,11 +332,23 @@ def as_data(report: DayReport) -> dict[str, Any]:
         "prev_close": report.prev_close,
         "prev_close_date": prev_day.isoformat() if prev_day else None,
         "prev_close_ts": when(report.prev_close_ts) if report.prev_close_ts is not None else None,
+        "prev_close_from_source": report.source_prev_close,
         "partial": report.partial,  # the first stored tick is not the opening trade
         "auction": figure(report.auction.price, report.auction.ts_us) if report.auction else None,
-        "open": None if report.partial else figure(s.open.price, s.open.ts_us),
+        "open": opened,  # a partial day's: the provider's ("from_source"), or null
         "first_stored": figure(s.open.price, s.open.ts_us),
-        **{name: figure(point.price, point.ts_us) for name, point in points.items()},
+        **figures,
+        "closing_print": report.closing_print,  # whether "close" is the closing print
+        "source": None
+        if source is None
+        else {
+            "provider": source.provider,
+            "as_of": when(source.ts_us),
+            "open": source.open,
+            "high": source.high,
+            "low": source.low,
+            "prev_close": source.prev_close,
+        },
         "vwap": vwap,
         "volume": s.volume,
         "turnover": s.turnover,

@@ -82,6 +82,7 @@ def day_files(report: DayReport, *, page: bool = True) -> DayFiles:
             alerts,
             date.isoformat(),
             prev_close=report.prev_close,
+            day_open=report.day_open,
             session=report.session,
             layout=layout,
         )

@@ -17,7 +17,7 @@ from tracker.alerts.sinks import JsonlAlertLog
 from tracker.calendar import MarketCalendar
 from tracker.config import JsonFields
 from tracker.ingest import Ingestor
-from tracker.live import ListingPoller, PollSettings
+from tracker.live import ListingPoller, PolledSource, PollSettings
 from tracker.sources.providers.http_json import HttpJsonProvider
 from tracker.store.engine import create_engine, ensure_schema
 from tracker.store.repository import SqlStore
@@ -85,10 +85,8 @@ def make_poller(
     def make(clock: FixedClock, wall: Wall | None = None, **settings: float) -> ListingPoller:
         ingestor = Ingestor(store, [JsonlAlertLog(tmp_path / "alerts.jsonl")])
         provider = HttpJsonProvider(server.url, FIELDS, timezone=LISTING.timezone, timeout=2)
-        poll = PollSettings(**settings)
-        return ListingPoller(
-            LISTING, provider, ingestor, CALENDAR, clock, client, poll, wall or Wall()
-        )
+        source = PolledSource(provider, PollSettings(**settings))
+        return ListingPoller(LISTING, [source], ingestor, CALENDAR, clock, client, wall or Wall())
 
     return make
 
@@ -110,8 +108,11 @@ def logged(tmp_path: Path) -> list[dict[str, Any]]:
         ("2026-01-03T10:00:00+08:00", 0),  # Saturday
         ("2026-02-17T10:00:00+08:00", 0),  # Lunar New Year
         ("2026-02-16T12:05:00+08:00", 1),  # half day: closing auction 12:00-12:10
-        ("2026-02-16T12:11:00+08:00", 0),  # half day, after its closing auction
+        ("2026-02-16T12:11:00+08:00", 1),  # its close grace: no closing print stored yet
+        ("2026-02-16T12:15:00+08:00", 0),  # half day, the grace over
         ("2026-02-16T14:00:00+08:00", 0),
+        ("2026-01-02T16:14:59+08:00", 1),  # the close grace (5 minutes by default)
+        ("2026-01-02T16:15:00+08:00", 0),
     ],
 )
 def test_polls_only_while_the_market_trades(
@@ -163,10 +164,12 @@ def test_no_trade_yet_is_not_a_fault(
         ({"status": 503}, "HTTP 503"),
         ({"status": 429, "Retry_After": "30"}, "HTTP 429"),
         ({"body": b'{"price": 36.0, "ts": '}, "garbage"),
-        ({"body": quote(ts="2026-01-02T09:29:00+08:00")}, "stale"),
+        ({"body": quote(ts="2026-01-02T09:29:00+08:00")}, "trade time went back"),
         ({"body": quote(ts="2026-01-02T11:00:00+08:00")}, "future"),
         ({"body": {**quote(), "price": -1, "turnover": None}}, "bad price"),
-        ({"body": quote(volume=10)}, "went down"),
+        ({"body": quote(360.01)}, "more than 10x the last stored price 36"),
+        ({"body": quote(3.59)}, "less than a tenth of the last stored price 36"),
+        ({"body": quote(36.0, high=400.0)}, "high 400 is more than 10x"),
     ],
 )
 def test_a_fault_is_logged_once_stores_nothing_and_polling_goes_on(

@@ -121,14 +121,35 @@ def _message_zh(
     return text + "。"
 
 
-def source_message(listing: Listing, event: str, reason: str, minutes: float, language: str) -> str:
-    """A notice that a listing's quote source is down or back."""
+def source_message(
+    listing: Listing,
+    event: str,
+    reason: str,
+    minutes: float,
+    language: str,
+    provider: str = "",
+    previous: str | None = None,
+) -> str:
+    """A notice about a listing's quotes: its source down or back, switched, stale or fresh."""
+    name = (
+        f"{listing.name}（{listing.symbol}）"
+        if language == "zh-Hans"
+        else (f"{listing.name} ({listing.symbol})")
+    )
     if language == "zh-Hans":
-        if event == "down":
-            return f"{listing.name}（{listing.symbol}）行情源已中断{minutes:.0f}分钟：{reason}。"
-        return f"{listing.name}（{listing.symbol}）行情源已恢复，中断约{minutes:.0f}分钟。"
-    if event == "down":
-        return (
-            f"{listing.name} ({listing.symbol}) quote source down for {minutes:.0f} min: {reason}"
-        )
-    return f"{listing.name} ({listing.symbol}) quote source back after {minutes:.0f} min"
+        zh = {
+            "down": f"{name}行情源已中断{minutes:.0f}分钟：{reason}。",
+            "back": f"{name}行情源已恢复，中断约{minutes:.0f}分钟。",
+            "switched": f"{name}行情源由{previous}切换至{provider}：{reason}。",
+            "stale": f"{name}行情仍停留在较早交易日（{reason}），今日未有成交。",
+            "fresh": f"{name}今日已有成交，行情恢复更新（{provider}）。",
+        }
+        return zh[event]
+    en = {
+        "down": f"{name} quote source down for {minutes:.0f} min: {reason}",
+        "back": f"{name} quote source back after {minutes:.0f} min",
+        "switched": f"{name} quotes now from {provider} instead of {previous}: {reason}",
+        "stale": f"{name} quotes are of an earlier trading day ({reason}): nothing traded today",
+        "fresh": f"{name} trades again today ({provider})",
+    }
+    return en[event]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,10 +36,14 @@ def alert_record(
     """The contract's alert record for a crossing.
 
     ``inferred``: fired by a provider's day high or low between polls, not by a
-    polled tick. ``late``: fired by the first poll after the daemon missed polls
-    while the market traded (it was down). ``silenced``: the rule or listing was
-    silenced; the alert is stored and logged but sent to no other sink.
+    polled tick. ``late``: fired by a poll that came after the daemon missed the
+    market (started or restarted after the opening, or down while it traded); such a
+    poll's alerts are never ``gap``: the tracker did not see the stock open through the
+    level. ``silenced``: the rule or listing was silenced; the alert is stored and
+    logged but sent to no other sink.
     """
+    if late and alert.gap:
+        alert = replace(alert, gap=False)
     tick, rule = alert.tick, alert.rule
     local = tick.ts.astimezone(ZoneInfo(listing.timezone))
     gain = gain_pct(listing, tick.price)
@@ -100,8 +105,15 @@ def source_notice(
     provider: str,
     reason: str,
     language: str = "en",
+    *,
+    previous: str | None = None,
 ) -> StoredAlert:
-    """A ``"kind": "source"`` record: the listing's quote source is ``down`` or ``back``."""
+    """A ``"kind": "source"`` record about the listing's quotes.
+
+    ``event``: ``down`` or ``back`` (the source in use failed for long, or answers again),
+    ``switched`` (from the ``previous`` provider to ``provider``), ``stale`` (the quotes
+    stay on an earlier trading day after the opening) or ``fresh`` (trades came again).
+    """
     rule = f"source-{event}"
     local = ts_to_datetime(at_us).astimezone(ZoneInfo(listing.timezone))
     minutes = (at_us - since_us) / 60_000_000
@@ -118,8 +130,10 @@ def source_notice(
         "ts": local.isoformat(),
         "since": ts_to_datetime(since_us).astimezone(ZoneInfo(listing.timezone)).isoformat(),
         "seq": 0,
-        "message": source_message(listing, event, reason, minutes, language),
+        "message": source_message(listing, event, reason, minutes, language, provider, previous),
     }
+    if previous is not None:
+        record["from"] = previous
     return StoredAlert(
         alert_id=notice_id,
         listing_id=listing.id,

@@ -69,13 +69,14 @@ def day_figure(
     title_date: str,
     *,
     prev_close: float | None = None,
+    day_open: float | None = None,
     session: DaySession | None = None,
     layout: ChartLayout = DESKTOP,
 ) -> Figure:
     """The figure of a day's ticks (in time order, at least one) and its alerts.
 
-    ``prev_close`` gives ``prev_close`` rules their level; ``session`` is the day's
-    calendar (looked up from the listing's exchange when not given).
+    ``prev_close`` and ``day_open`` (default: the first tick) give the rules against them
+    their levels; ``session`` is the day's calendar (looked up when not given).
     """
     import matplotlib
 
@@ -93,7 +94,7 @@ def day_figure(
     levels = [
         (rule.id, price)
         for rule in listing.rules
-        if (price := level_price(listing, rule, ticks[0].price, prev_close)) is not None
+        if (price := level_price(listing, rule, day_open or ticks[0].price, prev_close)) is not None
     ]
     lo, hi, shown = _price_range(prices, listing.offer_price, levels)
     end = max(xs[-1], CUT_WIDTH_S)

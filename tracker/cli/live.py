@@ -77,7 +77,7 @@ def run(
         check_address(web)  # a bad address or a port in use: refused before anything is written
     settings = build_settings(db, alert_log)
     listings = load_listings(listings_path(config))
-    polled = [lid for lid, c in listings.configs.items() if c.source is not None]
+    polled = [lid for lid, c in listings.configs.items() if c.polled]
     zone = listings.by_id[polled[0]].timezone if polled else "UTC"
     end = parse_instant(until, zone, "--until") if until else None
     clock: Clock
@@ -212,21 +212,31 @@ def status(config: str | None, db: str | None, max_age: float) -> None:
     shown = clock_now.astimezone(zone) if zone else clock_now
     click.echo(f"daemon: heartbeat {age:.0f}s ago ({state}), its clock {shown.isoformat()}")
     for listing in listings.by_id.values():
+        sources = listings.configs[listing.id].polled
+        used = ""
+        if sources:
+            index = min(store.load_poller(listing.id).source, len(sources) - 1)
+            rank = f" ({_ordinal(index + 1)} of {len(sources)})" if len(sources) > 1 else ""
+            used = f"; source {sources[index].provider}{rank}"
         last = store.last_tick(listing.id)
         if last is None:
-            click.echo(f"{listing.id}: no tick stored")
+            click.echo(f"{listing.id}: no tick stored{used}")
             continue
         tick_age = (clock_now - last.ts).total_seconds()
         local = last.ts.astimezone(ZoneInfo(listing.timezone)).isoformat()
         click.echo(
             f"{listing.id}: last tick {local} at {last.price:g}, "
-            f"{tick_age:.0f}s before the daemon's clock"
+            f"{tick_age:.0f}s before the daemon's clock{used}"
         )
     if beat.detail == "stopped" or age > max_age:
         click.echo(
             f"stale: the daemon is not running (heartbeat older than {max_age:g}s or stopped)"
         )
         raise click.exceptions.Exit(1)
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'st' if n == 1 else 'nd' if n == 2 else 'rd' if n == 3 else 'th'}"
 
 
 @cli.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -47,11 +48,32 @@ class StoredAlert:
 
 @dataclass(frozen=True, slots=True)
 class PollerState:
-    """What a listing's poller must remember across restarts."""
+    """What a listing's poller must remember across restarts.
+
+    ``failing_since_us`` and ``down_notified`` are of the source in use, ``source`` (its
+    position among the listing's sources); ``stale_notified``: a "stale" notice went out
+    and no "fresh" one yet.
+    """
 
     last_poll_us: int | None = None
     failing_since_us: int | None = None
     down_notified: bool = False
+    source: int = 0
+    stale_notified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDay:
+    """A provider's own figures of a listing's trading day, as of a trade (``ts_us``)."""
+
+    listing_id: str
+    day: dt.date
+    provider: str
+    ts_us: int
+    open: float | None
+    high: float | None
+    low: float | None
+    prev_close: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,11 +185,13 @@ class SqlStore:
         *,
         previous: ListingState | None = None,
         poller: PollerState | None = None,
+        source_day: SourceDay | None = None,
     ) -> None:
         """Store ticks, their alerts (pending for every sink) and the new state atomically.
 
         Of the rule states only those that differ from ``previous`` (the state last
-        committed) are written; ``poller`` (a live poll's own state) commits with them.
+        committed) are written; ``poller`` (a live poll's own state) and ``source_day``
+        (its provider's day figures, when they changed) commit with them.
         """
         with self._transaction() as connection:
             if ticks:
@@ -175,6 +199,8 @@ class SqlStore:
             _commit_rest(connection, listing_id, alerts, state, sinks, previous)
             if poller is not None:
                 _save_poller(connection, listing_id, poller)
+            if source_day is not None:
+                _save_source_day(connection, source_day)
 
     def commit_arrays(
         self,
@@ -273,12 +299,25 @@ class SqlStore:
 
     def load_poller(self, listing_id: str) -> PollerState:
         """A listing's poller state; fresh when it was never polled."""
+        c = t.pollers.c
         query = sa.select(
-            t.pollers.c.last_poll_us, t.pollers.c.failing_since_us, t.pollers.c.down_notified
-        ).where(t.pollers.c.listing_id == listing_id)
+            c.last_poll_us, c.failing_since_us, c.down_notified, c.source, c.stale_notified
+        ).where(c.listing_id == listing_id)
         with self._read() as connection:
             row = connection.execute(query).first()
-        return PollerState(row[0], row[1], bool(row[2])) if row else PollerState()
+        if row is None:
+            return PollerState()
+        return PollerState(row[0], row[1], bool(row[2]), int(row[3]), bool(row[4]))
+
+    def source_day(self, listing_id: str, day: dt.date) -> SourceDay | None:
+        """A provider's figures of a listing's day, as of its last poll that day, if any."""
+        c = t.source_days.c
+        query = sa.select(c.provider, c.ts_us, c.open, c.high, c.low, c.prev_close).where(
+            c.listing_id == listing_id, c.day == day.isoformat()
+        )
+        with self._read() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else SourceDay(listing_id, day, *row)
 
     def save_poller(self, listing_id: str, state: PollerState) -> None:
         """Remember a listing's poller state."""
@@ -433,8 +472,24 @@ def _save_poller(connection: Connection, listing_id: str, state: PollerState) ->
         "last_poll_us": state.last_poll_us,
         "failing_since_us": state.failing_since_us,
         "down_notified": state.down_notified,
+        "source": state.source,
+        "stale_notified": state.stale_notified,
     }
     _upsert(connection, t.pollers, [values], ["listing_id"])
+
+
+def _save_source_day(connection: Connection, day: SourceDay) -> None:
+    values = {
+        "listing_id": day.listing_id,
+        "day": day.day.isoformat(),
+        "provider": day.provider,
+        "ts_us": day.ts_us,
+        "open": day.open,
+        "high": day.high,
+        "low": day.low,
+        "prev_close": day.prev_close,
+    }
+    _upsert(connection, t.source_days, [values], ["listing_id", "day"])
 
 
 def _commit_rest(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 # The Alembic head revision this code expects; a test checks it against db/versions.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 metadata = sa.MetaData()
 
@@ -90,6 +90,23 @@ pollers = sa.Table(
     sa.Column("last_poll_us", sa.BigInteger(), nullable=True),
     sa.Column("failing_since_us", sa.BigInteger(), nullable=True),
     sa.Column("down_notified", sa.Boolean(), nullable=False),
+    sa.Column("source", sa.Integer(), nullable=False, server_default="0"),  # the one in use
+    sa.Column("stale_notified", sa.Boolean(), nullable=False, server_default=sa.false()),
+)
+
+# A provider's own figures of a listing's trading day, as of its last poll that day: what a
+# report shows for a day whose open the daemon missed (migration 0006).
+source_days = sa.Table(
+    "source_days",
+    metadata,
+    sa.Column("listing_id", sa.String(64), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),  # the exchange date, YYYY-MM-DD
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("ts_us", sa.BigInteger(), nullable=False),  # the last trade those figures are of
+    sa.Column("open", sa.Double(), nullable=True),
+    sa.Column("high", sa.Double(), nullable=True),
+    sa.Column("low", sa.Double(), nullable=True),
+    sa.Column("prev_close", sa.Double(), nullable=True),
 )
 
 heartbeats = sa.Table(
