@@ -69,6 +69,69 @@ def test_the_daemon_on_a_feed_gives_the_alerts_of_a_replay(
     assert 0 < count < 2_874
 
 
+def test_a_daemon_started_at_0950_is_late_at_first_then_gives_the_replays_crossings(
+    feed_factory: Any, tmp_path: Path, tracker: Tracker
+) -> None:
+    interval = 30.0  # 50 ms of wall time a poll at 600x
+    feed, config = feed_factory(speed=600, interval=interval, start="2026-01-02T09:50:00+08:00")
+    daemon = subprocess.run(
+        daemon_args(config, tmp_path, feed, "--until", "2026-01-02T16:16:00+08:00"),
+        capture_output=True,
+        text=True,
+        env=tracker_env(),
+        timeout=180,
+        check=False,
+    )
+    assert daemon.returncode == 0, daemon.stderr
+    replayed = tracker(
+        "replay",
+        str(SAMPLE_TAPE),
+        "--listing",
+        "biren",
+        "--config",
+        str(config),
+        "--db",
+        f"sqlite:///{tmp_path / 'replay.db'}",
+        "--alert-log",
+        str(tmp_path / "replay.jsonl"),
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    with sqlite3.connect(tmp_path / "live.db") as db:
+        first_us, last_us = db.execute("SELECT min(ts_us), max(ts_us) FROM ticks").fetchone()
+    first = first_us / 1e6
+    live = [r for r in records(tmp_path / "live.jsonl") if r["kind"] != "source"]
+    expected = records(tmp_path / "replay.jsonl")
+
+    # the first poll, well after 09:32: its alerts are late, never gap
+    at_first = [r for r in live if seconds(r["ts"]) == first]
+    assert at_first
+    assert all(r["late"] and not r["gap"] for r in at_first), at_first
+    # every later crossing is the replay's, within a poll interval, and on time
+    later = [r for r in live if seconds(r["ts"]) > first]
+    replay_later = [r for r in expected if seconds(r["ts"]) > first]
+    assert [r["rule"] for r in later] == [r["rule"] for r in replay_later]
+    for got, want in zip(later, replay_later, strict=True):
+        assert 0 <= seconds(got["ts"]) - seconds(want["ts"]) <= interval, (got, want)
+        assert not got["late"]
+        assert not got["gap"]
+    # the closing auction's print (16:09) is stored: the day's close
+    assert last_us / 1e6 == seconds("2026-01-02T16:09:00+08:00")
+    report = tracker(
+        "report",
+        "biren",
+        "--config",
+        str(config),
+        "--db",
+        f"sqlite:///{tmp_path / 'live.db'}",
+        "--json",
+    )
+    data = json.loads(report.stdout)
+    assert (data["partial"], data["closing_print"], data["close"]["price"]) == (True, True, 34.46)
+    assert data["open"] == {**data["open"], "price": 35.70, "from_source": True}
+    status = tracker("status", "--config", str(config), "--db", f"sqlite:///{tmp_path / 'live.db'}")
+    assert "source feed" in status.stdout
+
+
 def test_sigterm_then_restart_loses_nothing_and_fires_the_missed_crossing_once_as_late(
     feed_factory: Any, tmp_path: Path, tracker: Tracker
 ) -> None:
