@@ -125,7 +125,7 @@ class JsonlAlertLog:
         )
 
     def deliver(self, batch: Sequence[Delivery]) -> None:
-        """Append the batch's alerts not already in the log, then fsync."""
+        """Append the batch's alerts not already in the log, then sync them to the disk."""
         if not batch:
             return
         try:
@@ -141,7 +141,7 @@ class JsonlAlertLog:
                     with self.path.open("ab") as handle:
                         handle.write(data)
                         handle.flush()
-                        os.fsync(handle.fileno())
+                        _datasync(handle.fileno())
                     self._day = self._today()
         except OSError as exc:
             raise DeliveryError(f"alert log {self.path}: {exc.strerror or exc}") from None
@@ -260,6 +260,11 @@ def _line_ids(lines: Iterable[bytes]) -> Iterable[str]:
 
 def _local_date(epoch_seconds: float) -> dt.date:
     return dt.datetime.fromtimestamp(epoch_seconds, dt.UTC).astimezone().date()
+
+
+# An appended file's data and new size reach the disk with fdatasync, without waiting for
+# its timestamps as fsync does (half fsync's worst times on ext4); fsync where there is none.
+_datasync = getattr(os, "fdatasync", os.fsync)
 
 
 def _fsync_folder(folder: Path) -> None:

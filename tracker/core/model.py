@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -209,7 +210,13 @@ def alert_id(listing_id: str, rule_id: str, ts_us: int, seq: int) -> str:
 
 def day_bounds(listing: Listing, date: dt.date) -> tuple[int, int]:
     """Epoch microseconds of the exchange-local midnights around a date."""
-    zone = ZoneInfo(listing.timezone)
+    return zone_day_bounds(listing.timezone, date)
+
+
+@functools.lru_cache(maxsize=4096)
+def zone_day_bounds(timezone: str, date: dt.date) -> tuple[int, int]:
+    """Epoch microseconds of the local midnights around a date in a time zone."""
+    zone = ZoneInfo(timezone)
     start = dt.datetime.combine(date, dt.time(), zone)
     end = dt.datetime.combine(date + dt.timedelta(days=1), dt.time(), zone)
     return datetime_to_ts(start), datetime_to_ts(end)
@@ -217,4 +224,26 @@ def day_bounds(listing: Listing, date: dt.date) -> tuple[int, int]:
 
 def local_date(listing: Listing, ts_us: int) -> dt.date:
     """The exchange-local date of an instant."""
-    return ts_to_datetime(ts_us).astimezone(ZoneInfo(listing.timezone)).date()
+    return zone_date(listing.timezone, ts_us)
+
+
+_BUCKET_US = 15 * 60 * MICROS  # time zones' offsets, and their changes, keep to quarter hours
+
+
+def zone_date(timezone: str, ts_us: int) -> dt.date:
+    """The local date of an instant in a time zone (looked up by the quarter hour)."""
+    date = _bucket_date(timezone, ts_us // _BUCKET_US)
+    if date is None:  # a zone's change of offset, or midnight, inside this quarter hour
+        return ts_to_datetime(ts_us).astimezone(ZoneInfo(timezone)).date()
+    return date
+
+
+@functools.lru_cache(maxsize=16384)
+def _bucket_date(timezone: str, bucket: int) -> dt.date | None:
+    """The local date all through a quarter hour (UTC-aligned), or None when it is not one."""
+    zone = ZoneInfo(timezone)
+    first = ts_to_datetime(bucket * _BUCKET_US).astimezone(zone)
+    last = ts_to_datetime((bucket + 1) * _BUCKET_US - 1).astimezone(zone)
+    if first.date() != last.date() or first.utcoffset() != last.utcoffset():
+        return None
+    return first.date()

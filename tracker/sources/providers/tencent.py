@@ -23,6 +23,7 @@ price or time is garbage.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -31,7 +32,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from tracker.core.model import datetime_to_ts, ts_to_datetime
-from tracker.sources.providers import as_number, checked_quote, garbage, get_body
+from tracker.sources.providers import checked_quote, garbage, get_body, text_number
 from tracker.sources.providers.base import Quote, QuoteError, QuoteProvider
 
 DEFAULT_BASE = "https://qt.gtimg.cn"
@@ -74,11 +75,23 @@ class TencentProvider:
         self.host = f"{parts.scheme}://{parts.netloc}"
         self.url = f"{self.host}/q={self.code}"
         self.batch_key: str | None = f"tencent {self.host}"
+        self._last: tuple[str, Quote] | None = None  # the last record read, and its quote
 
     def fetch(self, client: httpx.Client) -> Quote:
         """Make one request and parse it; raise QuoteError on any fault."""
-        body = get_body(client, self.url, self.timeout)
-        return parse_tencent(body, self.code, self.timezone)
+        return self._quote(tencent_records(get_body(client, self.url, self.timeout)))
+
+    def _quote(self, records: dict[str, str]) -> Quote:
+        """This listing's quote in an answer's records: the last one again, when the record is
+        unchanged (most are, from one poll to the next), so that is cheap to tell."""
+        record = records.get(self.code)
+        last = self._last
+        if record is not None and last is not None and last[0] == record:
+            return last[1]
+        quote = _record_quote(records, self.code, self.timezone)
+        if record is not None:
+            self._last = (record, quote)
+        return quote
 
     def fetch_batch(
         self, client: httpx.Client, providers: Sequence[QuoteProvider]
@@ -99,7 +112,7 @@ class TencentProvider:
         answers: list[Quote | QuoteError] = []
         for provider in members:
             try:
-                answers.append(_record_quote(records, provider.code, provider.timezone))
+                answers.append(provider._quote(records))
             except QuoteError as exc:
                 answers.append(exc)
         return answers
@@ -129,10 +142,10 @@ def _record_quote(records: dict[str, str], code: str, timezone: str) -> Quote:
         if NO_MATCH in records:
             raise QuoteError("provider error", f"unknown code {code}")
         raise garbage(f'no v_{code}="..."; record among {sorted(records)[:5]}')
-    fields = record.split("~")
+    fields = record.split("~", TURNOVER + 1)  # the fields read, and the rest in one
     if len(fields) <= PRICE:
         raise garbage(f"record has {len(fields)} fields, no price (field {PRICE})")
-    price = as_number(fields[PRICE], "price", strings=True)
+    price = text_number(fields[PRICE], "price")
     stamp = fields[TIME].strip() if len(fields) > TIME else ""
     if _NO_TIME.fullmatch(stamp):
         price, stamp = None, ""  # no trade yet
@@ -150,9 +163,10 @@ def _record_quote(records: dict[str, str], code: str, timezone: str) -> Quote:
 
 def _optional(fields: list[str], index: int, name: str) -> float | None:
     """An optional figure: None when the record is too short to hold it or it is empty."""
-    return as_number(fields[index], name, strings=True) if len(fields) > index else None
+    return text_number(fields[index], name) if len(fields) > index else None
 
 
+@functools.lru_cache(maxsize=1024)  # records of one answer, and of the next, share seconds
 def _time(text: str, timezone: str) -> int:
     """Epoch microseconds of a record's local time."""
     match = _TIME.fullmatch(text)

@@ -1,0 +1,42 @@
+"""Exchange-local dates of instants, looked up by the quarter hour: the same as converting."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tracker.core.model import ts_to_datetime, zone_date, zone_day_bounds
+
+QUARTER_ZONES = [
+    "Asia/Hong_Kong",
+    "America/Santiago",  # clocks go back at midnight
+    "Australia/Lord_Howe",  # half-hour daylight saving
+    "Asia/Kathmandu",  # +05:45
+    "America/St_Johns",  # -03:30 and daylight saving
+    "Europe/London",
+]
+
+
+@settings(max_examples=3000)
+@given(
+    zone=st.sampled_from(QUARTER_ZONES),
+    # 1890 (local mean times, offsets in seconds) to 2040, often near a quarter hour's edge
+    ts_us=st.integers(-2_524_521_600, 2_208_988_800).flatmap(
+        lambda s: st.sampled_from([s * 1_000_000, s * 1_000_000 - 1, (s // 900) * 900_000_000])
+    ),
+)
+def test_zone_date_is_the_local_date_of_the_instant(zone: str, ts_us: int) -> None:
+    exact = ts_to_datetime(ts_us).astimezone(ZoneInfo(zone)).date()
+    assert zone_date(zone, ts_us) == exact
+
+
+@settings(max_examples=500)
+@given(zone=st.sampled_from(QUARTER_ZONES), day=st.dates(dt.date(1900, 1, 1), dt.date(2040, 1, 1)))
+def test_day_bounds_are_the_local_midnights(zone: str, day: dt.date) -> None:
+    start, end = zone_day_bounds(zone, day)
+    local = ZoneInfo(zone)
+    assert ts_to_datetime(start) == dt.datetime.combine(day, dt.time(), local)
+    assert ts_to_datetime(end) == dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), local)
