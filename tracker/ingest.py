@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,7 +16,14 @@ from tracker.alerts.sinks import AlertSink
 from tracker.core.model import Extremes, Listing, ListingState, ThresholdCrossed, Tick
 from tracker.core.rules import OpeningOf, PhaseOf, evaluate
 from tracker.store.deliveries import SqlDeliveries
-from tracker.store.repository import PollerState, SourceDay, SqlStore, StoredAlert
+from tracker.store.repository import (
+    PollerState,
+    PollRows,
+    Silence,
+    SourceDay,
+    SqlStore,
+    StoredAlert,
+)
 
 if TYPE_CHECKING:
     from tracker.calendar import MarketCalendar, OpeningPrints
@@ -25,6 +32,44 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SILENCES_FRESH_US = 1_000_000  # wall µs a read of the silences is trusted for
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A listing's ticks to ingest, in order, with what a live poll brings along them."""
+
+    listing: Listing
+    ticks: Sequence[Tick]
+    extremes: Extremes | None = None  # the provider's day figures as of the last tick
+    late: bool = False  # the poll came after the daemon missed the market
+    poller: PollerState | None = None  # the poll's own state, stored in the same transaction
+    source_day: SourceDay | None = None  # the provider's day figures, when they changed
+
+
+@dataclass(frozen=True, slots=True)
+class _Evaluated:
+    """A batch run through the core: the state before and after, new ticks, alert records."""
+
+    batch: Batch
+    previous: ListingState
+    state: ListingState
+    ticks: tuple[Tick, ...]
+    alerts: tuple[StoredAlert, ...]
+    committed: bool  # something to store (new ticks, or a poll's day figures)
+
+    @property
+    def listing(self) -> Listing:
+        return self.batch.listing
+
+    def stored_ticks(self) -> Sequence[Tick]:
+        """The ticks the batch stores (those after the high-water mark)."""
+        return self.ticks
+
+    @property
+    def ingested(self) -> Ingested:
+        """What the batch did."""
+        stored = len(self.ticks)
+        return Ingested(stored, len(self.batch.ticks) - stored, self.alerts, self.committed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +115,7 @@ class Ingestor:
         self._guards: dict[str, threading.Lock] = {}
         self._calendars: dict[str, MarketCalendar] = {}
         self._openings: dict[str, OpeningPrints] = {}
-        self._mutes: dict[str, tuple[int, frozenset[str]]] = {}  # fresh until (wall µs), ids
+        self._silences: tuple[int, tuple[Silence, ...]] = (0, ())  # fresh until (wall µs)
         self.outbox = Outbox(SqlDeliveries(store.engine), self.sinks, lambda: self.wall_us())
         self._background: DispatchThreads | None = None
 
@@ -109,30 +154,72 @@ class Ingestor:
         market; ``poller`` (the poll's own state) and ``source_day`` (its provider's day
         figures) are stored in the same transaction.
         """
-        with self._guard(listing.id):
-            phases = self._phases(listing)
-            previous = self.state(listing)
-            evaluation = evaluate(
-                listing, previous, ticks, extremes, phases, self._opening(listing)
-            )
-            alerts = self._stored(listing, evaluation.alerts, late=late)
-            committed = bool(evaluation.ticks) or extremes is not None
-            if committed:
-                self.store.commit_batch(
-                    listing.id,
-                    evaluation.ticks,
-                    alerts,
-                    evaluation.state,
-                    [sink.name for sink in self.sinks],
-                    previous=previous,
-                    poller=poller,
-                    source_day=source_day,
+        [done] = self.ingest_batches([Batch(listing, ticks, extremes, late, poller, source_day)])
+        return done
+
+    def ingest_batches(self, batches: Sequence[Batch]) -> list[Ingested]:
+        """``ingest`` for batches of several listings at once (a poll of many listings).
+
+        Each listing's batch is stored atomically; those that fire alerts are committed
+        first, in one transaction, and their alerts handed to the local sinks before the
+        others are committed in a second, so a listing's alert never waits for the rest.
+        """
+        if len({batch.listing.id for batch in batches}) < len(batches):
+            raise ValueError("one batch a listing: the batches of a listing go in order")
+        names = [sink.name for sink in self.sinks]
+        with ExitStack() as guards:
+            for listing_id in sorted({batch.listing.id for batch in batches}):
+                guards.enter_context(self._guard(listing_id))
+            done = [self._evaluated(batch) for batch in batches]
+            firing = [part for part in done if part.alerts]
+            if firing:
+                self._commit(firing, names)
+                self.dispatch_soon(fresh=True)
+            self._commit([part for part in done if part.committed and not part.alerts], names)
+        if not firing and self._background is None:
+            self.dispatch_soon()  # what an earlier run left pending, and retries now due
+        for part in done:
+            self._tell(part.listing, part.stored_ticks, part.alerts)
+        return [part.ingested for part in done]
+
+    def _evaluated(self, batch: Batch) -> _Evaluated:
+        """A batch run through the core (under its listing's guard), not yet committed."""
+        listing = batch.listing
+        previous = self.state(listing)
+        evaluation = evaluate(
+            listing,
+            previous,
+            batch.ticks,
+            batch.extremes,
+            self._phases(listing),
+            self._opening(listing),
+        )
+        alerts = self._stored(listing, evaluation.alerts, late=batch.late)
+        committed = bool(evaluation.ticks) or batch.extremes is not None
+        return _Evaluated(batch, previous, evaluation.state, evaluation.ticks, alerts, committed)
+
+    def _commit(self, parts: Sequence[_Evaluated], sinks: Sequence[str]) -> None:
+        """Commit evaluated batches in one transaction, then take their states as current."""
+        if not parts:
+            return
+        self.store.commit_polls(
+            [
+                PollRows(
+                    part.listing.id,
+                    part.ticks,
+                    part.alerts,
+                    part.state,
+                    part.previous,
+                    part.batch.poller,
+                    part.batch.source_day,
                 )
-                self.outbox.committed(alerts)  # in the listing's guard: in commit order
-                self._states[listing.id] = evaluation.state
-        self._announce(listing, lambda: evaluation.ticks, alerts)
-        stored = len(evaluation.ticks)
-        return Ingested(stored, len(ticks) - stored, alerts, committed)
+                for part in parts
+            ],
+            sinks,
+        )
+        self.outbox.committed([alert for part in parts for alert in part.alerts])  # guarded
+        for part in parts:
+            self._states[part.listing.id] = part.state
 
     def ingest_arrays(self, listing: Listing, ticks: TickArrays) -> Ingested:
         """``ingest`` for columns of ticks (replays): batch evaluation and bulk storage."""
@@ -178,6 +265,15 @@ class Ingestor:
             # without a dispatcher running, also what an earlier run left pending and the
             # retries now due; with one, its every-second wake-up serves those
             self.dispatch_soon(fresh=bool(alerts))
+        self._tell(listing, ticks, alerts)
+
+    def _tell(
+        self,
+        listing: Listing,
+        ticks: Callable[[], Sequence[Tick]],
+        alerts: Sequence[StoredAlert],
+    ) -> None:
+        """Tell the listeners of newly stored ticks, then of the alerts (once delivered to)."""
         if self.tick_listeners:
             stored = ticks()
             if stored:
@@ -187,24 +283,31 @@ class Ingestor:
             for listener in self.listeners:
                 listener(alert)
 
+    def silences(self) -> tuple[Silence, ...]:
+        """The silences in force now, of every listing, read again when no longer fresh.
+
+        A poll calls this before its request, so an alert does not wait for the read.
+        """
+        now_us = self.wall_us()
+        fresh_until, silences = self._silences
+        if now_us >= fresh_until:
+            silences = tuple(self.store.silences(None, now_us))
+            fresh_until = min([now_us + SILENCES_FRESH_US, *(s.until_us for s in silences)])
+            self._silences = (fresh_until, silences)
+        return silences
+
     def _muted(self, listing: Listing) -> frozenset[str]:
         """Ids of the listing's rules silenced now (wall time: ``tracker alerts silence``).
 
-        Read from the store at most once every ``SILENCES_FRESH_US`` (a silence set by
-        another process takes effect within that), and again when one in force ends.
+        The silences in force, of every listing, are read from the store at most once
+        every ``SILENCES_FRESH_US`` (a silence set by another process takes effect within
+        that), and again when one in force ends.
         """
-        now_us = self.wall_us()
-        known = self._mutes.get(listing.id)
-        if known is not None and now_us < known[0]:
-            return known[1]
-        silences = self.store.silences(listing.id, now_us)
-        if any(silence.rule_id is None for silence in silences):
-            muted = frozenset(rule.id for rule in listing.rules)
-        else:
-            muted = frozenset(s.rule_id for s in silences if s.rule_id is not None)
-        fresh_until = min([now_us + SILENCES_FRESH_US, *(s.until_us for s in silences)])
-        self._mutes[listing.id] = (fresh_until, muted)
-        return muted
+        silences = self.silences()
+        mine = [silence for silence in silences if silence.listing_id == listing.id]
+        if any(silence.rule_id is None for silence in mine):
+            return frozenset(rule.id for rule in listing.rules)
+        return frozenset(s.rule_id for s in mine if s.rule_id is not None)
 
     def _phases(self, listing: Listing) -> PhaseOf | None:
         """The market-phase lookup, for listings with rules scoped to phases only."""

@@ -33,7 +33,8 @@ from tracker.calendar import TRADING, DaySession, MarketCalendar
 from tracker.clock import Clock
 from tracker.core.model import Listing, datetime_to_ts, day_bounds, local_date, ts_to_datetime
 from tracker.core.quotes import DayCounts, QuoteRead, QuoteRefused, Read, read_quote
-from tracker.ingest import Ingestor
+from tracker.core.rules import Triage
+from tracker.ingest import Batch, Ingested, Ingestor
 from tracker.sources.providers import fetch_quotes
 from tracker.sources.providers.base import Quote, QuoteError, QuoteProvider
 from tracker.store.repository import PollerState, SourceDay
@@ -115,6 +116,9 @@ class ListingPoller:
             self._state = replace(self._state, source=0)
         self._health[self.active].failing_since_us = self._state.failing_since_us
         self._unsaved = False  # the poller state changed since it was last stored
+        self.pending: Batch | None = None  # what this poll has to ingest, once answered
+        self._taken: Quote | None = None  # the last quote answered
+        self._triage = Triage(listing)
         self._late = False  # a late poll's answer is still to come
         self._asked: set[int] = set()  # the sources asked in this poll
         self._asked_at_us: int | None = None  # clock: the last poll that asked a source
@@ -167,6 +171,7 @@ class ListingPoller:
         self._late = self._late or self._is_late(now, now_us, session)
         self._asked = set()
         self._asked_at_us = now_us
+        self.pending = None
         index = self._first_to_ask(now_us)
         if index is None:
             self._remember(last_poll_us=now_us)
@@ -186,6 +191,7 @@ class ListingPoller:
         try:
             if isinstance(answer, QuoteError):
                 raise answer
+            self._taken = answer
             read = self._read(index, answer, now_us)
             if read.read is Read.STALE:
                 follow = self._stale(index, now_us, answer.ts_us)
@@ -195,9 +201,37 @@ class ListingPoller:
                 self._fresh(index, read, now_us)
         except QuoteError as exc:
             follow = self._failed(index, exc, now_us)
-        if follow is None and self._unsaved:
-            self._remember()
         return follow
+
+    def urgent(self, answer: Quote | QuoteError) -> bool:
+        """Whether an answer may fire an alert (``could_fire``): to be taken first.
+
+        The very quote taken last time (a provider's answer for an unchanged record) cannot.
+        """
+        if not isinstance(answer, Quote) or answer.ts_us is None or answer is self._taken:
+            return False
+        state = self.ingestor.known_state(self.listing.id)
+        return state is None or self._triage.could_fire(
+            state, answer.ts_us, answer.price, answer.high, answer.low
+        )
+
+    @property
+    def unsaved(self) -> bool:
+        """Whether this poller's state changed since it was last stored."""
+        return self._unsaved
+
+    def saved(self) -> None:
+        """The poller's state was stored (with other listings' pollers)."""
+        self._unsaved = False
+
+    def ingested(self, done: Ingested) -> None:
+        """This poll's batch was ingested (with other listings' batches)."""
+        self.pending = None
+        if done.committed:
+            self._unsaved = False  # its state went in the batch's transaction
+        self.stats.ticks += done.stored
+        self.stats.alerts += len(done.alerts)
+        self.outcome = "tick" if done.stored else "extremes"
 
     def _read(self, index: int, quote: Quote, now_us: int) -> QuoteRead:
         """The core's reading of a quote; a quote that cannot be true is a QuoteError."""
@@ -233,29 +267,23 @@ class ListingPoller:
             self._unsaved = True
         if read.counts is not None:
             self._counts = read.counts
-        if read.read in (Read.TICK, Read.EXTREMES):
-            self._ingest(index, read)
-        else:
-            self.outcome = str(read.read)
         if read.note:
             logger.warning("%s: %s: %s", self.listing.id, self._name(index), read.note)
+        self.outcome = str(read.read)
+        if read.read in (Read.TICK, Read.EXTREMES):
+            self._ingest(index, read)  # last: it carries the poll's final state
         self._late = False
 
     def _ingest(self, index: int, read: QuoteRead) -> None:
-        ticks = [] if read.tick is None else [read.tick]
-        done = self.ingestor.ingest(
+        """Leave the tick and day figures to ingest with the other listings polled now."""
+        self.pending = Batch(
             self.listing,
-            ticks,
+            [] if read.tick is None else [read.tick],
             read.extremes,
-            late=self._late,
-            poller=self._state,
-            source_day=self._source_day(index, read),
+            self._late,
+            self._state,
+            self._source_day(index, read),
         )
-        if done.committed:
-            self._unsaved = False
-        self.stats.ticks += done.stored
-        self.stats.alerts += len(done.alerts)
-        self.outcome = "tick" if done.stored else "extremes"
 
     def _source_day(self, index: int, read: QuoteRead) -> SourceDay | None:
         """The provider's day figures to store with this poll, when they changed."""
@@ -449,8 +477,10 @@ class ListingPoller:
             self._new_day()
             until = session.opening_until
             return until is not None and now_us > until
-        missed = self.calendar.trading_seconds(ts_to_datetime(last), now)
-        return missed >= MISSED_POLLS_FOR_LATE * self.settings.interval
+        enough = MISSED_POLLS_FOR_LATE * self.settings.interval
+        if now_us - last < enough * 1_000_000:
+            return False  # too soon to have missed that much trading, closed or not
+        return self.calendar.trading_seconds(ts_to_datetime(last), now) >= enough
 
     def _new_day(self) -> None:
         """The first poll of a trading day: yesterday's stale notice is done with."""
@@ -493,27 +523,70 @@ def poll_together(pollers: Sequence[ListingPoller], client: httpx.Client, now: d
     """Poll listings at one instant: one request for each group of sources that can share one.
 
     A listing whose answer sends it to another source (a failover, a preferred source
-    still failing) asks that one in a further round of the same poll.
+    still failing) asks that one in a further round of the same poll. Of each answer, the
+    listings whose quotes may fire an alert are taken and stored first, so their alerts
+    are logged before the quiet ones are even read.
     """
     asking = {}
     for poller in pollers:
         index = poller.ask(now)
         if index is not None:
             asking[poller] = index
+    for ingestor in {id(p.ingestor): p.ingestor for p in asking}.values():
+        ingestor.silences()  # fresh now, not when an alert needs them
     while asking:
         groups: dict[object, list[ListingPoller]] = {}
         for poller, index in asking.items():
             provider = poller.sources[index].provider
             key = provider.batch_key if provider.batch_key is not None else id(poller)
             groups.setdefault(key, []).append(poller)
-        following = {}
+        following: dict[ListingPoller, int] = {}
+        quiet: list[tuple[ListingPoller, Quote | QuoteError]] = []
         for members in groups.values():
             providers = [poller.sources[asking[poller]].provider for poller in members]
+            urgent: list[tuple[ListingPoller, Quote | QuoteError]] = []
             for poller, answer in zip(members, fetch_quotes(client, providers), strict=True):
-                follow = poller.answer(asking[poller], answer, now)
-                if follow is not None:
-                    following[poller] = follow
+                (urgent if poller.urgent(answer) else quiet).append((poller, answer))
+            _take(urgent, asking, following, now)
+        _take(quiet, asking, following, now)
         asking = following
+
+
+def _take(
+    answers: Sequence[tuple[ListingPoller, Quote | QuoteError]],
+    asking: dict[ListingPoller, int],
+    following: dict[ListingPoller, int],
+    now: dt.datetime,
+) -> None:
+    """Have pollers take their answers, then store what those bring (``following``: the
+    pollers that ask another source next)."""
+    finished = []
+    for poller, answer in answers:
+        follow = poller.answer(asking[poller], answer, now)
+        if follow is None:
+            finished.append(poller)
+        else:
+            following[poller] = follow
+    _conclude(finished)
+
+
+def _conclude(pollers: Sequence[ListingPoller]) -> None:
+    """Store what answered polls bring: their batches in one go, then the other pollers' states."""
+    by_ingestor: dict[int, list[tuple[ListingPoller, Batch]]] = {}
+    for poller in pollers:
+        if poller.pending is not None:
+            by_ingestor.setdefault(id(poller.ingestor), []).append((poller, poller.pending))
+    for pending in by_ingestor.values():
+        ingestor = pending[0][0].ingestor
+        done = ingestor.ingest_batches([batch for _, batch in pending])
+        for (poller, _), ingested in zip(pending, done, strict=True):
+            poller.ingested(ingested)
+    unsaved = [poller for poller in pollers if poller.unsaved]
+    if unsaved:
+        store = unsaved[0].ingestor.store
+        store.save_pollers([(poller.listing.id, poller.poller_state) for poller in unsaved])
+        for poller in unsaved:
+            poller.saved()
 
 
 class PollCycle:

@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from factories import FixedClock, make_listing, make_rule, ts_us
 from quote_server import QuoteServer
+from sql_trace import transactions
 
 from tracker.alerts.sinks import JsonlAlertLog
 from tracker.calendar import MarketCalendar
@@ -307,21 +307,10 @@ def test_a_poll_with_a_trade_stores_its_own_state_in_the_ticks_transaction(
     def separately(*_: object) -> None:
         raise AssertionError("the poll's state was written in a transaction of its own")
 
-    monkeypatch.setattr(store, "save_poller", separately)
-    transactions: list[list[str]] = [[]]  # the statements of each transaction, in order
-
-    def executed(_c: object, _cursor: object, statement: str, *_: object) -> None:
-        transactions[-1].append(statement)
-
-    def committed(_c: object) -> None:
-        transactions.append([])
-
-    sa.event.listen(store.engine, "after_cursor_execute", executed)
-    sa.event.listen(store.engine, "commit", committed)
-    assert poller.poll() == "tick"
-    sa.event.remove(store.engine, "after_cursor_execute", executed)
-    sa.event.remove(store.engine, "commit", committed)
-    writes_pollers = [tx for tx in transactions if any("INTO pollers" in s for s in tx)]
+    monkeypatch.setattr(store, "save_pollers", separately)
+    with transactions(store.engine) as traced:
+        assert poller.poll() == "tick"
+    writes_pollers = [tx for tx in traced if any("INTO pollers" in s for s in tx)]
     assert len(writes_pollers) == 1  # once, and in the transaction that stores the tick
     assert any("INTO ticks" in statement for statement in writes_pollers[0])
     assert store.load_poller("biren").last_poll_us == ts_us("2026-01-02T09:31:00+08:00")

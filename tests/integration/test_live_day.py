@@ -16,8 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from factories import FixedClock, make_listing, make_rule
 from quote_server import QuoteServer
+from sql_trace import transactions
 
 from tracker.alerts.sinks import JsonlAlertLog
 from tracker.calendar import MarketCalendar
@@ -527,6 +529,53 @@ def test_listings_on_one_tencent_host_share_one_request_and_an_unknown_code_fail
     clock.set("2026-01-02T10:00:05")
     cycle.run()
     assert len(server.paths) == 2
+
+
+def test_a_poll_of_many_listings_logs_their_alerts_before_it_stores_the_quiet_ones(
+    server: QuoteServer, ingestor: Ingestor, client: httpx.Client, store: SqlStore, tmp_path: Path
+) -> None:
+    clock = FixedClock("2026-01-02T10:00:00")
+    codes = (6082, 9997, 9998, 9999)
+    listings = [make_listing((UP_80,), id=f"hk{c}", symbol=f"{c}.HK") for c in codes]
+    pollers = [
+        ListingPoller(
+            listing,
+            [PolledSource(TencentProvider(listing.symbol, base=server.base), PollSettings())],
+            ingestor,
+            CALENDAR,
+            clock,
+            client,
+        )
+        for listing in listings
+    ]
+    [cycle] = poll_cycles(pollers, client, clock)
+
+    def trade(at: str, prices: dict[int, float], volume: float) -> None:
+        records = (tencent_record(f"r_hk{c:05d}", prices[c], at, volume) for c in codes)
+        server.route("/q=", "\n".join(records).encode("gbk"))
+
+    trade("2026/01/02 09:59:59", dict.fromkeys(codes, 30.0), 1000)
+    cycle.run()  # the listings' first poll (each is recorded once, on its own)
+    # then one listing crosses +80% (35.28) while the others trade quietly
+    trade("2026/01/02 10:00:04", {6082: 30.1, 9997: 30.1, 9998: 36.0, 9999: 30.1}, 2000)
+    clock.set("2026-01-02T10:00:05")
+    tick_commits: list[tuple[int, int]] = []  # (tick rows, alert lines logged) a commit
+
+    def committed(_connection: object) -> None:
+        ticks = [sql for sql in traced[-1] if "INSERT INTO ticks" in sql]  # one a row
+        if ticks:
+            tick_commits.append((len(ticks), len(logged(tmp_path))))
+
+    with transactions(store.engine) as traced:
+        sa.event.listen(store.engine, "commit", committed)
+        cycle.run()
+        sa.event.remove(store.engine, "commit", committed)
+
+    # the firing listing's tick first, its alert logged, then the other three's in one go
+    assert tick_commits == [(1, 0), (3, 1)]
+    assert [r["listing"] for r in rule_alerts(tmp_path)] == ["hk9998"]
+    assert all(len(store.ticks(listing.id)) == 2 for listing in listings)
+    assert all(store.load_poller(listing.id).last_poll_us is not None for listing in listings)
 
 
 # --- the source's own day figures --------------------------------------------------------------

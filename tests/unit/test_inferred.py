@@ -14,13 +14,14 @@ from tracker.core.model import (
     Extremes,
     Listing,
     ListingState,
+    Reference,
     RuleState,
     ThresholdCrossed,
     Tick,
     local_date,
     to_micros,
 )
-from tracker.core.rules import Evaluation, evaluate
+from tracker.core.rules import Evaluation, could_fire, evaluate
 
 UP = make_rule(37.00, "price", "up", id="up-37")  # re-arms below 36.63
 DOWN = make_rule(19.60, "price", "down", id="below-offer")  # re-arms at or above 19.796
@@ -432,3 +433,55 @@ def test_a_rule_re_armed_by_the_polled_trade_does_not_infer_from_an_earlier_high
         extremes("2026-01-02T10:01", 38.00, 35.0),
     )
     assert second.alerts == ()
+
+
+# --- triage ------------------------------------------------------------------------------------
+
+
+@st.composite
+def triaged_polls(draw: st.DrawFn) -> tuple[Listing, ListingState, Tick | None, Extremes]:
+    """The polls of ``polls``, some a day later than the state, some listings with daily rules."""
+    listing, before, trade, reported = draw(polls())
+    if draw(st.booleans()) and trade is not None:
+        later = make_tick(trade.price, "2026-01-05T10:00:30", trade.seq)
+        trade, reported = later, dataclasses.replace(reported, ts_us=later.ts_us)
+    if draw(st.integers(0, 3)) == 0:  # 3% below the open: its level is not the offer's
+        below_open = make_rule(-3, direction="down", id="open-down-3")
+        daily = dataclasses.replace(below_open, reference=Reference.OPEN)
+        listing = dataclasses.replace(listing, rules=(*listing.rules, daily))
+    return listing, before, trade, reported
+
+
+@settings(deadline=None, max_examples=600)
+@given(poll=triaged_polls())
+def test_triage_never_passes_over_a_poll_that_fires(
+    poll: tuple[Listing, ListingState, Tick | None, Extremes],
+) -> None:
+    listing, before, trade, reported = poll
+    fires = evaluate(listing, before, [] if trade is None else [trade], reported).alerts
+
+    triage = could_fire(
+        listing,
+        before,
+        reported.ts_us,
+        None if trade is None else trade.price,
+        reported.high,
+        reported.low,
+    )
+
+    assert triage or not fires
+
+
+def test_triage_passes_over_a_quiet_poll_whose_high_is_not_new() -> None:
+    # fired at 37.20 and re-armed by 36.00: the day's high of 37.20 is seen already
+    fired = evaluate(LISTING, ListingState(), [make_tick(37.20, "2026-01-02T10:00")])
+    rearmed = evaluate(
+        LISTING,
+        fired.state,
+        [make_tick(36.00, "2026-01-02T10:01")],
+        extremes("2026-01-02T10:01", 37.20, 36.00),
+    )
+    assert rearmed.state.rules[UP_KEY].armed
+    quiet = could_fire(LISTING, rearmed.state, ts_us("2026-01-02T10:02"), 36.1, 37.20, 36.00)
+    loud = could_fire(LISTING, rearmed.state, ts_us("2026-01-02T10:02"), 36.1, 37.21, 36.00)
+    assert (quiet, loud) == (False, True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from tracker.core.model import (
     Direction,
@@ -16,9 +15,9 @@ from tracker.core.model import (
     RuleState,
     ThresholdCrossed,
     Tick,
-    datetime_to_ts,
     to_micros,
-    ts_to_datetime,
+    zone_date,
+    zone_day_bounds,
 )
 
 PhaseOf = Callable[[int], str]  # the market phase at an instant (epoch microseconds)
@@ -75,6 +74,83 @@ def evaluate(
     if trade is not None:
         run.tick(trade)
     return run.result()
+
+
+def could_fire(
+    listing: Listing,
+    state: ListingState,
+    ts_us: int,
+    trade: float | None,
+    high: float | None = None,
+    low: float | None = None,
+) -> bool:
+    """Whether a poll (a trade at ``ts_us``, the day's high and low then) may fire an alert.
+
+    A cheap triage that never says no to a poll ``evaluate`` fires alerts for (``Triage``
+    keeps a listing's levels for many polls).
+    """
+    return Triage(listing).could_fire(state, ts_us, trade, high, low)
+
+
+class Triage:
+    """Tells cheaply whether a listing's poll may fire an alert, so it can be stored first.
+
+    It never says no to a poll ``evaluate`` fires alerts for. It says yes to a listing's
+    first poll, to listings with rules against the open or previous close (their levels
+    move with the day) or scoped to phases or an expiry, and to a poll with a price across
+    the level of a rule that could fire: the trade for any rule (a disarmed one may be
+    re-armed by the low or high first), and a new high (up) or low (down) for an armed one.
+    """
+
+    __slots__ = ("_levels", "_listing")
+
+    def __init__(self, listing: Listing) -> None:
+        self._listing = listing
+        plain = not any(
+            rule.daily or rule.phases is not None or rule.expires_us for rule in listing.rules
+        )
+        offer, shares = listing.offer_price, listing.shares_outstanding
+        self._levels = (
+            [
+                (rule.id, rule.level(offer, shares), rule.direction is Direction.UP)
+                for rule in listing.rules
+            ]
+            if plain
+            else None
+        )
+
+    def could_fire(
+        self,
+        state: ListingState,
+        ts_us: int,
+        trade: float | None,
+        high: float | None = None,
+        low: float | None = None,
+    ) -> bool:
+        """Whether this poll of the listing may fire an alert, given its state before."""
+        if self._levels is None or state.last_ts_us is None:
+            return True
+        seen = state.extremes
+        if seen is not None:
+            timezone = self._listing.timezone
+            if zone_date(timezone, seen.ts_us) == zone_date(timezone, ts_us):
+                if high is not None and seen.high is not None and high <= seen.high:
+                    high = None
+                if low is not None and seen.low is not None and low >= seen.low:
+                    low = None
+        traded = None if trade is None else to_micros(trade)
+        rules = state.rules
+        for rule_id, level, up in self._levels:
+            stored = rules.get((rule_id, level))
+            if traded is not None and (traded >= level if up else traded < level):
+                return True
+            extreme = high if up else low
+            if extreme is None or (stored is not None and not stored.armed):
+                continue
+            price = to_micros(extreme)
+            if price >= level if up else price < level:
+                return True
+        return False
 
 
 class _Run:
@@ -305,7 +381,7 @@ class _Day:
     """The exchange-local day of the ticks: when a new one begins, and its first trade."""
 
     def __init__(self, timezone: str) -> None:
-        self._zone = ZoneInfo(timezone)
+        self._timezone = timezone
         self._end_us = -1
         self._traded = False  # the current day has had a tick
 
@@ -315,9 +391,7 @@ class _Day:
 
     def enter(self, ts_us: int) -> None:
         """Make the instant's day the current one (it has no tick yet)."""
-        local = ts_to_datetime(ts_us).astimezone(self._zone)
-        midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), self._zone)
-        self._end_us = datetime_to_ts(midnight)
+        self._end_us = zone_day_bounds(self._timezone, self.date(ts_us))[1]
         self._traded = False
 
     def first_trade(self) -> bool:
@@ -332,7 +406,7 @@ class _Day:
 
     def date(self, ts_us: int) -> dt.date:
         """The exchange-local date of an instant."""
-        return ts_to_datetime(ts_us).astimezone(self._zone).date()
+        return zone_date(self._timezone, ts_us)
 
     def seed(self, ts_us: int | None) -> None:
         """Start from the day of the last evaluated tick, which has had its first trade."""
