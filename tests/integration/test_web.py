@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -14,11 +15,12 @@ import pytest
 from factories import LISTINGS, SAMPLE_TAPE, FixedClock, make_tick
 
 from tracker.config import Listings, load_listings
+from tracker.core.model import Extremes
 from tracker.ingest import Ingestor
 from tracker.replay import replay_tape
 from tracker.sources.tape import read_tape
 from tracker.store.engine import create_engine, ensure_schema
-from tracker.store.repository import SqlStore
+from tracker.store.repository import SourceDay, SqlStore
 from tracker.web.api import ReadApi
 from tracker.web.events import EventHub, LiveEvent, StoreWatcher
 from tracker.web.server import WebServer, parse_address
@@ -166,6 +168,22 @@ def test_a_daily_rules_level_is_served_for_the_day_it_is_asked_about(
     }
     assert references["open-up-5"] == "open"
     assert references["mcap-100b"] == "offer"
+
+
+def test_on_a_day_joined_late_a_rule_against_the_open_is_at_the_providers_open(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    listings = daily_listings(tmp_path)
+    listing = listings.get("biren")
+    joined = make_tick(40.0, "2026-01-05T10:00:00+08:00")  # the open (09:20-09:32) was missed
+    figures = Extremes(joined.ts_us, 41.0, 37.0, open=38.0, prev_close=34.46)
+    day = SourceDay("biren", dt.date(2026, 1, 5), "tencent", joined.ts_us, 38.0, 41.0, 37.0, 34.46)
+    Ingestor(store, []).ingest(listing, [joined], figures, late=True, source_day=day)
+
+    payload = ReadApi(store, listings).answer("/api/listings/biren", {}).payload
+    levels = {rule["id"]: rule["level"] for rule in payload["rules"]}
+
+    assert levels["open-up-5"] == round(38.0 * 1.05, 6)  # not the first stored tick's 40.00
 
 
 def test_ticks_default_to_the_last_stored_day_in_exchange_time(client: httpx.Client) -> None:

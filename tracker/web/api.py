@@ -115,10 +115,16 @@ class ReadApi:
         if day is None:
             day = self.clock.now().astimezone(zone).date()
         start, end = day_bounds(listing, day)
+        session = self._session(listing, day)
         day_open = prev_close = None
         if any(rule.daily and rule.reference is Reference.OPEN for rule in listing.rules):
             first = self.store.first_tick(listing.id, start, end)
             day_open = first.price if first else None
+            until = session.opening_until
+            if first is not None and until is not None and first.ts_us > until:
+                source = self.store.source_day(listing.id, day)  # a day joined late: the
+                if source is not None and source.open is not None:  # provider's open, as
+                    day_open = source.open  # the rules took it
         if any(rule.daily and rule.reference is Reference.PREV_CLOSE for rule in listing.rules):
             previous = self.store.last_tick(listing.id, before_us=start)
             prev_close = previous.price if previous else None
@@ -149,7 +155,7 @@ class ReadApi:
             ],
             "last": None if last is None else last_payload(listing, last),
             "day": None if last is None else local_date(listing, last.ts_us).isoformat(),
-            "session": session_payload(self._session(listing, day), zone),
+            "session": session_payload(session, zone),
         }
 
     def _session(self, listing: Listing, date: dt.date) -> DaySession:
