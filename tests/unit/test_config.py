@@ -212,6 +212,55 @@ def test_http_json_fields_are_required_and_only_for_http_json(workdir: Path) -> 
         load_listings(write(workdir, LISTING + source))
 
 
+def test_sources_are_listed_in_priority_order_with_their_own_settings(workdir: Path) -> None:
+    sources = (
+        '[[listings.sources]]\nprovider = "tencent"\nclose_grace = "2m"\n'
+        '[[listings.sources]]\nprovider = "yahoo"\ninterval = 10\ndown_after = 90\n'
+    )
+    config = load_listings(write(workdir, LISTING + sources)).configs["biren"]
+
+    assert [(s.provider, s.interval, s.close_grace, s.down_after) for s in config.polled] == [
+        ("tencent", 5.0, 120.0, 300.0),
+        ("yahoo", 10.0, 300.0, 90.0),
+    ]
+
+
+def test_a_single_source_is_the_listings_only_source(workdir: Path) -> None:
+    source = '[listings.source]\nprovider = "tencent"\n'
+    config = load_listings(write(workdir, LISTING + source)).configs["biren"]
+    assert [s.provider for s in config.polled] == ["tencent"]
+    assert load_listings(write(workdir, LISTING)).configs["biren"].polled == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (
+            '[listings.source]\nprovider = "yahoo"\n[[listings.sources]]\nprovider = "tencent"\n',
+            "not both",
+        ),
+        ("sources = []\n", "sources"),
+        ('[[listings.sources]]\nprovider = "yahoo"\nclose_grace = "soon"\n', "close_grace"),
+        ('[[listings.sources]]\nprovider = "yahoo"\ndown_after = -1\n', "down_after"),
+        ('[[listings.sources]]\nprovider = "reuters"\n', "source #1: provider"),
+    ],
+    ids=["both", "none", "bad-duration", "negative", "unknown-provider"],
+)
+def test_bad_sources_are_refused_naming_the_key(workdir: Path, extra: str, words: str) -> None:
+    line = only_problem(write(workdir, LISTING + extra))
+    assert "'biren'" in line
+    assert words in line
+
+
+@pytest.mark.parametrize("scale", ["0", "-0.001", '"x"', "inf"])
+def test_http_json_scales_must_be_positive_numbers(workdir: Path, scale: str) -> None:
+    source = (
+        '[listings.source]\nprovider = "http_json"\nurl = "http://127.0.0.1:1/q"\n'
+        f'[listings.source.fields]\nprice = "p"\ntime = "t"\nprice_scale = {scale}\n'
+    )
+    assert "price_scale" in only_problem(write(workdir, LISTING + source))
+
+
 # --- refusals -----------------------------------------------------------------------------------
 
 
