@@ -346,14 +346,11 @@ class ListingPoller:
         if index == self.active:
             self._state = replace(self._state, failing_since_us=health.failing_since_us)
             self._unsaved = True
-        elif self.active not in self._asked:
-            return self._unasked(self.active)  # a preferred source still failing
-        since = self._state.failing_since_us
-        if since is None or now_us - since < self.settings.down_after * 1_000_000:
-            return None
-        return self._down(index, now_us)
+        elif self.active not in self._asked and self._ready(self.active):
+            return self.active  # a preferred source still failing: the one in use next
+        return self._failover(index, now_us) if self._down(now_us) else None
 
-    def _down(self, after: int, now_us: int) -> int | None:
+    def _failover(self, after: int, now_us: int) -> int | None:
         """The source in use is down: the next source to ask, or a "down" notice if none is left."""
         follow = self._next_source(after, now_us, skip_stale=False)
         if follow is not None:
@@ -407,13 +404,23 @@ class ListingPoller:
     # --- choosing sources ------------------------------------------------------------------
 
     def _first_to_ask(self, now_us: int) -> int | None:
-        """A preferred source due to be tried again, else the source in use, if not backing off."""
+        """A preferred source due to be tried again, else the source in use; while that one
+        backs off, the next source when it is down, else none."""
         if self.active > 0 and now_us >= self._preferred_at_us:
             self._preferred_at_us = now_us + PREFERRED_RETRY_US
             for index in range(self.active):
                 if self._ready(index):
                     return index
-        return self.active if self._ready(self.active) else None
+        if self._ready(self.active):
+            return self.active
+        return (
+            self._next_source(self.active, now_us, skip_stale=False) if self._down(now_us) else None
+        )
+
+    def _down(self, now_us: int) -> bool:
+        """Whether the source in use has failed for ``down_after`` or longer."""
+        since = self._state.failing_since_us
+        return since is not None and now_us - since >= self.settings.down_after * 1_000_000
 
     def _next_source(self, after: int, now_us: int, *, skip_stale: bool) -> int | None:
         """The next source in priority order (round from ``after``) worth asking in this poll."""

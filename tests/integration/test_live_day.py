@@ -422,6 +422,25 @@ def test_a_source_down_hands_over_to_the_next_and_the_first_is_tried_again_later
     assert [(t.price, t.volume) for t in ticks] == [(36.00, 1000), (36.10, 500), (36.20, 500)]
 
 
+def test_a_source_down_and_backing_off_does_not_hold_up_the_next_one(
+    make_poller: Make, server: QuoteServer, tmp_path: Path
+) -> None:
+    clock, wall = FixedClock("2026-01-02T10:00:00"), Wall()
+    poller = make_poller(clock, wall, paths=("/json", "/b"), down_after=60)
+    server.route("/json", b"", status=503)
+    server.headers = {"Retry-After": "600"}  # ten minutes of wall time
+    assert poller.poll() == "fault"
+    clock.set("2026-01-02T10:00:30")
+    wall.now += 5
+    assert poller.poll() == "backoff"  # failing, not yet down: nothing to ask
+    clock.set("2026-01-02T10:01:05")  # down for 65 s, still inside its backoff
+    wall.now += 5
+    server.route("/b", feed(36.00, "2026-01-02T10:01:04+08:00", 1000))
+    assert poller.poll() == "tick"
+    assert server.paths == ["/json", "/b"]
+    assert [(n["event"], n["provider"]) for n in notices(tmp_path)] == [("switched", "feed")]
+
+
 def test_stale_quotes_from_the_source_in_use_switch_to_one_with_todays_trades(
     make_poller: Make, server: QuoteServer, store: SqlStore, tmp_path: Path
 ) -> None:
