@@ -69,6 +69,16 @@ def make_listing(
     )
 
 
+class Wall:
+    """A wall clock the test moves (backoff and Retry-After are wall time)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class FixedClock:
     """A clock that says what the test sets; speed 1."""
 

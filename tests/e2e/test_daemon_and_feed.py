@@ -30,52 +30,21 @@ def seconds(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
-def test_the_daemon_on_a_feed_gives_the_alerts_of_a_replay(
-    feed_factory: Any, tmp_path: Path, tracker: Tracker
-) -> None:
-    interval = 30.0  # 20 ms of wall time a poll at 1500x
-    # the clock starts an hour before the pre-opening: the daemon polls well before 09:00
-    feed, config = feed_factory(speed=1500, interval=interval, start="2026-01-02T08:00:00+08:00")
+def live_and_replayed(
+    feed_factory: Any,
+    folder: Path,
+    tracker: Tracker,
+    *,
+    speed: float,
+    interval: float,
+    start: str,
+    until: str,
+) -> Path:
+    """The daemon on the feed's day from ``start`` to ``until`` (``live.db``, ``live.jsonl``),
+    and a replay of the whole day (``replay.jsonl``); returns the config both used."""
+    feed, config = feed_factory(speed=speed, interval=interval, start=start)
     daemon = subprocess.run(
-        daemon_args(config, tmp_path, feed, "--until", "2026-01-02T16:12:00+08:00"),
-        capture_output=True,
-        text=True,
-        env=tracker_env(),
-        timeout=120,
-        check=False,
-    )
-    assert daemon.returncode == 0, daemon.stderr
-    replayed = tracker(
-        "replay",
-        str(SAMPLE_TAPE),
-        "--listing",
-        "biren",
-        "--config",
-        str(config),
-        "--db",
-        f"sqlite:///{tmp_path / 'replay.db'}",
-        "--alert-log",
-        str(tmp_path / "replay.jsonl"),
-    )
-    assert replayed.returncode == 0, replayed.stderr
-    live, expected = records(tmp_path / "live.jsonl"), records(tmp_path / "replay.jsonl")
-    assert [r["rule"] for r in live] == [r["rule"] for r in expected]
-    for got, want in zip(live, expected, strict=True):
-        assert 0 <= seconds(got["ts"]) - seconds(want["ts"]) <= interval, (got, want)
-    assert [r["gap"] for r in live] == [r["gap"] for r in expected]
-    with sqlite3.connect(tmp_path / "live.db") as db:
-        count, volume = db.execute("SELECT count(*), sum(volume) FROM ticks").fetchone()
-    assert volume == 150_709_945  # every share of the day, in fewer ticks than the tape
-    assert 0 < count < 2_874
-
-
-def test_a_daemon_started_at_0950_is_late_at_first_then_gives_the_replays_crossings(
-    feed_factory: Any, tmp_path: Path, tracker: Tracker
-) -> None:
-    interval = 30.0  # 50 ms of wall time a poll at 600x
-    feed, config = feed_factory(speed=600, interval=interval, start="2026-01-02T09:50:00+08:00")
-    daemon = subprocess.run(
-        daemon_args(config, tmp_path, feed, "--until", "2026-01-02T16:16:00+08:00"),
+        daemon_args(config, folder, feed, "--until", until),
         capture_output=True,
         text=True,
         env=tracker_env(),
@@ -91,11 +60,52 @@ def test_a_daemon_started_at_0950_is_late_at_first_then_gives_the_replays_crossi
         "--config",
         str(config),
         "--db",
-        f"sqlite:///{tmp_path / 'replay.db'}",
+        f"sqlite:///{folder / 'replay.db'}",
         "--alert-log",
-        str(tmp_path / "replay.jsonl"),
+        str(folder / "replay.jsonl"),
     )
     assert replayed.returncode == 0, replayed.stderr
+    return config
+
+
+def test_the_daemon_on_a_feed_gives_the_alerts_of_a_replay(
+    feed_factory: Any, tmp_path: Path, tracker: Tracker
+) -> None:
+    interval = 30.0  # 20 ms of wall time a poll at 1500x
+    # the clock starts an hour before the pre-opening: the daemon polls well before 09:00
+    live_and_replayed(
+        feed_factory,
+        tmp_path,
+        tracker,
+        speed=1500,
+        interval=interval,
+        start="2026-01-02T08:00:00+08:00",
+        until="2026-01-02T16:12:00+08:00",
+    )
+    live, expected = records(tmp_path / "live.jsonl"), records(tmp_path / "replay.jsonl")
+    assert [r["rule"] for r in live] == [r["rule"] for r in expected]
+    for got, want in zip(live, expected, strict=True):
+        assert 0 <= seconds(got["ts"]) - seconds(want["ts"]) <= interval, (got, want)
+    assert [r["gap"] for r in live] == [r["gap"] for r in expected]
+    with sqlite3.connect(tmp_path / "live.db") as db:
+        count, volume = db.execute("SELECT count(*), sum(volume) FROM ticks").fetchone()
+    assert volume == 150_709_945  # every share of the day, in fewer ticks than the tape
+    assert 0 < count < 2_874
+
+
+def test_a_daemon_started_at_0950_is_late_at_first_then_gives_the_replays_crossings(
+    feed_factory: Any, tmp_path: Path, tracker: Tracker
+) -> None:
+    interval = 30.0  # 50 ms of wall time a poll at 600x
+    config = live_and_replayed(
+        feed_factory,
+        tmp_path,
+        tracker,
+        speed=600,
+        interval=interval,
+        start="2026-01-02T09:50:00+08:00",
+        until="2026-01-02T16:16:00+08:00",
+    )
     with sqlite3.connect(tmp_path / "live.db") as db:
         first_us, last_us = db.execute("SELECT min(ts_us), max(ts_us) FROM ticks").fetchone()
     first = first_us / 1e6

@@ -11,8 +11,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
+from quote_server import QuoteServer
 
 from tracker.store.engine import create_engine, ensure_schema
 from tracker.store.repository import SqlStore
@@ -71,3 +73,30 @@ def open_store() -> Iterator[Callable[[str], SqlStore]]:
     yield open_
     for store in opened:
         store.close()
+
+
+# --- the live poll tests' loopback quote server, SQLite file and HTTP client -------------------
+# (a module that needs another ``server``, ``store`` or ``client`` defines its own)
+
+
+@pytest.fixture
+def server() -> Iterator[QuoteServer]:
+    """A quote server on 127.0.0.1 whose answers the test sets."""
+    with QuoteServer() as running:
+        yield running
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqlStore]:
+    """A store on a fresh SQLite file."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'live.db'}")
+    ensure_schema(engine)
+    yield SqlStore(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    """An HTTP client, closed after the test."""
+    with httpx.Client() as running:
+        yield running

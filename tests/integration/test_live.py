@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from factories import FixedClock, make_listing, make_rule, ts_us
+from factories import FixedClock, Wall, make_listing, make_rule, ts_us
 from quote_server import QuoteServer
 from sql_trace import transactions
 
@@ -19,7 +19,6 @@ from tracker.config import JsonFields
 from tracker.ingest import Ingestor
 from tracker.live import ListingPoller, PolledSource, PollSettings
 from tracker.sources.providers.http_json import HttpJsonProvider
-from tracker.store.engine import create_engine, ensure_schema
 from tracker.store.repository import SqlStore
 
 LISTING = make_listing(
@@ -46,36 +45,6 @@ def quote(
         "high": high if high is not None else price,
         "low": low if low is not None else price,
     }
-
-
-class Wall:
-    """A wall clock the test moves (backoff is wall time)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def server() -> Iterator[QuoteServer]:
-    with QuoteServer() as running:
-        yield running
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqlStore]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'live.db'}")
-    ensure_schema(engine)
-    yield SqlStore(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client() as running:
-        yield running
 
 
 @pytest.fixture

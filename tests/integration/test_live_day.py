@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from factories import FixedClock, make_listing, make_rule
+from factories import FixedClock, Wall, make_listing, make_rule
 from quote_server import QuoteServer
 from sql_trace import transactions
 
@@ -31,7 +31,6 @@ from tracker.report import as_data, day_report, figure_rows
 from tracker.sources.providers.feed import FeedProvider
 from tracker.sources.providers.http_json import HttpJsonProvider
 from tracker.sources.providers.tencent import TencentProvider
-from tracker.store.engine import create_engine, ensure_schema
 from tracker.store.repository import SqlStore
 
 UP_80 = make_rule(80)  # 35.28
@@ -78,36 +77,6 @@ def as_json(quote: dict[str, Any]) -> dict[str, Any]:
         "o": quote["open"],
         "pc": quote["prev_close"],
     }
-
-
-class Wall:
-    """A wall clock the test moves (backoff is wall time)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def server() -> Iterator[QuoteServer]:
-    with QuoteServer() as running:
-        yield running
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqlStore]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'live.db'}")
-    ensure_schema(engine)
-    yield SqlStore(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client() as running:
-        yield running
 
 
 @pytest.fixture
@@ -506,14 +475,15 @@ def tencent_record(code: str, price: float, time: str, volume: float) -> str:
     return f'v_{code}="{"~".join(fields)}";'
 
 
-def test_listings_on_one_tencent_host_share_one_request_and_an_unknown_code_fails_alone(
-    server: QuoteServer, ingestor: Ingestor, client: httpx.Client, store: SqlStore
-) -> None:
-    clock = FixedClock("2026-01-02T10:00:00")
-    listings = [
-        make_listing((UP_80,), id=f"hk{code}", symbol=f"{code}.HK") for code in (6082, 9997, 9999)
-    ]
-    pollers = [
+def tencent_pollers(
+    listings: list[Listing],
+    server: QuoteServer,
+    ingestor: Ingestor,
+    clock: FixedClock,
+    client: httpx.Client,
+) -> list[ListingPoller]:
+    """A poller a listing, each asking the loopback server in Tencent's shape."""
+    return [
         ListingPoller(
             listing,
             [PolledSource(TencentProvider(listing.symbol, base=server.base), PollSettings())],
@@ -524,6 +494,16 @@ def test_listings_on_one_tencent_host_share_one_request_and_an_unknown_code_fail
         )
         for listing in listings
     ]
+
+
+def test_listings_on_one_tencent_host_share_one_request_and_an_unknown_code_fails_alone(
+    server: QuoteServer, ingestor: Ingestor, client: httpx.Client, store: SqlStore
+) -> None:
+    clock = FixedClock("2026-01-02T10:00:00")
+    listings = [
+        make_listing((UP_80,), id=f"hk{code}", symbol=f"{code}.HK") for code in (6082, 9997, 9999)
+    ]
+    pollers = tencent_pollers(listings, server, ingestor, clock, client)
     body = "\n".join(
         [
             tencent_record("r_hk09997", 8.80, "2026/01/02 09:59:58", 4000),
@@ -556,17 +536,7 @@ def test_a_poll_of_many_listings_logs_their_alerts_before_it_stores_the_quiet_on
     clock = FixedClock("2026-01-02T10:00:00")
     codes = (6082, 9997, 9998, 9999)
     listings = [make_listing((UP_80,), id=f"hk{c}", symbol=f"{c}.HK") for c in codes]
-    pollers = [
-        ListingPoller(
-            listing,
-            [PolledSource(TencentProvider(listing.symbol, base=server.base), PollSettings())],
-            ingestor,
-            CALENDAR,
-            clock,
-            client,
-        )
-        for listing in listings
-    ]
+    pollers = tencent_pollers(listings, server, ingestor, clock, client)
     [cycle] = poll_cycles(pollers, client, clock)
 
     def trade(at: str, prices: dict[int, float], volume: float) -> None:

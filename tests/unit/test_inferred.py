@@ -21,7 +21,7 @@ from tracker.core.model import (
     local_date,
     to_micros,
 )
-from tracker.core.rules import Evaluation, could_fire, evaluate
+from tracker.core.rules import Evaluation, Triage, evaluate
 
 UP = make_rule(37.00, "price", "up", id="up-37")  # re-arms below 36.63
 DOWN = make_rule(19.60, "price", "down", id="below-offer")  # re-arms at or above 19.796
@@ -460,8 +460,7 @@ def test_triage_never_passes_over_a_poll_that_fires(
     listing, before, trade, reported = poll
     fires = evaluate(listing, before, [] if trade is None else [trade], reported).alerts
 
-    triage = could_fire(
-        listing,
+    triage = Triage(listing).could_fire(
         before,
         reported.ts_us,
         None if trade is None else trade.price,
@@ -482,6 +481,7 @@ def test_triage_passes_over_a_quiet_poll_whose_high_is_not_new() -> None:
         extremes("2026-01-02T10:01", 37.20, 36.00),
     )
     assert rearmed.state.rules[UP_KEY].armed
-    quiet = could_fire(LISTING, rearmed.state, ts_us("2026-01-02T10:02"), 36.1, 37.20, 36.00)
-    loud = could_fire(LISTING, rearmed.state, ts_us("2026-01-02T10:02"), 36.1, 37.21, 36.00)
+    triage = Triage(LISTING)
+    quiet = triage.could_fire(rearmed.state, ts_us("2026-01-02T10:02"), 36.1, 37.20, 36.00)
+    loud = triage.could_fire(rearmed.state, ts_us("2026-01-02T10:02"), 36.1, 37.21, 36.00)
     assert (quiet, loud) == (False, True)

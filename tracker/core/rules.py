@@ -76,22 +76,6 @@ def evaluate(
     return run.result()
 
 
-def could_fire(
-    listing: Listing,
-    state: ListingState,
-    ts_us: int,
-    trade: float | None,
-    high: float | None = None,
-    low: float | None = None,
-) -> bool:
-    """Whether a poll (a trade at ``ts_us``, the day's high and low then) may fire an alert.
-
-    A cheap triage that never says no to a poll ``evaluate`` fires alerts for (``Triage``
-    keeps a listing's levels for many polls).
-    """
-    return Triage(listing).could_fire(state, ts_us, trade, high, low)
-
-
 class Triage:
     """Tells cheaply whether a listing's poll may fire an alert, so it can be stored first.
 
