@@ -15,6 +15,7 @@ from tracker.alerts.record import stored_alert
 from tracker.alerts.sinks import AlertSink
 from tracker.core.model import Extremes, Listing, ListingState, ThresholdCrossed, Tick
 from tracker.core.rules import OpeningOf, PhaseOf, evaluate
+from tracker.errors import StorageError
 from tracker.store.deliveries import SqlDeliveries
 from tracker.store.repository import (
     PollerState,
@@ -66,6 +67,20 @@ class _Evaluated:
         return self.ticks
 
     @property
+    def rows(self) -> PollRows:
+        """What the batch writes."""
+        batch = self.batch
+        return PollRows(
+            batch.listing.id,
+            self.ticks,
+            self.alerts,
+            self.state,
+            self.previous,
+            batch.poller,
+            batch.source_day,
+        )
+
+    @property
     def ingested(self) -> Ingested:
         """What the batch did."""
         stored = len(self.ticks)
@@ -74,12 +89,17 @@ class _Evaluated:
 
 @dataclass(frozen=True, slots=True)
 class Ingested:
-    """What one batch did: ticks stored, ticks already stored before, alerts fired."""
+    """What one batch did: ticks stored, ticks already stored before, alerts fired.
+
+    ``error``: its commit failed (``ingest_batches`` only; ``ingest`` raises it): nothing of
+    it is stored, and the listing's state is as before it.
+    """
 
     stored: int
     already_stored: int
     alerts: tuple[StoredAlert, ...]
     committed: bool = True  # False when there was nothing new to store
+    error: StorageError | None = None
 
 
 AlertListener = Callable[[StoredAlert], None]
@@ -155,6 +175,8 @@ class Ingestor:
         figures) are stored in the same transaction.
         """
         [done] = self.ingest_batches([Batch(listing, ticks, extremes, late, poller, source_day)])
+        if done.error is not None:
+            raise done.error
         return done
 
     def ingest_batches(self, batches: Sequence[Batch]) -> list[Ingested]:
@@ -163,24 +185,34 @@ class Ingestor:
         Each listing's batch is stored atomically; those that fire alerts are committed
         first, in one transaction, and their alerts handed to the local sinks before the
         others are committed in a second, so a listing's alert never waits for the rest.
+        When a transaction of several listings fails, each is tried on its own, so one
+        listing's failure is its own (its ``Ingested`` carries the error).
         """
         if len({batch.listing.id for batch in batches}) < len(batches):
             raise ValueError("one batch a listing: the batches of a listing go in order")
         names = [sink.name for sink in self.sinks]
+        failed: dict[str, StorageError] = {}
         with ExitStack() as guards:
             for listing_id in sorted({batch.listing.id for batch in batches}):
                 guards.enter_context(self._guard(listing_id))
             done = [self._evaluated(batch) for batch in batches]
             firing = [part for part in done if part.alerts]
             if firing:
-                self._commit(firing, names)
+                failed |= self._commit(firing, names)
                 self.dispatch_soon(fresh=True)
-            self._commit([part for part in done if part.committed and not part.alerts], names)
+            quiet = [part for part in done if part.committed and not part.alerts]
+            failed |= self._commit(quiet, names)
         if not firing and self._background is None:
             self.dispatch_soon()  # what an earlier run left pending, and retries now due
+        results = []
         for part in done:
-            self._tell(part.listing, part.stored_ticks, part.alerts)
-        return [part.ingested for part in done]
+            error = failed.get(part.listing.id)
+            if error is None:
+                self._tell(part.listing, part.stored_ticks, part.alerts)
+                results.append(part.ingested)
+            else:
+                results.append(Ingested(0, 0, (), False, error))
+        return results
 
     def _evaluated(self, batch: Batch) -> _Evaluated:
         """A batch run through the core (under its listing's guard), not yet committed."""
@@ -198,28 +230,26 @@ class Ingestor:
         committed = bool(evaluation.ticks) or batch.extremes is not None
         return _Evaluated(batch, previous, evaluation.state, evaluation.ticks, alerts, committed)
 
-    def _commit(self, parts: Sequence[_Evaluated], sinks: Sequence[str]) -> None:
-        """Commit evaluated batches in one transaction, then take their states as current."""
+    def _commit(self, parts: Sequence[_Evaluated], sinks: Sequence[str]) -> dict[str, StorageError]:
+        """Commit evaluated batches in one transaction, then take their states as current.
+
+        If it fails, each batch is committed on its own; returns the failures by listing.
+        """
         if not parts:
-            return
-        self.store.commit_polls(
-            [
-                PollRows(
-                    part.listing.id,
-                    part.ticks,
-                    part.alerts,
-                    part.state,
-                    part.previous,
-                    part.batch.poller,
-                    part.batch.source_day,
-                )
-                for part in parts
-            ],
-            sinks,
-        )
+            return {}
+        try:
+            self.store.commit_polls([part.rows for part in parts], sinks)
+        except StorageError as error:
+            if len(parts) == 1:
+                return {parts[0].listing.id: error}
+            failed: dict[str, StorageError] = {}
+            for part in parts:
+                failed |= self._commit([part], sinks)
+            return failed
         self.outbox.committed([alert for part in parts for alert in part.alerts])  # guarded
         for part in parts:
             self._states[part.listing.id] = part.state
+        return {}
 
     def ingest_arrays(self, listing: Listing, ticks: TickArrays) -> Ingested:
         """``ingest`` for columns of ticks (replays): batch evaluation and bulk storage."""

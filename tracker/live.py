@@ -126,6 +126,9 @@ class ListingPoller:
         self._session: DaySession | None = None
         self._counts: DayCounts | None = None
         self._written: SourceDay | None = None  # the provider's day figures last stored
+        # what takes effect once the pending batch is committed: day counts, figures stored
+        self._after_commit: tuple[DayCounts | None, SourceDay | None] = (None, None)
+        self._stale_trade_us: int | None = None  # the last trade the stale source shows
         self._backoff = tenacity.wait_exponential_jitter(initial=1, max=self.settings.backoff_max)
 
     @property
@@ -193,10 +196,9 @@ class ListingPoller:
                 raise answer
             self._taken = answer
             read = self._read(index, answer, now_us)
-            if read.read is Read.STALE:
+            if read.read is Read.STALE or (index != self.active and read.read is Read.NO_TRADE):
+                # another source with no trade yet is no way out of stale quotes either
                 follow = self._stale(index, now_us, answer.ts_us)
-            elif index != self.active and read.read is Read.NO_TRADE:
-                follow = self._unasked(self.active)  # a preferred source with nothing yet
             else:
                 self._fresh(index, read, now_us)
         except QuoteError as exc:
@@ -225,10 +227,21 @@ class ListingPoller:
         self._unsaved = False
 
     def ingested(self, done: Ingested) -> None:
-        """This poll's batch was ingested (with other listings' batches)."""
+        """This poll's batch was ingested (with other listings' batches), or failed to be.
+
+        Only then do its day counts, its provider's day figures and the end of a late
+        spell take effect: a batch that failed leaves them for the next poll.
+        """
         self.pending = None
+        if done.error is not None:
+            self.stats.errors += 1
+            self.outcome = "fault"
+            logger.error("%s: storing the poll failed: %s", self.listing.id, done.error)
+            return
         if done.committed:
             self._unsaved = False  # its state went in the batch's transaction
+        self._counts, self._written = self._after_commit
+        self._late = False
         self.stats.ticks += done.stored
         self.stats.alerts += len(done.alerts)
         self.outcome = "tick" if done.stored else "extremes"
@@ -265,24 +278,27 @@ class ListingPoller:
             self._notify("fresh", now_us, now_us, index, "trades today")
             self._state = replace(self._state, stale_notified=False)
             self._unsaved = True
-        if read.counts is not None:
-            self._counts = read.counts
         if read.note:
             logger.warning("%s: %s: %s", self.listing.id, self._name(index), read.note)
         self.outcome = str(read.read)
         if read.read in (Read.TICK, Read.EXTREMES):
             self._ingest(index, read)  # last: it carries the poll's final state
+            return
+        if read.counts is not None:
+            self._counts = read.counts
         self._late = False
 
     def _ingest(self, index: int, read: QuoteRead) -> None:
         """Leave the tick and day figures to ingest with the other listings polled now."""
+        day = self._source_day(index, read)
+        self._after_commit = (read.counts or self._counts, self._written if day is None else day)
         self.pending = Batch(
             self.listing,
             [] if read.tick is None else [read.tick],
             read.extremes,
             self._late,
             self._state,
-            self._source_day(index, read),
+            day,
         )
 
     def _source_day(self, index: int, read: QuoteRead) -> SourceDay | None:
@@ -301,30 +317,36 @@ class ListingPoller:
             figures.prev_close,
         )
         written = self._written
-        self._written = day
         if written is not None and replace(written, ts_us=day.ts_us) == day:
             return None
         return day
 
     def _stale(self, index: int, now_us: int, trade_us: int | None) -> int | None:
-        """A quote of an earlier trading day: ask another source, or say the listing is stale."""
+        """A quote of an earlier trading day (or another source's "no trade yet"): ask
+        another source, or say the listing's quotes are stale."""
         self._answered(index, now_us)
         self._health[index].stale_at_us = now_us
+        if index == self.active:
+            self._stale_trade_us = trade_us
         self._late = False
         self.outcome = "stale"
+        if index != self.active and self.active not in self._asked:
+            return self._unasked(self.active)  # a preferred source, no better: the one in use
+        return self._stale_onward(index, now_us)
+
+    def _stale_onward(self, index: int, now_us: int) -> int | None:
+        """The source in use is stale in this poll and ``index`` no way out: the next source
+        to ask, or, after the opening window, one "stale" notice."""
         until = self._session.opening_until if self._session is not None else None
         if until is None or now_us <= until:
             return None  # before the opening auction is done, yesterday's quote is no news
-        if index != self.active and self.active not in self._asked:
-            return self._unasked(self.active)  # a preferred source, stale: the one in use next
         follow = self._next_source(index, now_us, skip_stale=True)
         if follow is not None:
             return follow
         if not self._state.stale_notified:
-            last = (
-                "no trade" if trade_us is None else f"its last trade is of {self._date(trade_us)}"
-            )
-            self._notify("stale", now_us, now_us, self.active, f"no trade today: {last}")
+            last = self._stale_trade_us
+            seen = "" if last is None else f": the last trade shown is of {self._date(last)}"
+            self._notify("stale", now_us, now_us, self.active, f"no trade today{seen}")
             self._state = replace(self._state, stale_notified=True)
             self._unsaved = True
         return None
@@ -348,6 +370,8 @@ class ListingPoller:
             self._unsaved = True
         elif self.active not in self._asked and self._ready(self.active):
             return self.active  # a preferred source still failing: the one in use next
+        elif self._health[self.active].stale_at_us == now_us:
+            return self._stale_onward(index, now_us)  # a way out of stale quotes, failing
         return self._failover(index, now_us) if self._down(now_us) else None
 
     def _failover(self, after: int, now_us: int) -> int | None:
@@ -429,9 +453,7 @@ class ListingPoller:
             index = (after + step) % count
             health = self._health[index]
             if index in self._asked or not self._ready(index):
-                continue
-            if health.failing_since_us is not None:
-                continue
+                continue  # a failing source is asked again when its backoff is over
             recent = health.stale_at_us is not None and now_us - health.stale_at_us < (
                 PREFERRED_RETRY_US
             )

@@ -25,6 +25,7 @@ from tracker.alerts.sinks import JsonlAlertLog
 from tracker.calendar import MarketCalendar
 from tracker.config import JsonFields
 from tracker.core.model import Listing, Reference, Rule
+from tracker.errors import StorageError
 from tracker.ingest import Ingestor
 from tracker.live import ListingPoller, PolledSource, PollSettings, poll_cycles
 from tracker.report import as_data, day_report, figure_rows
@@ -461,6 +462,67 @@ def test_a_quote_that_cannot_be_true_is_refused_and_the_next_source_takes_over(
     assert notices(tmp_path)[0]["reason"] == "bad quote"
 
 
+def test_a_fallback_that_failed_once_is_asked_again_while_the_first_stays_down(
+    make_poller: Make, server: QuoteServer, store: SqlStore, tmp_path: Path
+) -> None:
+    clock, wall = FixedClock("2026-01-02T10:00:00"), Wall()
+    poller = make_poller(clock, wall, paths=("/a", "/b"), down_after=60)
+    server.route("/a", b"", status=500)
+    server.route("/b", b"", status=502)
+    for second in range(0, 70, 5):  # the first down, the second failing when first asked
+        clock.set(f"2026-01-02T10:0{second // 60}:{second % 60:02d}")
+        wall.now += 120
+        poller.poll()
+    server.route("/b", feed(36.0, "2026-01-02T10:01:08+08:00", 1000))  # it works again
+    clock.set("2026-01-02T10:01:10")
+    wall.now += 120
+    assert poller.poll() == "tick"
+    assert poller.poller_state.source == 1
+    assert [t.price for t in store.ticks("biren")] == [36.0]
+
+
+@pytest.mark.parametrize(
+    ("fallback", "status"),
+    [(feed(None, None, None), 200), (b"", 500)],
+    ids=["no-trade-yet", "failing"],
+)
+def test_stale_quotes_with_no_way_out_get_their_notice(
+    make_poller: Make, server: QuoteServer, tmp_path: Path, fallback: Any, status: int
+) -> None:
+    clock, wall = FixedClock("2026-01-05T09:40:00"), Wall()
+    poller = make_poller(clock, wall, paths=("/a", "/b"))
+    server.route("/a", feed(30.00, "2026-01-02T16:09:00+08:00", 9000))  # Friday's
+    server.route("/b", fallback, status=status)
+    poller.poll()
+    [stale] = notices(tmp_path)
+    assert (stale["event"], stale["provider"]) == ("stale", "feed")
+    assert "2026-01-02" in stale["reason"]
+    assert poller.poller_state.source == 0
+
+
+def test_a_poll_whose_commit_fails_leaves_its_volume_for_the_next(
+    make_poller: Make, server: QuoteServer, store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FixedClock("2026-01-02T10:00:00")
+    poller = make_poller(clock)
+    server.route("/a", feed(30.0, "2026-01-02T09:59:59+08:00", 1000))
+    poller.poll()
+    commit = store.commit_polls
+
+    def locked(*args: Any, **kwargs: Any) -> None:
+        raise StorageError("database is locked")
+
+    monkeypatch.setattr(store, "commit_polls", locked)
+    clock.set("2026-01-02T10:00:05")
+    server.route("/a", feed(30.1, "2026-01-02T10:00:04+08:00", 1500))
+    assert poller.poll() == "fault"
+    monkeypatch.setattr(store, "commit_polls", commit)
+    clock.set("2026-01-02T10:00:10")
+    server.route("/a", feed(30.2, "2026-01-02T10:00:09+08:00", 1800))
+    assert poller.poll() == "tick"
+    assert [t.volume for t in store.ticks("biren")] == [1000, 800]  # every share, once
+
+
 # --- Tencent: real-time records, several listings in one request -------------------------------
 
 
@@ -565,6 +627,36 @@ def test_a_poll_of_many_listings_logs_their_alerts_before_it_stores_the_quiet_on
     assert [r["listing"] for r in rule_alerts(tmp_path)] == ["hk9998"]
     assert all(len(store.ticks(listing.id)) == 2 for listing in listings)
     assert all(store.load_poller(listing.id).last_poll_us is not None for listing in listings)
+
+
+def test_one_listings_failing_commit_does_not_hold_back_the_others(
+    server: QuoteServer,
+    ingestor: Ingestor,
+    client: httpx.Client,
+    store: SqlStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FixedClock("2026-01-02T10:00:00")
+    codes = (6082, 9997)
+    listings = [make_listing((UP_80,), id=f"hk{c}", symbol=f"{c}.HK") for c in codes]
+    pollers = tencent_pollers(listings, server, ingestor, clock, client)
+    [cycle] = poll_cycles(pollers, client, clock)
+    body = [tencent_record(f"r_hk{c:05d}", 36.0, "2026/01/02 09:59:59", 1000) for c in codes]
+    server.route("/q=", "\n".join(body).encode("gbk"))  # both cross +80% (35.28)
+    commit = store.commit_polls
+
+    def broken_for_hk6082(polls: Any, sinks: Any) -> None:
+        if any(poll.listing_id == "hk6082" for poll in polls):
+            raise StorageError("constraint failed")
+        commit(polls, sinks)
+
+    monkeypatch.setattr(store, "commit_polls", broken_for_hk6082)
+    cycle.run()
+
+    assert [r["listing"] for r in rule_alerts(tmp_path)] == ["hk9997"]
+    assert [len(store.ticks(listing.id)) for listing in listings] == [0, 1]
+    assert [p.stats.errors for p in pollers] == [1, 0]
 
 
 # --- the source's own day figures --------------------------------------------------------------

@@ -182,6 +182,20 @@ def test_a_disarmed_rule_is_never_fired_by_a_high_whose_order_with_the_low_is_un
     assert poll.state.rules[UP_KEY].armed is True
 
 
+def test_a_new_high_without_a_new_trade_fires_no_rule_that_fired_at_that_trade() -> None:
+    # the high of 38 fired the rule at the trade of 10:00, which re-armed it (36.00)
+    trade = make_tick(36.00, "2026-01-02T10:00")
+    first = evaluate(LISTING, ListingState(), [trade], extremes("2026-01-02T10:00", 38.0, 35.9))
+    assert fired(first) == [("up-37", 38.0, True)]
+    assert first.state.rules[UP_KEY].armed
+    # the provider shows that trade still, with a higher high: no second alert for (10:00, 0)
+    again = evaluate(LISTING, first.state, [], extremes("2026-01-02T10:00", 38.5, 35.9))
+    assert again.alerts == ()
+    assert again.state.rules[UP_KEY].armed  # the next trade across the level fires it
+    later = evaluate(LISTING, again.state, [make_tick(37.5, "2026-01-02T10:00:05")])
+    assert fired(later) == [("up-37", 37.5, False)]
+
+
 def test_when_the_high_and_the_trade_both_reach_the_level_the_alert_is_the_trades() -> None:
     poll = evaluate(
         LISTING,
@@ -325,6 +339,8 @@ def reference_poll(
                 cooling = last_fired is not None and reported.ts_us - last_fired < rule.cooldown_us
                 if not crosses(price) or cooling:
                     continue
+                if trade is None and last_fired == reported.ts_us:
+                    continue  # it fired at the stored trade already: one alert a rule and tick
                 if is_extreme and trade is not None and crosses(trade.price):
                     continue  # both reach the level: the alert is the trade's
                 armed, last_fired = False, reported.ts_us
@@ -348,7 +364,10 @@ def prior_states(draw: st.DrawFn, listing: Listing) -> ListingState:
     rules = {}
     for rule in listing.rules:
         level = rule.level(listing.offer_price, listing.shares_outstanding)
-        fired_at = draw(st.sampled_from([None, "2026-01-02T09:59:30", "2026-01-02T09:40"]))
+        # never, at the stored trade (10:00, where a poll with no new trade is), or before
+        fired_at = draw(
+            st.sampled_from([None, "2026-01-02T10:00", "2026-01-02T09:59:30", "2026-01-02T09:40"])
+        )
         rules[(rule.id, level)] = RuleState(
             rule.id, level, draw(st.booleans()), None if fired_at is None else ts_us(fired_at)
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tracker.core.model import ts_to_datetime, zone_date, zone_day_bounds
@@ -34,9 +34,16 @@ def test_zone_date_is_the_local_date_of_the_instant(zone: str, ts_us: int) -> No
 
 
 @settings(max_examples=500)
-@given(zone=st.sampled_from(QUARTER_ZONES), day=st.dates(dt.date(1900, 1, 1), dt.date(2040, 1, 1)))
-def test_day_bounds_are_the_local_midnights(zone: str, day: dt.date) -> None:
+@given(zone=st.sampled_from(QUARTER_ZONES), day=st.dates(dt.date(1900, 1, 2), dt.date(2040, 1, 1)))
+@example(zone="America/Santiago", day=dt.date(2000, 10, 15))  # its midnight does not exist
+@example(zone="America/Santiago", day=dt.date(2026, 4, 5))  # its clocks go back at midnight
+def test_day_bounds_are_the_first_instants_of_the_day_and_the_next(zone: str, day: dt.date) -> None:
     start, end = zone_day_bounds(zone, day)
-    local = ZoneInfo(zone)
-    assert ts_to_datetime(start) == dt.datetime.combine(day, dt.time(), local)
-    assert ts_to_datetime(end) == dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), local)
+
+    def date_at(ts_us: int) -> dt.date:
+        return ts_to_datetime(ts_us).astimezone(ZoneInfo(zone)).date()
+
+    # a midnight the clocks skip (America/Santiago, 2000-10-15 starts at 01:00) is no instant:
+    # the day then starts at its first instant all the same
+    assert (date_at(start - 1), date_at(start)) == (day - dt.timedelta(days=1), day)
+    assert (date_at(end - 1), date_at(end)) == (day, day + dt.timedelta(days=1))

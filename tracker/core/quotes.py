@@ -59,16 +59,32 @@ class QuoteRefused(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class DayCounts:
-    """The cumulative volume and turnover of a trading day that stored ticks account for.
+    """What a trading day's stored ticks account for of its cumulative volume and turnover.
 
-    ``source`` is the provider whose cumulative figures these are; None when they are the
-    sums of the stored ticks (after a start or restart), which any provider continues.
+    ``stored_volume`` and ``stored_turnover`` are the sums of the day's stored ticks;
+    ``volume`` and ``turnover`` the cumulative figures last read from ``source``, the
+    provider in use (None, with the stored sums as its figures, after a start or restart).
+    A trade's share is the difference from its own provider's last figures; from another
+    provider (after a switch) or after a restart, the difference from the stored sums, so
+    providers that count differently never count a share twice.
     """
 
     day: dt.date
-    volume: float = 0.0
-    turnover: float = 0.0
+    stored_volume: float = 0.0
+    stored_turnover: float = 0.0
     source: str | None = None
+    volume: float | None = None  # None: the stored sums
+    turnover: float | None = None
+
+    @property
+    def base_volume(self) -> float:
+        """The source's cumulative volume as last read (the stored sum, without a source)."""
+        return self.stored_volume if self.volume is None else self.volume
+
+    @property
+    def base_turnover(self) -> float:
+        """The source's cumulative turnover as last read (the stored sum, without a source)."""
+        return self.stored_turnover if self.turnover is None else self.turnover
 
 
 class Read(StrEnum):
@@ -124,22 +140,27 @@ def read_quote(
             "trade time went back", f"{_iso(listing, ts_us)} < stored {_iso(listing, last_ts)}"
         )
     extremes = Extremes(ts_us, quote.high, quote.low, quote.open, quote.prev_close)
-    if ts_us == last_ts and not _more_traded(quote, counts, source):
-        adopted = counts if counts.source == source else _adopt(counts, quote, source)
+    same = counts.source == source
+    if ts_us == last_ts and not _more_traded(quote, counts, same):
+        adopted = counts if same else _adopt(counts, quote, source)
         if state.extremes is not None and extremes.range == state.extremes:
             return QuoteRead(Read.UNCHANGED, counts=adopted)
         return QuoteRead(Read.EXTREMES, extremes=extremes, counts=adopted)
-    volume, volume_note = _share(counts.volume, quote.volume, counts.source, source, "volume")
-    turnover, turnover_note = _share(
-        counts.turnover, quote.turnover, counts.source, source, "turnover"
+    volume, base_volume, volume_note = _share(
+        counts.base_volume, counts.stored_volume, quote.volume, same, "volume"
+    )
+    turnover, base_turnover, turnover_note = _share(
+        counts.base_turnover, counts.stored_turnover, quote.turnover, same, "turnover"
     )
     seq = state.last_seq + 1 if ts_us == last_ts else 0
     tick = Tick(ts_us, seq, quote.price, volume, turnover)
     after = DayCounts(
         counts.day,
-        _counted(counts.volume, quote.volume, volume_note is None),
-        _counted(counts.turnover, quote.turnover, turnover_note is None),
+        counts.stored_volume + (volume or 0.0),
+        counts.stored_turnover + (turnover or 0.0),
         source,
+        base_volume,
+        base_turnover,
     )
     return QuoteRead(Read.TICK, tick, extremes, after, volume_note or turnover_note)
 
@@ -166,43 +187,45 @@ def _check_band(listing: Listing, quote: Quote, state: ListingState) -> None:
             )
 
 
-def _more_traded(quote: Quote, counts: DayCounts, source: str) -> bool:
-    """Whether a quote of the stored trade's instant reports more shares from the same source."""
-    return counts.source == source and quote.volume is not None and quote.volume > counts.volume
+def _more_traded(quote: Quote, counts: DayCounts, same: bool) -> bool:
+    """Whether a quote of the stored trade's instant reports more shares than are counted:
+    more than its own provider's last figure, or, after a restart, than the stored sum."""
+    if quote.volume is None or not (same or counts.source is None):
+        return False  # another provider's figure says nothing of this one's
+    return quote.volume > counts.base_volume
 
 
 def _adopt(counts: DayCounts, quote: Quote, source: str) -> DayCounts:
-    """Counts that continue from this source's cumulative figures, where it gives them."""
+    """Counts that continue from this provider's cumulative figures, where it gives them."""
     return DayCounts(
         counts.day,
-        counts.volume if quote.volume is None else quote.volume,
-        counts.turnover if quote.turnover is None else quote.turnover,
+        counts.stored_volume,
+        counts.stored_turnover,
         source,
+        counts.base_volume if quote.volume is None else quote.volume,
+        counts.base_turnover if quote.turnover is None else quote.turnover,
     )
 
 
 def _share(
-    counted: float, cumulative: float | None, whose: str | None, source: str, name: str
-) -> tuple[float | None, str | None]:
-    """A new trade's share of a cumulative day figure, and a note when it cannot be known.
+    base: float, stored: float, cumulative: float | None, same: bool, name: str
+) -> tuple[float | None, float, str | None]:
+    """A new trade's share of a cumulative day figure, the figure to count from next, and a
+    note when the share cannot be known.
 
-    From the same source, or from the stored sums, it is the difference. Less than
-    counted from the same source (a correction, a glitch): unknown, noted, and the count
-    is kept. From another source (after a switch), the difference when it is not negative.
+    From the provider last read, the difference from its last figure; less than that (a
+    correction, a glitch) is unknown, noted, and the last figure kept. From another
+    provider, or after a restart, the difference from the stored sum when not negative.
     """
     if cumulative is None:
-        return None, None
-    delta = cumulative - counted
-    if delta >= 0:
-        return delta, None
-    if whose == source:
-        return None, f"cumulative {name} went down: {cumulative:g} < {counted:g}"
-    return None, None
-
-
-def _counted(counted: float, cumulative: float | None, continues: bool) -> float:
-    """The count after a trade: the source's cumulative figure, unless it went down."""
-    return counted if cumulative is None or not continues else cumulative
+        return None, base, None
+    if same:
+        delta = cumulative - base
+        if delta < 0:
+            return None, base, f"cumulative {name} went down: {cumulative:g} < {base:g}"
+        return delta, cumulative, None
+    delta = cumulative - stored
+    return (delta if delta >= 0 else None), cumulative, None
 
 
 def _iso(listing: Listing, ts_us: int) -> str:

@@ -57,8 +57,10 @@ def evaluate(
     which fires it as ``inferred`` unless the trade reaches the level too (then the
     alert is the trade's); the low (up rule) or high (down rule) of a disarmed rule,
     which re-arms it when past the re-arm bound. A high or low counts only when it is
-    new since the last poll of the same day. The provider's open stands for the day's
-    open when the day's first tick is not its opening print.
+    new since the last poll of the same day; a poll with no new trade fires no rule that
+    fired at the stored trade's time already (its alert would be that trade's again). The
+    provider's open stands for the day's open when the day's first tick is not its
+    opening print.
     ``phase_of`` tells the market phase of an instant; rules scoped to phases need it.
     """
     run = _Run(listing, state, phase_of, opening_of, extremes)
@@ -208,6 +210,11 @@ class _Run:
             if rule.armed:
                 extreme = fresh.high if rule.up else fresh.low
                 if extreme is None or not rule.crosses(to_micros(extreme)):
+                    continue
+                if trade is None and rule.last_fired == ts:
+                    # no new trade: an alert would be at the stored trade's (ts, seq), where
+                    # the rule fired already (an alert is one a rule and tick); the next
+                    # trade across the level fires it instead
                     continue
                 if (
                     trade is not None

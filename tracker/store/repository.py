@@ -428,9 +428,9 @@ class SqlStore:
 
 # Built once: the inserts of every poll's commit (a statement built anew costs its cache key).
 _INSERT_TICKS = t.ticks.insert()
-_INSERT_ALERTS = t.alerts.insert()
+_INSERT_ALERTS = t.alerts.insert().inline()  # no id fetched back (no RETURNING on PostgreSQL)
 _INSERT_DELIVERIES = t.deliveries.insert()
-_DRIVER_SQL: dict[tuple[str, str, Any, tuple[str, ...]], tuple[str, tuple[str, ...] | None]] = {}
+_DRIVER_SQL: dict[tuple[Any, Any, tuple[str, ...]], tuple[str, tuple[str, ...] | None]] = {}
 
 
 def _execute(connection: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
@@ -445,7 +445,7 @@ def _execute(connection: Connection, statement: Any, rows: list[dict[str, Any]])
     if dialect.name not in ("sqlite", "postgresql"):
         connection.execute(statement, rows)
         return
-    key = (dialect.name, dialect.paramstyle, statement, tuple(rows[0]))
+    key = (dialect, statement, tuple(rows[0]))  # the engine's dialect: its own settings
     known = _DRIVER_SQL.get(key)
     if known is None:
         compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
@@ -463,7 +463,13 @@ def _execute(connection: Connection, statement: Any, rows: list[dict[str, Any]])
         if lost:
             connection.invalidate(exc)
         raise sa.exc.DBAPIError.instance(
-            sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost
+            sql,
+            params,
+            exc,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=lost,
+            dialect=dialect,
+            ismulti=True,
         ) from exc
     finally:
         cursor.close()
