@@ -18,8 +18,8 @@ figures are the work of a cycle, not the idle time between cycles.
 
 Per cycle, with ``time.perf_counter``:
 
-- response: the httpx ``response`` event hook, after ``response.read()`` (the last one
-  of the cycle, when several requests are made);
+- response: the httpx ``response`` event hook, after ``response.read()``: of the cycle's
+  one request (``tencent``), or of the alert's listing's own request (``feed``);
 - logged: the alert log's ``deliver`` returned (written, flushed, fsynced), for each alert;
 - done: the cycle's job returned (every listing's tick stored).
 
@@ -131,9 +131,13 @@ class Marks:
     """What the hooks saw in the current cycle."""
 
     def __init__(self) -> None:
-        self.response = 0.0
-        self.logged: list[float] = []
+        self.responses: dict[str, float] = {}  # by listing id ("*": a batch of them all)
+        self.logged: list[tuple[str, float]] = []  # (listing id, when its alert was logged)
         self.lock = threading.Lock()
+
+    def response_of(self, listing_id: str) -> float:
+        """When the answer with the listing's quote came in."""
+        return self.responses.get(listing_id, self.responses.get("*", 0.0))
 
 
 def run(args: argparse.Namespace, folder: Path) -> dict[str, list[float]]:
@@ -171,7 +175,9 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, list[float]]:
 
     def on_response(response: httpx.Response) -> None:
         response.read()
-        marks.response = time.perf_counter()
+        path = response.request.url.path
+        key = path.removeprefix("/quotes/") if path.startswith("/quotes/") else "*"
+        marks.responses[key] = time.perf_counter()
 
     client.event_hooks = {"response": [on_response]}
     log = next(sink for sink in app.ingestor.sinks if isinstance(sink, JsonlAlertLog))
@@ -181,7 +187,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, list[float]]:
         deliver(batch)
         at = time.perf_counter()
         with marks.lock:
-            marks.logged.extend([at] * len(batch))
+            marks.logged.extend((delivery.alert.listing_id, at) for delivery in batch)
 
     log.deliver = timed_deliver  # type: ignore[method-assign]
     poll_jobs = {cycle.id for cycle in cycles}
@@ -196,6 +202,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, list[float]]:
                 clock.set(START + dt.timedelta(seconds=step))
                 with marks.lock:
                     marks.logged.clear()
+                marks.responses.clear()
                 cpu = resource.getrusage(resource.RUSAGE_SELF)
                 started = time.perf_counter()
                 for cycle in cycles:
@@ -220,7 +227,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, list[float]]:
                 if ticks != expected:
                     raise SystemExit(f"cycle {step}: {ticks} ticks stored, not {expected}")
                 if step > args.warmup:
-                    spans["alert"].extend(at - marks.response for at in logged)
+                    spans["alert"].extend(at - marks.response_of(lid) for lid, at in logged)
                     spans["cycle"].append(done - started)
                     spans["cpu"].append(used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime)
                     spans["alerts"].append(float(fired))
