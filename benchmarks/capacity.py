@@ -5,8 +5,8 @@ SQLite file and the JSONL alert log in a temporary folder, background dispatch, 
 dispatch, status, heartbeat and WAL-checkpoint jobs on the real scheduler). A feed in a
 child process (the project's ``FeedServer``, forked, so it does not share the daemon's
 interpreter) plays a synthetic tape for each of ``--listings`` Hong Kong listings, and
-the daemon reads them the way the config says: ``tencent`` (default) asks for all of them
-in one ``q=r_hk...,r_hk...`` request a cycle; ``feed`` makes one request a listing.
+the daemon reads them the way the config says: ``tencent`` (default) asks for up to 60 of
+them in one ``q=r_hk...,r_hk...`` request; ``feed`` makes one request a listing.
 
 Every listing trades every ``--trade-every`` seconds (1: every second, the worst case for
 reading the answers; the listings staggered), at 39.00, and every ``--period`` seconds at
@@ -18,8 +18,8 @@ figures are the work of a cycle, not the idle time between cycles.
 
 Per cycle, with ``time.perf_counter``:
 
-- response: the httpx ``response`` event hook, after ``response.read()``: of the cycle's
-  one request (``tencent``), or of the alert's listing's own request (``feed``);
+- response: the httpx ``response`` event hook, after ``response.read()``, of the request
+  that asked for the alert's listing (``tencent``: up to 60 listings a request);
 - logged: the alert log's ``deliver`` returned (written, flushed, fsynced), for each alert;
 - done: the cycle's job returned (every listing's tick stored).
 
@@ -131,13 +131,13 @@ class Marks:
     """What the hooks saw in the current cycle."""
 
     def __init__(self) -> None:
-        self.responses: dict[str, float] = {}  # by listing id ("*": a batch of them all)
+        self.responses: dict[str, float] = {}  # when each listing's answer came in
         self.logged: list[tuple[str, float]] = []  # (listing id, when its alert was logged)
         self.lock = threading.Lock()
 
     def response_of(self, listing_id: str) -> float:
         """When the answer with the listing's quote came in."""
-        return self.responses.get(listing_id, self.responses.get("*", 0.0))
+        return self.responses[listing_id]
 
 
 def run(args: argparse.Namespace, folder: Path) -> dict[str, list[float]]:
@@ -175,9 +175,13 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, list[float]]:
 
     def on_response(response: httpx.Response) -> None:
         response.read()
+        at = time.perf_counter()
         path = response.request.url.path
-        key = path.removeprefix("/quotes/") if path.startswith("/quotes/") else "*"
-        marks.responses[key] = time.perf_counter()
+        if path.startswith("/q="):  # up to 60 codes a request: r_hk02000 is listing l2000
+            for code in path.removeprefix("/q=").split(","):
+                marks.responses[f"l{int(code.removeprefix('r_hk'))}"] = at
+        else:
+            marks.responses[path.removeprefix("/quotes/")] = at
 
     client.event_hooks = {"response": [on_response]}
     log = next(sink for sink in app.ingestor.sinks if isinstance(sink, JsonlAlertLog))
@@ -271,7 +275,7 @@ def main() -> None:
         spans = run(args, Path(tmp))
     elapsed = time.perf_counter() - started
     p99 = statistics.quantiles(spans["alert"], n=100, method="inclusive")[98] * 1000
-    requests = "one request a cycle" if args.provider == "tencent" else "a request a listing"
+    requests = "60 codes a request" if args.provider == "tencent" else "a request a listing"
     polled = f"{args.listings} listings polled every second"
     print(f"daemon            {polled}, {args.provider}: {requests}")
     tapes = f"a trade a listing every {args.trade_every} s, an alert every {args.period} s"

@@ -9,6 +9,7 @@ provider's own day figures, and quotes that cannot be true.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from factories import FixedClock, Wall, make_listing, make_rule
 from quote_server import QuoteServer
 from sql_trace import transactions
 
+from tracker import live
 from tracker.alerts.sinks import JsonlAlertLog
 from tracker.calendar import MarketCalendar
 from tracker.config import JsonFields
@@ -629,6 +631,25 @@ def test_a_poll_of_many_listings_logs_their_alerts_before_it_stores_the_quiet_on
     assert all(store.load_poller(listing.id).last_poll_us is not None for listing in listings)
 
 
+def test_a_tencent_request_asks_for_sixty_codes_at_most(
+    server: QuoteServer, ingestor: Ingestor, client: httpx.Client, store: SqlStore
+) -> None:
+    clock = FixedClock("2026-01-02T10:00:00")
+    codes = range(2000, 2061)  # 61 listings on one host
+    listings = [make_listing((UP_80,), id=f"hk{c}", symbol=f"{c}.HK") for c in codes]
+    pollers = tencent_pollers(listings, server, ingestor, clock, client)
+    body = [tencent_record(f"r_hk{c:05d}", 30.0, "2026/01/02 09:59:59", 1000) for c in codes]
+    server.route("/q=", "\n".join(body).encode("gbk"))
+
+    [cycle] = poll_cycles(pollers, client, clock)
+    cycle.run()
+
+    asked = [path.removeprefix("/q=").split(",") for path in server.paths]
+    assert [len(request) for request in asked] == [60, 1]
+    assert asked[1] == ["r_hk02060"]
+    assert all(len(store.ticks(listing.id)) == 1 for listing in listings)
+
+
 def test_one_listings_failing_commit_does_not_hold_back_the_others(
     server: QuoteServer,
     ingestor: Ingestor,
@@ -732,3 +753,26 @@ def test_a_rule_against_the_open_uses_the_sources_open_when_the_daemon_missed_it
 
     [alert] = rule_alerts(tmp_path)  # 35.70 x 1.1 = 39.27, which the trade at 39.50 reached
     assert (alert["reference_price"], alert["level"], alert["price"]) == (35.70, 39.27, 39.50)
+
+
+# --- the garbage collector, held off while a poll cycle runs ------------------------------------
+
+
+def test_the_collector_is_held_off_while_cycles_run_and_back_when_the_last_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wall = Wall()
+    hold = live._CollectorHold(wall)
+    collected: list[int] = []
+    monkeypatch.setattr(live.gc, "collect", lambda *_: collected.append(1) or 0)
+    assert gc.isenabled()
+    with hold.held():
+        assert not gc.isenabled()
+        with hold.held():  # another cycle, overlapping
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the first still runs
+        assert collected == []
+        with hold.held():
+            wall.now += live.HOLD_AT_MOST  # overlapping cycles have held it this long
+        assert collected == [1]  # the cycle that ended collected before it went
+    assert gc.isenabled()

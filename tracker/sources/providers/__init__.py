@@ -78,6 +78,7 @@ class OneByOne:
     """For providers that answer one listing a request: no batch key, one request each."""
 
     batch_key: str | None = None
+    batch_limit = 1
 
     def fetch(self, client: httpx.Client) -> Quote:
         """Make one request and parse it; raise QuoteError on any fault."""

@@ -28,13 +28,15 @@ class QuoteError(SourceUnavailableError):
 class QuoteProvider(Protocol):
     """One listing's quote source.
 
-    Providers with the same ``batch_key`` (not None) can be asked in one request:
-    ``fetch_batch`` on any of them answers for all, each quote or error in its place.
+    Providers with the same ``batch_key`` (not None) can be asked in one request, for up
+    to ``batch_limit`` of them: ``fetch_batch`` on any of them answers for all, each quote
+    or error in its place.
     """
 
     name: str
     url: str
     batch_key: str | None
+    batch_limit: int
 
     def fetch(self, client: httpx.Client) -> Quote:
         """Make one request and parse it; raise QuoteError on any fault."""

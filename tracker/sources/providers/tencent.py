@@ -3,8 +3,9 @@
 ``GET https://qt.gtimg.cn/q=r_hk06082`` answers GBK text, one record per code asked for:
 ``v_r_hk06082="100~壁仞科技~06082~37.860~...";``. The ``r_hk`` records are real time; the
 plain ``hk`` ones (``q=hk06082``) lag by about 15 minutes, so only ``r_hk`` is asked for.
-Several codes go in one request (``q=r_hk06082,r_hk09997``), each record found under the
-code asked for; a code Tencent does not know gets no record, and the answer then carries
+Several codes go in one request (``q=r_hk06082,r_hk09997``), up to 60 as Tencent's clients
+ask for (easyquotation's ``max_num = 60``), each record found under the code asked for; a
+code Tencent does not know gets no record, and the answer then carries
 ``v_pv_none_match="1";`` (once, whichever codes it was).
 
 The layout below follows real answers captured in public code, such as
@@ -40,6 +41,7 @@ HONG_KONG = "Asia/Hong_Kong"
 PRICE, PREVIOUS_CLOSE, OPEN, VOLUME, TIME, HIGH, LOW, TURNOVER = 3, 4, 5, 6, 30, 33, 34, 37
 RECORD_FIELDS = 78
 NO_MATCH = "pv_none_match"
+CODES_A_REQUEST = 60
 
 _RECORD = re.compile(r'v_(\w+)="([^"]*)"', re.ASCII)
 _TIME = re.compile(r"(\d{4})[/-]?(\d{2})[/-]?(\d{2})[ T]?(\d{2}):?(\d{2}):?(\d{2})", re.ASCII)
@@ -75,6 +77,7 @@ class TencentProvider:
         self.host = f"{parts.scheme}://{parts.netloc}"
         self.url = f"{self.host}/q={self.code}"
         self.batch_key: str | None = f"tencent {self.host}"
+        self.batch_limit = CODES_A_REQUEST
         self._last: tuple[str, Quote] | None = None  # the last record read, and its quote
 
     def fetch(self, client: httpx.Client) -> Quote:
