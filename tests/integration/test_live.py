@@ -139,6 +139,7 @@ def test_no_trade_yet_is_not_a_fault(
         ({"body": quote(360.01)}, "more than 10x the last stored price 36"),
         ({"body": quote(3.59)}, "less than a tenth of the last stored price 36"),
         ({"body": quote(36.0, high=400.0)}, "high 400 is more than 10x"),
+        ({"body": {**quote(1e308), "turnover": None}}, "price 1e+308 is more than 10x"),
     ],
 )
 def test_a_fault_is_logged_once_stores_nothing_and_polling_goes_on(
