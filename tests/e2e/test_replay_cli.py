@@ -413,8 +413,10 @@ def test_replay_and_the_commands_after_it_close_the_database_before_they_exit(
 # a big tape, checked in a child process while the replay starts up (tracker.sources.ahead)
 
 
-def big_tape(workdir: Path, bad_price: str | None = None) -> tuple[Path, list[str]]:
-    """A tape over ``MIN_BYTES``, three ticks a second; ``bad_price`` in its last-but-one row."""
+def big_tape(
+    workdir: Path, bad_price: str | None = None, bad_ts: str | None = None
+) -> tuple[Path, list[str]]:
+    """A tape over ``MIN_BYTES``, three ticks a second; a bad value in its last-but-one row."""
     from tracker.sources.ahead import MIN_BYTES
 
     rows = [
@@ -422,9 +424,9 @@ def big_tape(workdir: Path, bad_price: str | None = None) -> tuple[Path, list[st
         f"{35 + i % 500 / 100:.2f},{100 + i % 7},{3570 + i % 11}"
         for i in range(MIN_BYTES // 30)
     ]
-    if bad_price is not None:
-        ts, _, rest = rows[-2].split(",", 2)
-        rows[-2] = f"{ts},{bad_price},{rest}"
+    if bad_price is not None or bad_ts is not None:
+        ts, price, rest = rows[-2].split(",", 2)
+        rows[-2] = f"{bad_ts or ts},{bad_price or price},{rest}"
     tape = write_tape(workdir, HEADER, *rows)
     assert tape.stat().st_size > MIN_BYTES
     return tape, rows
@@ -455,4 +457,26 @@ def test_a_big_tape_with_a_bad_row_is_refused_before_anything_is_written(workdir
     assert_no_traceback(result)
     line = len(rows)  # the header is line 1, the last-but-one row line len(rows)
     assert row_lines(result.stderr) == [f"{tape}:{line}: price 'abc' is not a number"]
+    assert_nothing_stored(workdir)
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ({"bad_price": "1e308"}, "price 1e308 is above 1,000,000,000"),
+        ({"bad_ts": "9999-12-31 15:59:59"}, "ts 9999-12-31 15:59:59 is outside the years"),
+    ],
+    ids=["price-1e308", "year-9999"],
+)
+def test_a_big_tape_with_a_value_beyond_the_tracker_is_refused_naming_its_line(
+    workdir: Path, bad: dict[str, str], reason: str
+) -> None:
+    tape, rows = big_tape(workdir, **bad)
+
+    result = replay(workdir, tape)
+
+    assert result.returncode == 2, result.stderr
+    assert_no_traceback(result)
+    [message] = row_lines(result.stderr)
+    assert message.startswith(f"{tape}:{len(rows)}: {reason}")
     assert_nothing_stored(workdir)

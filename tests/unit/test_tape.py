@@ -911,3 +911,32 @@ def test_any_valid_tape_reads_back_exactly_its_ticks(
 
     assert tape.bad_rows == []
     assert tape.ticks == expected
+
+
+# --- values the tracker cannot hold -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ("2026-01-02 10:00,1e308,100,", "price 1e308 is above 1,000,000,000"),
+        ("2026-01-02 10:00,1e-308,100,", "price 1e-308 is below 0.000001"),
+        ("2026-01-02 10:00,35.7,1e308,", "volume 1e308 is above 1e+15"),
+        ("2026-01-02 10:00,35.7,100,1e16", "turnover 1e16 is above 1e+15"),
+        ("9999-12-31 23:00,35.7,100,", "ts 9999-12-31 23:00 is outside the years 1900-2199"),
+        ("1066-10-14 09:00,35.7,100,", "ts 1066-10-14 09:00 is outside the years 1900-2199"),
+    ],
+    ids=["huge-price", "tiny-price", "huge-volume", "huge-turnover", "year-9999", "year-1066"],
+)
+@pytest.mark.parametrize("arrow", [True, False], ids=["fast", "exact"])
+def test_a_value_the_tracker_cannot_hold_is_a_bad_row_naming_it(
+    tmp_path: Path, row: str, reason: str, arrow: bool
+) -> None:
+    path = tmp_path / "tape.csv"
+    path.write_text("ts,price,volume,turnover\n2026-01-02 09:30,35.7,100,\n" + row + "\n")
+
+    tape = read_tape(path, "Asia/Hong_Kong", arrow=arrow)
+
+    [bad] = tape.bad_rows
+    assert str(bad).startswith(f"{path}:3: {reason}")
+    assert len(tape.ticks) == 1

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tracker.core.batch import TickArrays
+from tracker.core.limits import AMOUNT_MAX, END_US, FIRST_US, PRICE_MAX, PRICE_MIN
 from tracker.sources.buffers import one_array, to_numpy
 from tracker.sources.isotimes import Unclean, iso_instants, localize
 
@@ -152,6 +153,8 @@ def _parquet_batches(path: Path, rows: int) -> Iterator[dict[str, Any]]:
         names = source.schema_arrow.names
         if "ts" not in names or "price" not in names:
             raise Unclean("missing column")
+        if any(names.count(name) > 1 for name in ("ts", "price", "volume", "turnover")):
+            raise Unclean("a column twice")
         wanted = [name for name in ("ts", "price", "volume", "turnover") if name in names]
         for batch in source.iter_batches(batch_size=rows, columns=wanted):
             yield {name: batch.column(name) for name in wanted}
@@ -161,11 +164,13 @@ def _parquet_batches(path: Path, rows: int) -> Iterator[dict[str, Any]]:
 
 def _arrays(batch: dict[str, Any], zone: ZoneInfo) -> TickArrays:
     price = _numbers(batch["price"], required=True)
-    if not (price > 0).all():
-        raise Unclean("price not positive")
+    if not ((price >= PRICE_MIN) & (price <= PRICE_MAX)).all():
+        raise Unclean("price out of range")  # not positive, or more than the tracker holds
     volume = _numbers(batch["volume"]) if "volume" in batch else None
     turnover = _numbers(batch["turnover"]) if "turnover" in batch else None
     ts = _instants(batch["ts"], zone)
+    if len(ts) and not (ts.min() >= FIRST_US and ts.max() < END_US):
+        raise Unclean("ts out of range")
     return TickArrays(ts, np.zeros(len(ts), np.int64), price, volume, turnover)
 
 
@@ -230,8 +235,8 @@ def _numbers(column: Any, *, required: bool = False) -> NDArray[np.float64]:
         raise Unclean("not finite")
     if empty is not None:
         values[empty] = np.nan
-    if not required and (values < 0).any():
-        raise Unclean("negative")
+    if not required and ((values < 0).any() or (values > AMOUNT_MAX).any()):
+        raise Unclean("negative, or more than the tracker holds")
     return values
 
 
@@ -256,8 +261,6 @@ def _instants(column: Any, zone: ZoneInfo) -> NDArray[np.int64]:
             return to_numpy(pc.cast(utc, pa.int64()), np.int64)
         local = pc.cast(pc.cast(column, pa.timestamp("us"), safe=False), pa.int64())
         return localize(to_numpy(local, np.int64), zone)
-    if pa.types.is_integer(kind):
-        return to_numpy(pc.cast(column, pa.int64()), np.int64)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return iso_instants(column, zone)
     raise Unclean(f"ts of type {kind}")

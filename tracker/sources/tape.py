@@ -16,15 +16,16 @@ import io
 import logging
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 from zoneinfo import ZoneInfo
 
 from tracker.core.batch import TickArrays
-from tracker.core.model import Tick, datetime_to_ts
+from tracker.core.limits import amount_problem, instant_problem, price_problem
+from tracker.core.model import Tick, datetime_to_ts, ts_to_datetime
 from tracker.errors import InputError
 from tracker.sources import is_parquet
 from tracker.sources.ahead import KEEP_ROWS
@@ -282,6 +283,8 @@ def _validate(rows: Iterable[_Row], zone: ZoneInfo) -> Iterator[Tick | BadRow]:
             assert price is not None
             if price <= 0:
                 raise _RowError(f"price {_show(price_raw)} is not positive")
+            if (problem := price_problem(price)) is not None:
+                raise _RowError(f"price {_show(price_raw)} {problem}")
             volume = _number("volume", volume_raw, required=False)
             turnover = _number("turnover", turnover_raw, required=False)
         except _RowError as exc:
@@ -292,13 +295,37 @@ def _validate(rows: Iterable[_Row], zone: ZoneInfo) -> Iterator[Tick | BadRow]:
         yield Tick(ts_us, seq, price, volume, turnover)
 
 
+class _Utc(NamedTuple):
+    """An instant a Parquet timestamp column with a zone gives, in epoch microseconds."""
+
+    us: int
+
+    def __str__(self) -> str:
+        return ts_to_datetime(self.us).isoformat()
+
+
+def _twice(names: Sequence[str]) -> str | None:
+    """A column the tape reads that its header names more than once, if any."""
+    for name in ("ts", "price", "volume", "turnover"):
+        if list(names).count(name) > 1:
+            return name
+    return None
+
+
 def _show(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
 def _timestamp(value: Any, zone: ZoneInfo) -> int:
-    if isinstance(value, int):
-        return value
+    ts_us = _instant(value, zone)
+    if (problem := instant_problem(ts_us)) is not None:
+        raise _RowError(f"ts {_show(value)} {problem}")
+    return ts_us
+
+
+def _instant(value: Any, zone: ZoneInfo) -> int:
+    if isinstance(value, _Utc):
+        return value.us
     if isinstance(value, dt.datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=zone)
         return datetime_to_ts(moment)
@@ -355,6 +382,8 @@ def _number(name: str, value: Any, *, required: bool) -> float | None:
         raise _RowError(f"{name} {_show(value)} is not finite")
     if not required and number < 0:
         raise _RowError(f"{name} {_show(value)} is negative")
+    if not required and (problem := amount_problem(number)) is not None:
+        raise _RowError(f"{name} {_show(value)} {problem}")
     return number
 
 
@@ -379,6 +408,10 @@ def _csv_rows(path: Path) -> Iterator[_Row]:
             f"{path}:1: missing column {' and '.join(repr(m) for m in missing)} "
             f"(header: {','.join(columns)})"
         )
+    twice = _twice(columns)
+    if twice:
+        stream.close()
+        raise InputError(f"{path}:1: column {twice!r} appears twice")
     ts_i, price_i = columns.index("ts"), columns.index("price")
     volume_i = columns.index("volume") if "volume" in columns else None
     turnover_i = columns.index("turnover") if "turnover" in columns else None
@@ -462,6 +495,18 @@ def _parquet_rows(path: Path) -> Iterator[_Row]:
             f"{path}: missing column {' and '.join(repr(m) for m in missing)} "
             f"(columns: {','.join(names)})"
         )
+    twice = _twice(names)
+    if twice:
+        raise InputError(f"{path}: column {twice!r} appears twice")
+    ts_type = source.schema_arrow.field("ts").type
+    if not (
+        pa.types.is_timestamp(ts_type)
+        or pa.types.is_string(ts_type)
+        or pa.types.is_large_string(ts_type)
+    ):
+        raise InputError(
+            f"{path}: column 'ts' is of type {ts_type}: timestamps or ISO 8601 text, please"
+        )
     wanted = [name for name in ("ts", "price", "volume", "turnover") if name in names]
     n = 0
     try:
@@ -473,7 +518,8 @@ def _parquet_rows(path: Path) -> Iterator[_Row]:
                     ts_values: list[Any] = pc.cast(ts, pa.timestamp("us"), safe=False).to_pylist()
                 else:
                     utc = pc.cast(ts, pa.timestamp("us", "UTC"), safe=False)
-                    ts_values = pc.cast(utc, pa.int64()).to_pylist()
+                    micros = pc.cast(utc, pa.int64()).to_pylist()
+                    ts_values = [None if us is None else _Utc(us) for us in micros]
             else:
                 ts_values = ts.to_pylist()
 
