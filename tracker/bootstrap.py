@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from tracker.alerts.settings import RetrySettings
 from tracker.alerts.sinks import AlertSink, JsonlAlertLog, RetryPolicy
 from tracker.clock import Clock, SimulatedClock
 from tracker.config import Listings, Settings, load_settings
+from tracker.core.limits import read_instant
 from tracker.errors import ConfigError, SourceUnavailableError
 from tracker.ingest import AlertListener, Ingestor, TickListener
 from tracker.store.engine import MEMORY_URL, create_engine, ensure_schema, sqlite_file
@@ -73,11 +73,10 @@ def build_app(
 
     With ``create=False`` a SQLite file that does not exist is an error, not a new file.
     """
-    folder = settings.alert_log.parent
-    if not dry_run and not folder.is_dir():
-        raise ConfigError(f"alert log {settings.alert_log}: folder {folder} does not exist")
+    if not dry_run:
+        _check_log_folder(settings)
+    sinks = [] if dry_run else build_sinks(settings)  # a sink it cannot use: nothing written
     store = open_store(settings, dry_run=dry_run, create=create)
-    sinks = [] if dry_run else build_sinks(settings)
     ingestor = Ingestor(store, sinks, settings.language, listeners, tick_listeners=tick_listeners)
     return App(settings, listings, store, ingestor)
 
@@ -97,8 +96,6 @@ def build_sinks(settings: Settings) -> list[AlertSink]:
         from tracker.alerts.webhook import WebhookSink
 
         hook = config.webhook
-        if not hook.url.startswith(("http://", "https://")):
-            raise ConfigError(f"sinks.webhook.url {hook.url!r}: not an http:// or https:// URL")
         secret = hook.secret.get_secret_value() if hook.secret else None
         if not secret:
             logger.warning(
@@ -123,6 +120,25 @@ def build_sinks(settings: Settings) -> list[AlertSink]:
     return sinks
 
 
+def check_wiring(settings: Settings, listings: Listings) -> None:
+    """Refuse what a command would refuse once it starts: the alert log's folder, the
+    sinks (a webhook's URL, apprise's URLs) and each listing's quote sources."""
+    from tracker.sources.providers import make_provider
+
+    _check_log_folder(settings)
+    for sink in build_sinks(settings):
+        sink.close()
+    for listing_id, config in listings.configs.items():
+        for source in config.polled:
+            make_provider(listings.by_id[listing_id], source)
+
+
+def _check_log_folder(settings: Settings) -> None:
+    folder = settings.alert_log.parent
+    if not folder.is_dir():
+        raise ConfigError(f"alert log {settings.alert_log}: folder {folder} does not exist")
+
+
 def _retry(settings: RetrySettings) -> RetryPolicy:
     return RetryPolicy(settings.max_attempts, settings.backoff_initial, settings.backoff_max)
 
@@ -130,10 +146,9 @@ def _retry(settings: RetrySettings) -> RetryPolicy:
 def parse_instant(text: str, timezone: str, option: str) -> dt.datetime:
     """An ISO 8601 time from the command line; without an offset it is exchange time."""
     try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"{option} {text!r}: not an ISO 8601 time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone))
+        return read_instant(text, timezone)
+    except ValueError as exc:
+        raise ConfigError(f"{option} {text!r}: {exc}") from None
 
 
 def fetch_clock(url: str) -> SimulatedClock:

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -34,15 +35,42 @@ from pydantic_settings import (
 )
 
 from tracker.alerts.settings import SECRET_KEYS, SinksSettings
+from tracker.core.limits import (
+    AMOUNT_MAX,
+    date_problem,
+    duration_problem,
+    price_problem,
+)
 from tracker.core.model import Direction, Kind, Listing, Reference, Rule, datetime_to_ts
 from tracker.errors import ConfigError
 from tracker.exchanges import ALIASES, exchange
+from tracker.masking import mask_value
 
 DEFAULT_LISTINGS = Path("config/listings.toml")
 DEFAULT_SETTINGS = Path("config/tracker.toml")
 
 _Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
 _Number = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+
+
+def _held_price(value: float) -> float:
+    if (problem := price_problem(value)) is not None:
+        raise ValueError(f"the price {problem}")
+    return value
+
+
+def _held_date(value: dt.date) -> dt.date:
+    if (problem := date_problem(value)) is not None:
+        raise ValueError(f"the date {problem}")
+    return value
+
+
+_Price = Annotated[_Number, AfterValidator(_held_price)]
+_Shares = Annotated[int, Field(gt=0, le=int(AMOUNT_MAX), strict=True)]
+_Date = Annotated[dt.date, AfterValidator(_held_date)]
+_Interval = Annotated[_Number, Field(gt=0, le=86_400)]  # seconds between polls: a day at most
+_Timeout = Annotated[_Number, Field(gt=0, le=3_600)]  # seconds a request may take: an hour
+GAIN_PCT_MAX = 100_000.0  # a thousand times the reference price
 
 
 class _Strict(BaseModel):
@@ -64,7 +92,7 @@ class RuleConfig(_Strict):
     rearm_pct: Annotated[_Number, Field(ge=0, lt=100)] = 1.0
     once: StrictBool = False
     cooldown: _Number | str = 0
-    expires: dt.date | dt.datetime | None = None
+    expires: dt.datetime | _Date | None = None
     phases: list[Literal["pre_open", "continuous", "closing_auction"]] | None = None
     reference: Reference = Reference.OFFER
 
@@ -72,6 +100,13 @@ class RuleConfig(_Strict):
     @classmethod
     def _duration(cls, value: float | str) -> float:
         return duration_seconds(value, "a cooldown")
+
+    @field_validator("expires")
+    @classmethod
+    def _held_expiry(cls, value: dt.date | dt.datetime | None) -> dt.date | dt.datetime | None:
+        if isinstance(value, dt.datetime):
+            _held_date(value.date())
+        return value
 
     @model_validator(mode="after")
     def _reference_for_gains(self) -> RuleConfig:
@@ -107,6 +142,8 @@ def duration_seconds(value: float | str, what: str) -> float:
         value = float(match[1]) * _SECONDS[match[2]]
     if value < 0:
         raise ValueError(f"{what} cannot be negative")
+    if (problem := duration_problem(value)) is not None:
+        raise ValueError(f"{what} {problem}")
     return float(value)
 
 
@@ -156,8 +193,8 @@ class SourceConfig(_Strict):
 
     provider: Literal["feed", "http_json", "yahoo", "tencent"]
     url: str | None = None
-    interval: Annotated[_Number, Field(gt=0)] = 5.0
-    timeout: Annotated[_Number, Field(gt=0)] = 5.0
+    interval: _Interval = 5.0
+    timeout: _Timeout = 5.0
     close_grace: _Number | str = 300.0
     down_after: _Number | str = 300.0
     fields: JsonFields | None = None
@@ -186,10 +223,10 @@ class ListingConfig(_Strict):
     name: str | None = None
     calendar: str = "XHKG"
     currency: str | None = None
-    offer_price: Annotated[_Number, Field(gt=0)]
-    shares_outstanding: Annotated[int, Field(gt=0, strict=True)]
+    offer_price: _Price
+    shares_outstanding: _Shares
     shares_basis: str | None = None
-    listed_on: dt.date | None = None
+    listed_on: _Date | None = None
     rules: list[RuleConfig] = []
     source: SourceConfig | None = None
     sources: Annotated[list[SourceConfig], Field(min_length=1)] | None = None
@@ -260,7 +297,8 @@ class Listings:
 
 def format_number(value: float) -> str:
     """A number as written by a person: 50 not 50.0, 19.6 not 19.600000."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+    number = float(value)
+    return str(int(number)) if number.is_integer() and abs(number) < 1e16 else repr(number)
 
 
 def load_listings(path: Path) -> Listings:
@@ -292,12 +330,24 @@ def _semantic_problems(path: Path, parsed: ListingsFile) -> list[str]:
             if rule.id in rule_ids:
                 problems.append(f"{where}: rules: duplicate rule id {rule.id!r}")
             rule_ids.add(rule.id)
-            if rule.level(listing.offer_price, listing.shares_outstanding) <= 0:
-                problems.append(
-                    f"{where}: rule {rule.id!r}: threshold: level is not positive "
-                    f"({format_number(rule.threshold)} {rule.kind} gives a price of 0 or less)"
-                )
+            problem = _threshold_problem(rule, listing)
+            if problem is not None:
+                problems.append(f"{where}: rule {rule.id!r}: threshold: {problem}")
     return problems
+
+
+def _threshold_problem(rule: Rule, listing: Listing) -> str | None:
+    """Why a rule's threshold gives no price the tracker can hold, or None when it does."""
+    given = f"{format_number(rule.threshold)} {rule.kind}"
+    if rule.daily:  # its level moves with the day's open or previous close
+        if -100 < rule.threshold <= GAIN_PCT_MAX:
+            return None
+        return f"{given} is not a gain above -100% and at most {GAIN_PCT_MAX:,.0f}%"
+    raw = rule.raw_level(listing.offer_price, listing.shares_outstanding)
+    if raw <= 0:
+        return f"level is not positive ({given} gives a price of 0 or less)"
+    problem = price_problem(raw)
+    return None if problem is None else f"level {raw:g} {problem} ({given})"
 
 
 def _describe(path: Path, data: Any, error: Mapping[str, Any]) -> str:
@@ -322,10 +372,15 @@ def _describe(path: Path, data: Any, error: Mapping[str, Any]) -> str:
     elif kind == "missing":
         reason = "missing required key"
     else:
-        reason = str(error["msg"])
+        reason = str(error["msg"]).removeprefix("Value error, ")
         if "input" in error and kind not in {"model_type", "dict_type"}:
-            reason += f", got {error['input']!r}"
+            reason += f", got {_given(mask_value(error['input'], str(loc[-1]) if loc else ''))}"
     return f"{': '.join(where)}: {key}: {reason}"
+
+
+def _given(value: Any) -> str:
+    """A value as the file wrote it: ``9999-12-31``, not ``datetime.date(9999, 12, 31)``."""
+    return value.isoformat() if isinstance(value, dt.date) else repr(value)
 
 
 def _index(items: Any, i: int) -> Any:
@@ -369,7 +424,7 @@ class ReplaySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    chunk_size: Annotated[int, Field(gt=0)] = 100_000
+    chunk_size: Annotated[int, Field(gt=0, le=10_000_000)] = 100_000  # rows read at a time
 
 
 class Settings(BaseSettings):
@@ -445,4 +500,5 @@ def _settings_problem(error: Mapping[str, Any], path: Path | None, flags: Mappin
         origin = variable
     else:
         origin = f"{path}: {'.'.join(loc)}" if path else ".".join(loc)
-    return f"{origin}: {error['msg']}, got {error.get('input')!r}"
+    given = mask_value(error.get("input"), loc[-1] if loc else "")
+    return f"{origin}: {error['msg']}, got {given!r}"

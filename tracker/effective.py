@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from tracker.config import Listings, Settings, format_number
 from tracker.core.model import MICROS, ts_to_datetime
-
-_SECRET_KEY = re.compile(r"secret|token|password|passwd|api_key|apikey", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@/\s]+@")
-
-
-def hide_password(text: str) -> str:
-    """A URL (or any text) with the password of ``scheme://user:password@host`` hidden."""
-    return _URL_PASSWORD.sub(r"\1***@", text)
-
-
-def mask(value: Any, key: str = "") -> Any:
-    """A value with secrets hidden: secret-named keys and passwords inside URLs."""
-    if isinstance(value, dict):
-        return {k: mask(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask(v, key) for v in value]
-    if isinstance(value, str):
-        if _SECRET_KEY.search(key) and value:
-            return "***"
-        return hide_password(value)
-    return value
+from tracker.masking import mask_value
 
 
 def effective_config(
@@ -72,7 +51,7 @@ def effective_config(
                 ],
             }
         )
-    masked: dict[str, Any] = mask(
+    masked: dict[str, Any] = mask_value(
         {
             "settings_file": str(settings_file) if settings_file else None,
             "settings": settings.model_dump(mode="json"),

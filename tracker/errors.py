@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tracker.masking import mask_text
+
 
 class TrackerError(Exception):
     """Base of every error the tracker raises on purpose."""
@@ -22,9 +24,10 @@ class TrackerError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        message = mask_text(message)  # a URL's secrets never reach a user's screen or log
         super().__init__(message)
         self.message = message
-        self.problems = tuple(problems)
+        self.problems = tuple(mask_text(problem) for problem in problems)
 
 
 class ConfigError(TrackerError):

@@ -248,19 +248,33 @@ def test_unknown_ids_and_paths_are_404_json(client: httpx.Client, path: str) -> 
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/listings/biren/ticks?since=soon", "/api/alerts?date=Friday"]
+    ("path", "reason"),
+    [
+        ("/api/listings/biren/ticks?since=soon", "not an ISO 8601 time nor epoch microseconds"),
+        ("/api/alerts?date=Friday", "not a date"),
+        ("/api/alerts?since=9223372036854775808", "outside the years 1900-2199"),
+        ("/api/listings/biren/ticks?since=99999999999999999999", "outside the years 1900-2199"),
+        ("/api/listings/biren?date=9999-12-31", "outside the years 1900-2199"),
+        ("/api/listings/biren/ticks?since=9999-12-31T23:59", "outside the years 1900-2199"),
+    ],
 )
-def test_a_bad_query_is_400_naming_the_value(client: httpx.Client, path: str) -> None:
+def test_a_bad_query_is_400_naming_the_value(client: httpx.Client, path: str, reason: str) -> None:
     answer = client.get(path)
     assert answer.status_code == 400
-    assert path.rpartition("=")[2] in answer.json()["error"]
+    error = answer.json()["error"]
+    assert path.rpartition("=")[2] in error
+    assert reason in error
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+@pytest.mark.parametrize(
+    "method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND", "BREW"]
+)
 def test_only_get_and_head_are_served(client: httpx.Client, method: str) -> None:
     answer = client.request(method, "/api/alerts", content=b"{}")
     assert answer.status_code == 405
     assert answer.headers["Allow"] == "GET, HEAD"
+    assert answer.json() == {"error": f"{method} not allowed: read-only"}
+    assert client.get("/api/listings").status_code == 200  # a new connection, as it was told
 
 
 @pytest.mark.parametrize(

@@ -673,3 +673,136 @@ def test_every_exchange_has_a_three_letter_currency() -> None:
     assert all(
         len(venue.currency) == 3 and venue.currency.isupper() for venue in EXCHANGES.values()
     )
+
+
+# --- values the tracker cannot hold (contract: refused where they enter) ------------------------
+
+SOURCE = '[listings.source]\nprovider = "yahoo"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "words"),
+    [
+        (LISTING.replace("19.60", "1e300"), "offer_price", "above 1,000,000,000"),
+        (LISTING.replace("19.60", "1e-9"), "offer_price", "below 0.000001"),
+        (LISTING.replace("2_646_592_710", "100000000000000000000000"), "shares_outstanding", ""),
+        (LISTING + "listed_on = 9999-01-01\n", "listed_on", "outside the years 1900-2199"),
+        (LISTING + RULE + "expires = 9999-12-31\n", "expires", "got 9999-12-31"),
+        (LISTING + RULE + "expires = 9999-12-31T23:00:00\n", "expires", "outside the years"),
+        (LISTING + RULE + 'cooldown = "99999999999d"\n', "cooldown", "longer than a hundred"),
+        (LISTING + SOURCE + "interval = 1e9\n", "source.interval", "86400"),
+        (LISTING + SOURCE + "timeout = 1e9\n", "source.timeout", "3600"),
+        (LISTING + SOURCE + "close_grace = 1e300\n", "source.close_grace", "hundred years"),
+        (
+            LISTING + '[[listings.rules]]\nkind = "gain_pct"\nthreshold = 1e300\n',
+            "threshold",
+            "above 1,000,000,000",
+        ),
+        (
+            LISTING + '[[listings.rules]]\nkind = "market_cap"\nthreshold = 1e300\n',
+            "threshold",
+            "above 1,000,000,000",
+        ),
+        (
+            LISTING + '[[listings.rules]]\nkind = "price"\nthreshold = 1e-300\n',
+            "threshold",
+            "below 0.000001",
+        ),
+        (
+            LISTING + '[[listings.rules]]\nkind = "gain_pct"\nthreshold = 1e9\n'
+            'reference = "open"\n',
+            "threshold",
+            "at most 100,000%",
+        ),
+    ],
+    ids=[
+        "offer-1e300", "offer-1e-9", "shares-1e23", "listed-9999", "expires-9999",
+        "expires-9999-time", "cooldown-huge", "interval-1e9", "timeout-1e9", "grace-1e300",
+        "gain-1e300", "mcap-1e300", "price-1e-300", "gain-vs-open-1e9",
+    ],
+)  # fmt: skip
+def test_a_value_the_tracker_cannot_hold_is_refused_naming_its_key(
+    workdir: Path, text: str, key: str, words: str
+) -> None:
+    line = only_problem(write(workdir, text))
+
+    assert "'biren'" in line
+    assert f"{key}:" in line or f"{key} " in line
+    assert words in line
+
+
+def test_values_at_the_edges_of_what_the_tracker_holds_are_accepted(workdir: Path) -> None:
+    text = (
+        LISTING.replace("19.60", "1e9").replace("2_646_592_710", "1_000_000_000_000_000")
+        + "listed_on = 1900-01-01\n"
+        + RULE.replace("30", "0.000001")
+        + 'expires = 2199-12-31\ncooldown = "36500d"\n'
+        + '[[listings.rules]]\nkind = "gain_pct"\nthreshold = 100_000\nreference = "open"\n'
+        + SOURCE
+        + "interval = 86400\ntimeout = 3600\n"
+    )
+
+    listing = load_listings(write(workdir, text)).get("biren")
+
+    assert (listing.offer_price, listing.shares_outstanding) == (1e9, 10**15)
+    price, gain = listing.rules
+    assert price.threshold == 0.000001
+    assert price.expires_us is not None
+    assert gain.threshold == 100_000
+
+
+def test_a_huge_thresholds_default_rule_id_stays_short(workdir: Path) -> None:
+    path = write(workdir, LISTING + '[[listings.rules]]\nkind = "market_cap"\nthreshold = 1e17\n')
+
+    (rule,) = load_listings(path).get("biren").rules
+
+    assert rule.id == "market_cap-up-1e+17"
+
+
+def test_a_secret_in_a_listings_url_is_not_echoed_in_a_problem(workdir: Path) -> None:
+    source = '[listings.source]\nprovider = "http_json"\nurl = "https://q.example/?apikey=s3cr3t"\n'
+
+    line = only_problem(write(workdir, LISTING + source))
+
+    assert "needs [listings.source.fields]" in line
+    assert "https://q.example/?apikey=***" in line  # the table it got, the key masked
+    assert "s3cr3t" not in line
+
+
+def test_an_incomplete_webhook_section_does_not_echo_its_secret(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(workdir, "[sinks.webhook]\ntimeout = 3\n", "tracker.toml")
+    monkeypatch.setenv("TRACKER_SETTINGS", str(workdir / "tracker.toml"))
+    monkeypatch.setenv("TRACKER_SINKS__WEBHOOK__SECRET", "TOPSECRET123")
+
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+
+    [problem] = refused.value.problems
+    assert "sinks.webhook.url: Field required" in problem
+    assert "TOPSECRET123" not in problem
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("TRACKER_SINKS__WEBHOOK__TIMEOUT", "1e9"),
+        ("TRACKER_SINKS__WEBHOOK__BACKOFF_MAX", "1e300"),
+        ("TRACKER_SINKS__WEBHOOK__MAX_ATTEMPTS", "99999999999"),
+        ("TRACKER_SINKS__LOG__ROTATE_BYTES", "99999999999999999999"),
+        ("TRACKER_REPLAY__CHUNK_SIZE", "99999999999"),
+    ],
+)
+def test_a_setting_the_tracker_cannot_hold_is_refused_naming_its_variable(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv("TRACKER_SINKS__WEBHOOK__URL", "https://hooks.example/in?token=s3cr3t")
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+
+    [problem] = refused.value.problems
+    assert problem.startswith(f"{variable}: ")
+    assert "s3cr3t" not in problem

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from tracker.core.limits import DURATION_MAX_S
 
 
 class _Section(BaseModel):
@@ -18,7 +20,7 @@ class _Section(BaseModel):
 class LogSinkSettings(_Section):
     """The JSON Lines alert log (always on): rotation."""
 
-    rotate_bytes: Annotated[int, Field(gt=0)] | None = None
+    rotate_bytes: Annotated[int, Field(gt=0, le=2**62)] | None = None
     rotate_daily: bool = False
 
 
@@ -32,10 +34,10 @@ class StdoutSinkSettings(_Section):
 class RetrySettings(_Section):
     """Retries with exponential backoff and jitter (wall seconds), then the dead letter."""
 
-    timeout: Annotated[float, Field(gt=0)] = 5.0
-    max_attempts: Annotated[int, Field(gt=0)] = 8
-    backoff_initial: Annotated[float, Field(gt=0)] = 1.0
-    backoff_max: Annotated[float, Field(gt=0)] = 300.0
+    timeout: Annotated[float, Field(gt=0, le=3_600)] = 5.0  # a whole request's deadline
+    max_attempts: Annotated[int, Field(gt=0, le=1_000_000)] = 8
+    backoff_initial: Annotated[float, Field(gt=0, le=DURATION_MAX_S)] = 1.0
+    backoff_max: Annotated[float, Field(gt=0, le=DURATION_MAX_S)] = 300.0
 
 
 class WebhookSinkSettings(RetrySettings):
@@ -43,6 +45,13 @@ class WebhookSinkSettings(RetrySettings):
 
     url: str
     secret: SecretStr | None = None  # from TRACKER_SINKS__WEBHOOK__SECRET only
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("not an http:// or https:// URL")
+        return url
 
 
 class AppriseSinkSettings(RetrySettings):

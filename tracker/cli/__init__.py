@@ -22,6 +22,7 @@ from tracker.cli import (  # noqa: F401  (they register commands)
 )
 from tracker.cli.base import cli, configure_logging
 from tracker.errors import TrackerError
+from tracker.masking import mask_text
 
 __all__ = ["cli", "main", "run"]
 
@@ -45,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx: click.Context | None = getattr(exc, "ctx", None)
         path = ctx.command_path.split(" ", 1) if ctx is not None else []
         command = f" {path[1]}" if len(path) > 1 else ""
-        click.echo(f"tracker{command}: {exc.format_message()} (see --help)", err=True)
+        message = mask_text(exc.format_message())
+        click.echo(f"tracker{command}: {message} (see --help)", err=True)
         return exc.exit_code
     except TrackerError as exc:
         _traceback(debug)
@@ -59,7 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         _traceback(debug)
         hint = "" if debug else " (rerun with --debug)"
-        click.echo(f"tracker: unexpected {type(exc).__name__}: {exc}{hint}", err=True)
+        reason = mask_text(str(exc))
+        click.echo(f"tracker: unexpected {type(exc).__name__}: {reason}{hint}", err=True)
         return 1
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,9 +12,6 @@ import click
 
 from tracker.cli.base import cli, closed_at_end, command_store, config_option, db_option
 from tracker.errors import ConfigError
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 @cli.group(invoke_without_command=True)
@@ -94,28 +90,28 @@ def _deliveries(states: dict[str, Any]) -> str:
 
 
 def since_us(text: str, zone: ZoneInfo, now: dt.datetime) -> int:
-    """An instant from ``--since``/``--until``: ISO 8601 or a duration ago."""
+    """An instant from ``--since``: ISO 8601 (in ``zone`` without an offset) or a duration ago."""
+    from tracker.core.limits import is_duration, read_duration, read_instant
     from tracker.core.model import datetime_to_ts
 
-    match = _DURATION.fullmatch(text.strip())
-    if match:
-        moment = now - dt.timedelta(**{_UNITS[match[2]]: float(match[1])})
-        return datetime_to_ts(moment)
-    from tracker.bootstrap import parse_instant
-
     try:
-        return datetime_to_ts(parse_instant(text.strip(), zone.key, "--since"))
-    except ConfigError:
-        raise ConfigError(
-            f"--since {text!r}: not an ISO 8601 date or time, nor a duration like 2h"
-        ) from None
+        if is_duration(text):
+            return datetime_to_ts(now) - round(read_duration(text) * 1_000_000)
+        return datetime_to_ts(read_instant(text, zone.key))
+    except ValueError as exc:
+        reason = str(exc)
+        if reason.startswith("not "):
+            reason = "not an ISO 8601 date or time, nor a duration like 2h"
+        raise ConfigError(f"--since {text!r}: {reason}") from None
 
 
 def _duration_s(text: str) -> float:
-    match = _DURATION.fullmatch(text.strip())
-    if match is None:
-        raise ConfigError(f"--for {text!r}: not a duration like 30m, 2h or 1d")
-    return dt.timedelta(**{_UNITS[match[2]]: float(match[1])}).total_seconds()
+    from tracker.core.limits import read_duration
+
+    try:
+        return read_duration(text)
+    except ValueError as exc:
+        raise ConfigError(f"--for {text!r}: {exc}") from None
 
 
 @alerts.command("silence")

@@ -5,6 +5,7 @@ The ``tracker.cli`` package is the only code that prints for users and exits.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import sys
@@ -16,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import click
 
 from tracker import __version__
-from tracker.errors import InputError
+from tracker.errors import ConfigError, InputError
+from tracker.masking import MaskingFilter, mask_text
 
 if TYPE_CHECKING:
     from tracker.config import Settings
@@ -48,6 +50,8 @@ def configure_logging(verbosity: int) -> None:
         max(-1, min(verbosity, 2)), logging.DEBUG
     )
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", force=True, level=level)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(MaskingFilter())  # URLs' secrets, in our lines and libraries' alike
     # APScheduler logs every job run at INFO, and a poll skipped because the last one is
     # still running at WARNING (coalescing, as designed); only -vv shows those.
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbosity >= 2 else logging.ERROR)
@@ -185,6 +189,25 @@ def progress_bar(total: int) -> Iterator[Progress | None]:
         yield advance
 
 
+def check_speed(speed: float) -> None:
+    """``--speed N`` of a simulated clock: refused (exit 2) unless the clock can run it."""
+    from tracker.core.limits import speed_problem
+
+    problem = speed_problem(speed)
+    if problem is not None:
+        raise ConfigError(f"--speed {speed:g}: {problem}")
+
+
+def option_date(text: str) -> dt.date:
+    """``--date YYYY-MM-DD``: refused (exit 2) unless it is a date the tracker holds."""
+    from tracker.core.limits import read_date
+
+    try:
+        return read_date(text)
+    except ValueError as exc:
+        raise ConfigError(f"--date {text!r}: {exc}") from None
+
+
 def plural(n: int, noun: str) -> str:
     """``1 alert``, ``2,874 ticks``."""
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
@@ -221,6 +244,4 @@ def alert_printers(settings: Settings) -> list[Callable[[StoredAlert], None]]:
 
 def safe_url(url: str) -> str:
     """A database URL fit to print: its password hidden."""
-    from tracker.effective import hide_password
-
-    return hide_password(url)
+    return mask_text(url)

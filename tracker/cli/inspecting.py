@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
 import click
 
-from tracker.cli.base import cli, command_store, config_option, db_option, safe_url
+from tracker.cli.base import cli, command_store, config_option, db_option, option_date, safe_url
 from tracker.errors import ConfigError
 
 
@@ -23,13 +22,14 @@ def config_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the effective config as JSON.")
 def config_check(config: str | None, db: str | None, as_json: bool) -> None:
     """Load and validate the config; print the effective config, secrets masked."""
-    from tracker.bootstrap import build_settings
+    from tracker.bootstrap import build_settings, check_wiring
     from tracker.config import listings_path, load_listings, settings_path
     from tracker.effective import effective_config, render_effective
 
     settings = build_settings(db)
     path = listings_path(config)
     listings = load_listings(path)
+    check_wiring(settings, listings)
     effective = effective_config(settings, settings_path(), listings)
     click.echo(
         json.dumps(effective, indent=2, ensure_ascii=False)
@@ -95,18 +95,16 @@ def report(
 
     files = [(option, path) for option, path in (("--png", png), ("--html", html)) if path]
     check_outputs(files)  # before any work
+    given = option_date(date_text) if date_text is not None else None
     listing = load_listings(listings_path(config)).get(listing_id)
     store = command_store(db)
-    if date_text is None:
+    if given is None:
         last = store.last_tick(listing.id)
         if last is None:
             raise ConfigError(f"no ticks stored for {listing.id}: replay a tape or run the daemon")
         date = local_date(listing, last.ts_us)
     else:
-        try:
-            date = dt.date.fromisoformat(date_text)
-        except ValueError:
-            raise ConfigError(f"--date {date_text!r}: not a date (YYYY-MM-DD)") from None
+        date = given
     summary = day_report(store, listing, date)
     if summary is None:
         raise ConfigError(f"no ticks stored for {listing.id} on {date.isoformat()}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,13 +10,16 @@ import click
 
 from tracker.cli.base import (
     alert_printers,
+    check_speed,
     cli,
     closed_at_end,
     command_store,
     config_option,
     db_option,
+    option_date,
     read_checked,
 )
+from tracker.core.limits import duration_problem
 from tracker.errors import ConfigError, InputError, TrackerError
 from tracker.web import DEFAULT_ADDRESS
 
@@ -69,8 +71,8 @@ def run(
         raise ConfigError("--start and --clock exclude each other: pick one clock")
     if speed is not None and not start:
         raise ConfigError("--speed needs --start (a --clock brings its own speed)")
-    if speed is not None and not 0 < speed < float("inf"):
-        raise ConfigError(f"--speed {speed:g}: must be a positive number")
+    if speed is not None:
+        check_speed(speed)
     if web is not None:
         from tracker.web.server import check_address
 
@@ -80,13 +82,19 @@ def run(
     polled = [lid for lid, c in listings.configs.items() if c.polled]
     zone = listings.by_id[polled[0]].timezone if polled else "UTC"
     end = parse_instant(until, zone, "--until") if until else None
+    begin = parse_instant(start, zone, "--start") if start else None
+    if not polled:
+        raise ConfigError(f"{listings.path}: no listing has a [listings.source]: nothing to poll")
     clock: Clock
-    if start:
-        clock = SimulatedClock(parse_instant(start, zone, "--start"), speed or 1.0)
+    if begin is not None:
+        clock = SimulatedClock(begin, speed or 1.0)
     elif clock_url:
         clock = fetch_clock(clock_url)
     else:
         clock = SystemClock()
+    if end is not None and end <= clock.now():
+        now = clock.now().astimezone(ZoneInfo(zone)).isoformat(timespec="seconds")
+        raise ConfigError(f"--until {until}: already past (the clock is at {now})")
     listeners = alert_printers(settings)
     hub = None
     if web is not None:
@@ -128,7 +136,13 @@ def run(
     help="Clock seconds per wall second.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=int, default=8765, show_default=True, help="Port to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port to listen on.",
+)
 @click.option("--skip-bad", is_flag=True, help="Serve the good rows of a tape with bad rows.")
 @config_option
 def feed(
@@ -154,8 +168,7 @@ def feed(
     from tracker.config import listings_path, load_listings
     from tracker.sources.feedserver import FeedServer
 
-    if not 0 < speed < float("inf"):
-        raise ConfigError(f"--speed {speed:g}: must be a positive number")
+    check_speed(speed)
     listing = load_listings(listings_path(config)).get(listing_id)
     recorded = read_checked(tape, listing, skip_bad)
     if not recorded.ticks:
@@ -186,6 +199,7 @@ def feed(
 @db_option
 @click.option(
     "--max-age",
+    type=float,
     default=60.0,
     show_default=True,
     metavar="SECONDS",
@@ -198,6 +212,8 @@ def status(config: str | None, db: str | None, max_age: float) -> None:
     from tracker.config import listings_path, load_listings
     from tracker.core.model import ts_to_datetime
 
+    if (problem := duration_problem(max_age)) is not None:
+        raise ConfigError(f"--max-age {max_age:g}: {problem}")
     listings = load_listings(listings_path(config))
     store = command_store(db)
     beats = {beat.name: beat for beat in store.heartbeats()}
@@ -255,10 +271,7 @@ def export(
     from tracker.core.model import day_bounds
     from tracker.sources.tape import write_tape
 
-    try:
-        date = dt.date.fromisoformat(date_text)
-    except ValueError:
-        raise ConfigError(f"--date {date_text!r}: not a date (YYYY-MM-DD)") from None
+    date = option_date(date_text)
     listing = load_listings(listings_path(config)).get(listing_id)
     store = command_store(db)
     ticks = store.ticks(listing.id, *day_bounds(listing, date))

@@ -21,6 +21,7 @@ from tracker.cli.base import (
     read_checked,
     safe_url,
 )
+from tracker.core.limits import speed_problem
 
 if TYPE_CHECKING:
     from tracker.bootstrap import App
@@ -36,8 +37,10 @@ def _speed(value: str) -> float | None:
         speed = float(value)
     except ValueError:
         speed = 0.0
-    if not speed > 0 or speed == float("inf"):
-        raise click.BadParameter(f"{value!r} is not 'max' or a positive number")
+    problem = speed_problem(speed)
+    if problem is not None:
+        problem = "is not 'max' or a positive number" if speed <= 0 else problem
+        raise click.BadParameter(f"{value!r} {problem}")
     return speed
 
 

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
+from zoneinfo import ZoneInfo
+
+from tracker.core.model import datetime_to_ts
 
 PRICE_MIN = 0.000001  # one millionth, the unit prices are compared in: below it, a price is 0
 PRICE_MAX = 1_000_000_000.0
@@ -65,4 +69,69 @@ def duration_problem(seconds: float) -> str | None:
         return "is not a duration"
     if seconds > DURATION_MAX_S:
         return "is longer than a hundred years"
+    return None
+
+
+# --- values given as text: the command line's options and the API's query parameters ---------
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.ASCII)
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def is_duration(text: str) -> bool:
+    """Whether ``text`` is written as a duration (``2h``), however long."""
+    return _DURATION.fullmatch(text.strip()) is not None
+
+
+def read_duration(text: str) -> float:
+    """Seconds of ``30s``, ``15m``, ``2h``, ``7d`` or ``1w``; ValueError saying why not."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise ValueError("not a duration like 30m, 2h or 1d")
+    seconds = float(match[1]) * _SECONDS[match[2]]
+    if (problem := duration_problem(seconds)) is not None:
+        raise ValueError(problem)
+    return seconds
+
+
+def read_instant(text: str, timezone: str) -> dt.datetime:
+    """An ISO 8601 time, in ``timezone`` when it has no offset; ValueError saying why not."""
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError("not an ISO 8601 time") from None
+    if (problem := date_problem(moment.date())) is not None:
+        raise ValueError(problem)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(timezone))
+    if (problem := instant_problem(datetime_to_ts(moment))) is not None:
+        raise ValueError(problem)
+    return moment
+
+
+def read_date(text: str) -> dt.date:
+    """A date, ``YYYY-MM-DD``; ValueError saying why not."""
+    try:
+        date = dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError("not a date (YYYY-MM-DD)") from None
+    if (problem := date_problem(date)) is not None:
+        raise ValueError(problem)
+    return date
+
+
+def read_epoch_us(text: str) -> int:
+    """Epoch microseconds given as digits; ValueError when they fall outside the years held."""
+    ts_us = int(text) if len(text) <= 20 else END_US  # int() refuses 4,300 digits and more
+    if (problem := instant_problem(ts_us)) is not None:
+        raise ValueError(problem)
+    return ts_us
+
+
+def speed_problem(speed: float) -> str | None:
+    """Why a clock speed cannot be run, or None when it can."""
+    if not (math.isfinite(speed) and speed > 0):
+        return "is not a positive number"
+    if speed > SPEED_MAX:
+        return f"is above {SPEED_MAX:,.0f}, the fastest clock the tracker runs"
     return None

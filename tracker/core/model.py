@@ -78,13 +78,15 @@ class Rule:
         ``base_price`` is the reference price of a ``gain_pct`` rule (the offer
         price unless the rule measures against the open or the previous close).
         """
+        return to_micros(self.raw_level(base_price, shares_outstanding))
+
+    def raw_level(self, base_price: float, shares_outstanding: int) -> float:
+        """The price this rule's threshold stands for, before rounding to millionths."""
         if self.kind is Kind.GAIN_PCT:
-            raw = base_price * (1 + self.threshold / 100)
-        elif self.kind is Kind.MARKET_CAP:
-            raw = self.threshold / shares_outstanding
-        else:
-            raw = self.threshold
-        return to_micros(raw)
+            return base_price * (1 + self.threshold / 100)
+        if self.kind is Kind.MARKET_CAP:
+            return self.threshold / shares_outstanding
+        return self.threshold
 
     @property
     def daily(self) -> bool:

@@ -33,6 +33,7 @@ from tracker.calendar import DaySession, MarketCalendar
 from tracker.chart import CUT_WIDTH_S, break_label
 from tracker.clock import Clock, SystemClock
 from tracker.config import Listings
+from tracker.core.limits import read_date, read_epoch_us, read_instant
 from tracker.core.metrics import gain_pct, level_price, market_cap
 from tracker.core.model import (
     Listing,
@@ -267,23 +268,21 @@ def _date(text: str | None) -> dt.date | None:
     if text is None:
         return None
     try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise _Refused(400, f"date {text!r}: not a date (YYYY-MM-DD)") from None
+        return read_date(text)
+    except ValueError as exc:
+        raise _Refused(400, f"date {text!r}: {exc}") from None
 
 
 def _instant(text: str | None, timezone: str, name: str) -> int | None:
     """Epoch microseconds of a query's time: ISO 8601 (exchange time without offset) or µs."""
     if text is None:
         return None
-    if text.isdigit():
-        return int(text)
     try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise _Refused(
-            400, f"{name} {text!r}: not an ISO 8601 time nor epoch microseconds"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(timezone))
-    return datetime_to_ts(moment)
+        if text.isascii() and text.isdigit():
+            return read_epoch_us(text)
+        return datetime_to_ts(read_instant(text, timezone))
+    except ValueError as exc:
+        reason = str(exc)
+        if reason.startswith("not "):
+            reason = "not an ISO 8601 time nor epoch microseconds"
+        raise _Refused(400, f"{name} {text!r}: {reason}") from None

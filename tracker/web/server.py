@@ -224,9 +224,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _refuse(self) -> None:
         self.close_connection = True  # a body it may have sent is never read
-        self._json(405, {"error": f"{self.command} not allowed: read-only"}, {"Allow": "GET, HEAD"})
+        refused = {"Allow": "GET, HEAD", "Connection": "close"}
+        self._json(405, {"error": f"{self.command} not allowed: read-only"}, refused)
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = do_CONNECT = _refuse
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (PROPFIND, FOO...) is refused alike: 405, not the base class's 501.
+        if name.startswith("do_"):
+            return self._refuse
+        raise AttributeError(name)
 
     def _stream(self, listing_id: str | None) -> None:
         """Server-sent events until the page goes or the server stops."""
