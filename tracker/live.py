@@ -216,12 +216,9 @@ class ListingPoller:
         if not isinstance(answer, Quote) or answer.ts_us is None or answer is self._taken:
             return False
         state = self.ingestor.known_state(self.listing.id)
-        try:
-            return state is None or self._triage.could_fire(
-                state, answer.ts_us, answer.price, answer.high, answer.low
-            )
-        except OverflowError:  # a price with no millionths (1e308): read it now, refused
-            return True
+        return state is None or self._triage.could_fire(
+            state, answer.ts_us, answer.price, answer.high, answer.low
+        )
 
     @property
     def unsaved(self) -> bool:

@@ -139,7 +139,10 @@ def test_no_trade_yet_is_not_a_fault(
         ({"body": quote(360.01)}, "more than 10x the last stored price 36"),
         ({"body": quote(3.59)}, "less than a tenth of the last stored price 36"),
         ({"body": quote(36.0, high=400.0)}, "high 400 is more than 10x"),
-        ({"body": {**quote(1e308), "turnover": None}}, "price 1e+308 is more than 10x"),
+        ({"body": {**quote(1e308), "turnover": None}}, "price 1e+308 is above 1,000,000,000"),
+        ({"body": {**quote(1e-308), "turnover": None}}, "price 1e-308 is below 0.000001"),
+        ({"body": quote(36.0, high=1e300)}, "high 1e+300 is above 1,000,000,000"),
+        ({"body": {**quote(36.0), "volume": 1e300}}, "volume 1e+300 is above 1e+15"),
     ],
 )
 def test_a_fault_is_logged_once_stores_nothing_and_polling_goes_on(
@@ -167,6 +170,29 @@ def test_a_fault_is_logged_once_stores_nothing_and_polling_goes_on(
     wall.now += 120
     assert poller.poll() == "tick"
     assert store.count("ticks") == 2
+
+
+@pytest.mark.parametrize("price", [1e308, 1e-308])
+def test_a_first_quote_out_of_range_is_a_bad_quote_and_polling_goes_on(
+    make_poller: Callable[..., ListingPoller],
+    server: QuoteServer,
+    store: SqlStore,
+    caplog: pytest.LogCaptureFixture,
+    price: float,
+) -> None:
+    clock, wall = FixedClock("2026-01-02T09:31:00+08:00"), Wall()
+    poller = make_poller(clock, wall)  # nothing stored yet: no last price to compare with
+    server.respond(body={**quote(price, "2026-01-02T09:30:00+08:00", 1000), "turnover": None})
+
+    assert poller.poll() == "fault"
+    wall.now += 120
+    assert poller.poll() == "fault"
+
+    assert store.count("ticks") == 0
+    assert len([r for r in caplog.records if f"price {price:g} is" in r.getMessage()]) == 1
+    server.respond(body=quote(36.4, "2026-01-02T09:30:04+08:00", 1200))
+    wall.now += 120
+    assert poller.poll() == "tick"
 
 
 def test_retry_after_holds_polls_back_in_wall_time(

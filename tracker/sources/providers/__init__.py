@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from tracker.config import SourceConfig
+from tracker.core.limits import END_US, amount_problem, price_problem
 from tracker.core.model import Listing, datetime_to_ts
 from tracker.errors import ConfigError
 from tracker.sources.providers.base import Quote, QuoteError, QuoteProvider
@@ -28,7 +29,6 @@ logger = logging.getLogger(__name__)
 
 GARBAGE = "garbage payload"
 BAD_PRICE = "bad price"
-_LATEST_US = 7_258_118_400 * 1_000_000  # 2200-01-01 UTC: a later trade time is garbage
 _DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
@@ -214,19 +214,22 @@ def checked_quote(
     open or previous close of 0 is unknown.
     """
     # ``0 <= x < inf`` is false for NaN, infinities and negatives alike
-    if volume is not None and not 0 <= volume < math.inf:
-        raise garbage(f"volume {volume!r} is not a non-negative number")
-    if turnover is not None and not 0 <= turnover < math.inf:
-        raise garbage(f"turnover {turnover!r} is not a non-negative number")
+    for name, amount in (("volume", volume), ("turnover", turnover)):
+        if amount is not None and not 0 <= amount < math.inf:
+            raise garbage(f"{name} {amount!r} is not a non-negative number")
+        if amount is not None and (problem := amount_problem(amount)) is not None:
+            raise garbage(f"{name} {amount:g} {problem}")
     if price is not None and not 0 <= price < math.inf:
         raise QuoteError(BAD_PRICE, f"price {price!r}")
+    if price and (problem := price_problem(price)) is not None:
+        raise QuoteError(BAD_PRICE, f"price {price:g} {problem}")
     if not price:
         if volume:
             raise QuoteError(BAD_PRICE, f"price {price!r} after {volume:g} shares traded")
         return Quote(None, None, volume, turnover)
     if ts_us is None:
         raise garbage(f"price {price!r} without a trade time")
-    if not 0 < ts_us < _LATEST_US:
+    if not 0 < ts_us < END_US:  # before 1970 or from 2200 on: garbage
         raise garbage(f"trade time {ts_us} µs since the epoch is out of range")
     high, low = _extreme("high", high), _extreme("low", low)
     return Quote(
@@ -247,6 +250,8 @@ def _extreme(name: str, value: float | None) -> float | None:
         return None
     if not 0 < value < math.inf:
         raise garbage(f"{name} {value!r} is not a positive number")
+    if (problem := price_problem(value)) is not None:
+        raise garbage(f"{name} {value:g} {problem}")
     return value
 
 
