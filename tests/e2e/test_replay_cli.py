@@ -480,3 +480,53 @@ def test_a_big_tape_with_a_value_beyond_the_tracker_is_refused_naming_its_line(
     [message] = row_lines(result.stderr)
     assert message.startswith(f"{tape}:{len(rows)}: {reason}")
     assert_nothing_stored(workdir)
+
+
+# files of junk: refused in bounded memory
+
+
+PEAK_RSS = """
+import resource, subprocess, sys
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+sys.stderr.write(done.stderr)
+print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def replay_measured(workdir: Path, tape: Path) -> tuple[int, int, str]:
+    """A replay's exit code, the peak memory (KiB) of its processes, and its stderr."""
+    import sys
+
+    args = [
+        *tracker_command(), "replay", str(tape), "--listing", "biren", "--config", str(LISTINGS),
+        "--db", f"sqlite:///{db_path(workdir)}", "--alert-log", str(alert_log(workdir)),
+    ]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, *args], capture_output=True, text=True, check=True
+    )
+    code, peak = done.stdout.split()
+    return int(code), int(peak), done.stderr
+
+
+@pytest.mark.parametrize(
+    ("head", "message"),
+    [
+        (b"", "{tape}:1: the header is longer than 1,048,576 characters"),
+        (b"ts,price\n2026-01-02 09:30,35.70\n", "{tape}:3: line longer than 1,048,576 characters"),
+    ],
+    ids=["2GB-of-NULs", "a-2GB-line-after-a-good-row"],
+)
+def test_a_2gb_file_of_junk_is_refused_in_bounded_memory(
+    workdir: Path, head: bytes, message: str
+) -> None:
+    tape = workdir / "junk.csv"
+    with tape.open("wb") as handle:
+        handle.write(head)
+        handle.truncate(2 << 30)  # the rest NULs, as a sparse file: no 2 GB written to disk
+
+    code, peak_kib, stderr = replay_measured(workdir, tape)
+
+    assert code == 2, stderr
+    assert message.format(tape=tape) in stderr.splitlines()
+    assert peak_kib < 200 * 1024, f"peak {peak_kib / 1024:.0f} MiB reading a 2 GiB file"
+    assert_nothing_stored(workdir)

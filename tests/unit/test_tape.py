@@ -940,3 +940,92 @@ def test_a_value_the_tracker_cannot_hold_is_a_bad_row_naming_it(
     [bad] = tape.bad_rows
     assert str(bad).startswith(f"{path}:3: {reason}")
     assert len(tape.ticks) == 1
+
+
+# --- lines and values too long to hold --------------------------------------------------------
+
+
+@pytest.mark.parametrize("arrow", [True, False], ids=["fast", "exact"])
+def test_a_line_longer_than_the_limit_is_a_bad_row_and_the_next_line_is_read(
+    tmp_path: Path, arrow: bool
+) -> None:
+    from tracker.core.limits import LINE_MAX
+
+    path = tmp_path / "tape.csv"
+    long_line = "2026-01-02 09:31," + "9" * LINE_MAX
+    path.write_text(f"ts,price\n2026-01-02 09:30,35.7\n{long_line}\n2026-01-02 09:32,36.1\n")
+
+    tape = read_tape(path, "Asia/Hong_Kong", arrow=arrow)
+
+    assert [str(bad) for bad in tape.bad_rows] == [
+        f"{path}:3: line longer than 1,048,576 characters"
+    ]
+    assert [tick.price for tick in tape.ticks] == [35.7, 36.1]
+
+
+@pytest.mark.parametrize("arrow", [True, False], ids=["fast", "exact"])
+def test_a_line_just_within_the_limit_is_read(tmp_path: Path, arrow: bool) -> None:
+    from tracker.core.limits import LINE_MAX
+
+    path = tmp_path / "tape.csv"
+    price = "3" + "0" * 8 + "." + "0" * (LINE_MAX - 27)  # 300,000,000.000...
+    line = f"2026-01-02 09:31,{price}"
+    assert len(line) == LINE_MAX  # not counting its end
+    path.write_text(f"ts,price\n{line}\r\n")
+
+    tape = read_tape(path, "Asia/Hong_Kong", arrow=arrow)
+
+    assert tape.bad_rows == []
+    assert [tick.price for tick in tape.ticks] == [300_000_000.0]
+
+
+@pytest.mark.parametrize("arrow", [True, False], ids=["fast", "exact"])
+def test_a_value_longer_than_a_line_may_be_is_a_bad_row(tmp_path: Path, arrow: bool) -> None:
+    from tracker.core.limits import LINE_MAX
+
+    path = tmp_path / "tape.csv"
+    lines = "\n".join(["x" * 1000] * (LINE_MAX // 1000 + 1))  # quoted, over many short lines
+    path.write_text(f'ts,price,note\n2026-01-02 09:30,35.7,"{lines}"\n2026-01-02 09:31,36,\n')
+
+    tape = read_tape(path, "Asia/Hong_Kong", arrow=arrow)
+
+    # the reader stops the value at the limit; what is left of it is read as rows, as bad
+    assert str(tape.bad_rows[0]) == (
+        f"{path}:2: unreadable row: a value longer than 1,048,576 characters"
+    )
+    assert [tick.price for tick in tape.ticks] == [36.0]
+
+
+@pytest.mark.parametrize("arrow", [True, False], ids=["fast", "exact"])
+def test_a_header_longer_than_a_line_may_be_refuses_the_tape(tmp_path: Path, arrow: bool) -> None:
+    from tracker.core.limits import LINE_MAX
+
+    path = tmp_path / "tape.csv"
+    path.write_text("ts,price," + "x" * LINE_MAX + "\n2026-01-02 09:30,35.7\n")
+
+    with pytest.raises(InputError, match=r":1: the header is longer than 1,048,576 characters"):
+        read_tape(path, "Asia/Hong_Kong", arrow=arrow)
+
+
+def test_bad_rows_past_the_first_hundred_are_counted_not_kept(tmp_path: Path) -> None:
+    from tracker.sources.tape import BAD_ROWS_KEPT, TapeReader
+
+    path = tmp_path / "tape.csv"
+    path.write_text("ts,price\n" + "soon,1\n" * 5_000 + "2026-01-02 09:30,35.7\n")
+
+    checked = TapeReader(path, "Asia/Hong_Kong").check()
+
+    assert (checked.rows, checked.ticks, checked.bad) == (5_001, 1, 5_000)
+    assert len(checked.bad_rows) == BAD_ROWS_KEPT == 100
+    assert str(checked.bad_rows[-1]).startswith(f"{path}:101: ")
+
+
+def test_the_line_of_bytes_that_are_not_utf8_is_found_far_into_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "tape.csv"
+    rows = "".join(
+        f"2026-01-02 09:{m:02d}:{s:02d},35.7\n" for m in range(30, 60) for s in range(60)
+    )
+    path.write_bytes(b"ts,price\n" + rows.encode() * 20 + b"2026-01-02 10:00,\xff\xfe\n")
+
+    with pytest.raises(InputError, match=r":36002: not UTF-8 text"):
+        read_tape(path, "Asia/Hong_Kong", arrow=False)

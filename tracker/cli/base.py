@@ -135,7 +135,8 @@ def read_checked(tape: Path, listing: Listing, skip_bad: bool) -> Tape:
     from tracker.sources.tape import read_tape
 
     recorded = read_tape(tape, listing.timezone)
-    judge_bad_rows(tape, recorded.rows, [str(row) for row in recorded.bad_rows], skip_bad)
+    bad = recorded.rows - len(recorded.ticks)
+    judge_bad_rows(tape, recorded.rows, bad, [str(row) for row in recorded.bad_rows], skip_bad)
     return recorded
 
 
@@ -150,22 +151,25 @@ def checked_reader(
 
     reader = TapeReader(tape, listing.timezone, chunk_rows, ahead=ahead)
     checked = reader.check()
-    judge_bad_rows(tape, checked.rows, [str(row) for row in checked.bad_rows], skip_bad)
+    problems = [str(row) for row in checked.bad_rows]
+    judge_bad_rows(tape, checked.rows, checked.bad, problems, skip_bad)
     return reader
 
 
-def judge_bad_rows(tape: Path, rows: int, problems: list[str], skip_bad: bool) -> None:
-    """Refuse a tape with bad rows, or with ``skip_bad`` report them on stderr."""
-    if not problems:
+def judge_bad_rows(tape: Path, rows: int, count: int, problems: list[str], skip_bad: bool) -> None:
+    """Refuse a tape with ``count`` bad rows, or with ``skip_bad`` report them on stderr.
+
+    ``problems``: the first bad rows, one line each (the reader keeps a hundred).
+    """
+    if not count:
         return
-    count = len(problems)
     if not skip_bad:
         raise InputError(
             f"{tape}: {plural(count, 'bad row')} of {rows:,}; "
             "nothing was stored (--skip-bad replays the good rows)",
-            shown(problems),
+            shown(problems, count),
         )
-    for line in shown(problems):
+    for line in shown(problems, count):
         click.echo(line, err=True)
     click.echo(f"{tape}: skipping {plural(count, 'bad row')} of {rows:,}", err=True)
 
@@ -213,10 +217,11 @@ def plural(n: int, noun: str) -> str:
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
-def shown(problems: Sequence[str]) -> list[str]:
-    if len(problems) <= MAX_SHOWN:
-        return list(problems)
-    return [*problems[:MAX_SHOWN], f"... and {len(problems) - MAX_SHOWN:,} more bad rows"]
+def shown(problems: Sequence[str], count: int) -> list[str]:
+    """The first ``MAX_SHOWN`` of ``count`` problems, and how many more there are."""
+    if count <= MAX_SHOWN:
+        return list(problems[:count])
+    return [*problems[:MAX_SHOWN], f"... and {count - MAX_SHOWN:,} more bad rows"]
 
 
 def print_alert(alert: StoredAlert, color: bool | None = None) -> None:

@@ -111,7 +111,7 @@ def replay(
         "an in-memory database (dry run, nothing kept)" if dry_run else safe_url(settings.db_url)
     )
     log = "" if dry_run else f", log {settings.alert_log}"
-    bad = len(report.bad_rows)
+    bad = report.rows - report.ticks
     click.echo(
         f"replayed {plural(report.ticks, 'tick')} of {listing.id} from {tape}: "
         f"{report.stored:,} stored, {report.already_stored:,} already stored, "

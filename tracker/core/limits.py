@@ -23,6 +23,7 @@ FIRST_US = -2_208_988_800_000_000  # 1900-01-01T00:00:00Z
 END_US = 7_258_118_400_000_000  # 2200-01-01T00:00:00Z: the first instant too late
 DURATION_MAX_S = 100 * 365 * 86_400.0  # a hundred years
 SPEED_MAX = 1_000_000.0  # simulated seconds a wall second
+LINE_MAX = 1 << 20  # characters in a tape's line: a longer one is a bad row
 
 
 def _number(value: float) -> str:

@@ -22,11 +22,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tracker.core.batch import TickArrays
-from tracker.core.limits import AMOUNT_MAX, END_US, FIRST_US, PRICE_MAX, PRICE_MIN
+from tracker.core.limits import AMOUNT_MAX, END_US, FIRST_US, LINE_MAX, PRICE_MAX, PRICE_MIN
 from tracker.sources.buffers import one_array, to_numpy
 from tracker.sources.isotimes import Unclean, iso_instants, localize
 
-HEADER_BYTES = 1 << 24  # the longest header line the fast path reads
+HEADER_BYTES = LINE_MAX + 2  # the longest header line the fast path reads, with its end
 CSV_BLOCK = 1 << 22  # bytes per Arrow CSV batch (about 100,000 ticks)
 
 
@@ -53,7 +53,10 @@ def _csv_columns(path: Path) -> dict[str, int] | None:
     first line is read here: the rest is found to be UTF-8 as it is read (``_line_blocks``).
     """
     with path.open("rb") as stream:
-        header = stream.readline(HEADER_BYTES).rstrip(b"\n")
+        line = stream.readline(HEADER_BYTES)
+    if len(line) == HEADER_BYTES and not line.endswith(b"\n"):
+        return None  # a header longer than a line may be
+    header = line.rstrip(b"\n")
     try:
         fields = next(csv.reader([header.decode("utf-8-sig").rstrip("\r")], strict=True))
     except (csv.Error, StopIteration, UnicodeDecodeError):
@@ -88,8 +91,13 @@ def _csv_batches(path: Path) -> Iterator[dict[str, Any]]:
             return "skip"  # a whitespace-only line is blank
         return "error"
 
+    # No quoting: a quoted value (which may hold commas, line ends, a whole file) is the
+    # exact reader's to read, within its limits; a tape the tracker writes quotes nothing.
     parse = csv.ParseOptions(
-        ignore_empty_lines=True, newlines_in_values=False, invalid_row_handler=invalid
+        quote_char=False,
+        ignore_empty_lines=True,
+        newlines_in_values=False,
+        invalid_row_handler=invalid,
     )
     convert = csv.ConvertOptions(
         include_columns=list(wanted.values()),
@@ -121,7 +129,9 @@ def _line_blocks(stream: BufferedReader) -> Iterator[memoryview]:
     a block of whole lines parses as those lines do in the whole file; the last
     block may lack its line end, as the file may. Each block is a buffer of its own,
     read into in place: what follows its last line end starts the next one. Raises
-    ``Unclean`` at a block that is not UTF-8 (a line end never splits a character).
+    ``Unclean`` at a block that is not UTF-8 (a line end never splits a character),
+    and at a line longer than ``LINE_MAX``: a block never holds more than
+    ``CSV_BLOCK + LINE_MAX`` bytes.
     """
     carry = memoryview(b"")
     while True:
@@ -142,6 +152,8 @@ def _line_blocks(stream: BufferedReader) -> Iterator[memoryview]:
         if not read:
             return
         carry = memoryview(block)[end:size]
+        if len(carry) > LINE_MAX:
+            raise Unclean("a line too long")  # the exact reader names it, in bounded memory
 
 
 def _parquet_batches(path: Path, rows: int) -> Iterator[dict[str, Any]]:

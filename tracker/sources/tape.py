@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 from zoneinfo import ZoneInfo
 
 from tracker.core.batch import TickArrays
-from tracker.core.limits import amount_problem, instant_problem, price_problem
+from tracker.core.limits import LINE_MAX, amount_problem, instant_problem, price_problem
 from tracker.core.model import Tick, datetime_to_ts, ts_to_datetime
 from tracker.errors import InputError
 from tracker.sources import is_parquet
@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 REQUIRED = ("ts", "price")
 PARQUET_BATCH = 65_536  # rows read at a time by the exact reader
+BAD_ROWS_KEPT = 100  # the first bad rows kept to show; the rest are counted
+_CHUNK = 1 << 20  # characters (or bytes) read at a time past an over-long line
 
 _TS = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?"
@@ -80,7 +82,12 @@ class TapeCheck:
     path: Path
     rows: int
     ticks: int
-    bad_rows: list[BadRow]
+    bad_rows: list[BadRow]  # the first ``BAD_ROWS_KEPT``
+
+    @property
+    def bad(self) -> int:
+        """How many rows are bad (each row is a tick or a bad row)."""
+        return self.rows - self.ticks
 
 
 class TapeReader:
@@ -192,10 +199,10 @@ class TapeReader:
         bad: list[BadRow] = []
         for item in self._exact():
             rows += 1
-            if isinstance(item, BadRow):
-                bad.append(item)
-            else:
+            if not isinstance(item, BadRow):
                 ticks += 1
+            elif len(bad) < BAD_ROWS_KEPT:
+                bad.append(item)
         if rows == 0:
             raise InputError(f"{self.path}: no data rows")
         return TapeCheck(self.path, rows, ticks, bad)
@@ -389,8 +396,11 @@ def _number(name: str, value: Any, *, required: bool) -> float | None:
 
 def _csv_rows(path: Path) -> Iterator[_Row]:
     """The rows of a CSV tape, streamed; the header is checked before the first row."""
+    # A value may be as long as a line (the csv module's own limit is 128 KiB, process-wide).
+    csv.field_size_limit(max(csv.field_size_limit(), LINE_MAX))
     stream = io.TextIOWrapper(path.open("rb"), encoding="utf-8-sig", newline="")
-    lines = _decoded(path, stream)
+    too_long: set[int] = set()
+    lines = _decoded(path, stream, too_long)
     reader = csv.reader(lines, strict=True)
     try:
         header = next(reader)
@@ -400,6 +410,9 @@ def _csv_rows(path: Path) -> Iterator[_Row]:
     except csv.Error as exc:
         stream.close()
         raise InputError(f"{path}:1: unreadable header: {exc}") from None
+    if too_long:
+        stream.close()
+        raise InputError(f"{path}:1: the header is longer than {LINE_MAX:,} characters")
     columns = [name.strip() for name in header]
     missing = [name for name in REQUIRED if name not in columns]
     if missing:
@@ -416,29 +429,44 @@ def _csv_rows(path: Path) -> Iterator[_Row]:
     volume_i = columns.index("volume") if "volume" in columns else None
     turnover_i = columns.index("turnover") if "turnover" in columns else None
     width = len(columns)
-    return _csv_records(path, reader, width, ts_i, price_i, volume_i, turnover_i)
+    return _csv_records(path, reader, width, ts_i, price_i, volume_i, turnover_i, too_long)
 
 
-def _decoded(path: Path, stream: io.TextIOWrapper) -> Iterator[str]:
-    """The lines of a text stream; bytes that are not UTF-8 refuse the tape, naming the line."""
+def _decoded(path: Path, stream: io.TextIOWrapper, too_long: set[int]) -> Iterator[str]:
+    """The lines of a text stream, each at most ``LINE_MAX`` characters long.
+
+    A longer line is given as an empty one, its number added to ``too_long``, and the
+    rest of it read past a chunk at a time. Bytes that are not UTF-8 refuse the tape,
+    naming their line.
+    """
+    number = 0
     with stream:
         try:
-            yield from stream
+            while line := stream.readline(LINE_MAX + 1):
+                number += 1
+                if len(line) <= LINE_MAX or line.endswith(("\n", "\r")):
+                    yield line
+                    continue
+                too_long.add(number)
+                yield "\n"
+                while line and not line.endswith(("\n", "\r")):
+                    line = stream.readline(_CHUNK)
         except UnicodeDecodeError:
             raise InputError(f"{path}:{_undecodable_line(path)}: not UTF-8 text") from None
 
 
 def _undecodable_line(path: Path) -> int:
-    """The line of the first bytes of a file that are not UTF-8."""
+    """The line of the first bytes of a file that are not UTF-8, read a chunk at a time."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     line = 1
     with path.open("rb") as stream:
-        for raw in stream:
+        while chunk := stream.read(_CHUNK):
+            pending = len(decoder.getstate()[0])  # bytes of a character the last chunk began
             try:
-                decoder.decode(raw)
-            except UnicodeDecodeError:
-                return line
-            line += 1
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return line + chunk[: max(0, exc.start - pending)].count(b"\n")
+            line += chunk.count(b"\n")
     return line
 
 
@@ -450,6 +478,7 @@ def _csv_records(
     price_i: int,
     volume_i: int | None,
     turnover_i: int | None,
+    too_long: set[int],
 ) -> Iterator[_Row]:
     end = reader.line_num
     while True:
@@ -460,9 +489,17 @@ def _csv_records(
             return
         except csv.Error as exc:
             end = reader.line_num
-            yield f"{path}:{start}", _RowError(f"unreadable row: {exc}"), None, None, None
+            reason = str(exc)
+            if "field larger than field limit" in reason:  # a quoted value over many lines
+                reason = f"a value longer than {LINE_MAX:,} characters"
+            yield f"{path}:{start}", _RowError(f"unreadable row: {reason}"), None, None, None
             continue
         end = reader.line_num
+        if too_long and not too_long.isdisjoint(range(start, end + 1)):
+            too_long.difference_update(range(start, end + 1))
+            error = _RowError(f"line longer than {LINE_MAX:,} characters")
+            yield f"{path}:{start}", error, None, None, None
+            continue
         if not fields or (len(fields) == 1 and not fields[0].strip()):
             continue  # a blank (or whitespace-only) line
         where = f"{path}:{start}"
