@@ -74,6 +74,54 @@ def test_a_torn_last_line_is_cut_before_appending(tmp_path: Path) -> None:
     assert ids(path) == [alert(1).alert_id, alert(2).alert_id, alert(3).alert_id]
 
 
+def test_a_last_line_longer_than_any_record_is_ended_not_deleted(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.jsonl"
+    junk = "x" * (2 << 20)  # no record is 2 MB long: not a torn record, something else
+    path.write_text(alert(1).record + "\n" + junk)
+
+    JsonlAlertLog(path).deliver(batch(2, in_doubt=True))
+
+    assert path.read_text() == alert(1).record + "\n" + junk + "\n" + alert(2).record + "\n"
+
+
+FULL_DISK = """
+import json, resource, signal, sys
+from pathlib import Path
+from tracker.alerts.sinks import Delivery, DeliveryError, JsonlAlertLog
+from tracker.store.repository import StoredAlert
+
+path = Path(sys.argv[1])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (path.stat().st_size + 40, resource.RLIM_INFINITY))
+batch = [
+    Delivery(StoredAlert(f"{n:032x}", "biren", "r", n, 0, json.dumps({"alert_id": f"{n:032x}"})))
+    for n in (2, 3)
+]
+try:
+    JsonlAlertLog(path).deliver(batch)
+except DeliveryError as exc:
+    print(exc.message)
+"""
+
+
+def test_a_write_the_disk_cannot_take_leaves_no_torn_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "alerts.jsonl"
+    before = alert(1).record + "\n"
+    path.write_text(before)
+
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(path)], capture_output=True, text=True, check=True
+    )
+
+    assert done.stdout == f"alert log {path}: File too large\n"  # the disk took 40 bytes of it
+    assert path.read_text() == before  # ... and they were cut off again
+    JsonlAlertLog(path).deliver(batch(2, in_doubt=True))  # the next run appends after it
+    assert ids(path) == [alert(1).alert_id, alert(2).alert_id]
+
+
 def test_a_fresh_outbox_finds_what_a_killed_process_wrote_but_never_recorded(
     store: SqlStore, tmp_path: Path
 ) -> None:

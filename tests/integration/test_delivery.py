@@ -28,6 +28,7 @@ from tracker.store.deliveries import (
     DueDelivery,
     Failure,
     SqlDeliveries,
+    Undelivered,
 )
 from tracker.store.repository import SqlStore
 
@@ -120,7 +121,7 @@ def test_a_waiting_delivery_holds_back_its_listing_on_that_sink_only(
     assert states[b2.alert_id]["log"][:3] == (PENDING, 0, None)
     assert ledger.counts() == {"log": {PENDING: 4}, "webhook": {DEAD: 1, DELIVERED: 3}}
 
-    assert ledger.redeliver(b1.alert_id) == 1  # the log's delivery is still pending
+    assert ledger.redeliver(b1.alert_id) == 2  # the webhook's dead letter, the log's pending
     assert ledger.redeliver(b2.alert_id, "webhook") == 1
     assert ledger.redeliver("no-such-alert") == 0
     assert [
@@ -129,6 +130,24 @@ def test_a_waiting_delivery_holds_back_its_listing_on_that_sink_only(
         (b1.alert_id, 0, True),
         (b2.alert_id, 0, True),
     ]
+    assert ledger.states([b1.alert_id])[b1.alert_id]["log"][:3] == (PENDING, 0, None)
+
+
+def test_redeliver_makes_a_pending_delivery_due_now_keeping_its_attempts(
+    db_url: str, open_store: Callable[[str], SqlStore]
+) -> None:
+    store = open_store(db_url)
+    ledger = SqlDeliveries(store.engine)
+    alert = make_alert(1)
+    store.add_alerts([alert], ["webhook"])
+    ledger.failed("webhook", [Failure(alert.alert_id, "HTTP 503", START_US + 600_000_000)])
+    assert ledger.due("webhook", START_US) == []  # waiting out its backoff
+
+    for _ in range(3):  # however often it is asked
+        assert ledger.redeliver(alert.alert_id) == 1
+        [due] = ledger.due("webhook", START_US)
+        assert (due.attempts, due.redelivery) == (1, False)  # a retry, not a redelivery
+    assert ledger.undelivered()["webhook"] == Undelivered(1, 0, None, "HTTP 503")
 
 
 def test_a_failing_webhook_holds_back_neither_the_log_nor_other_listings(
@@ -485,4 +504,96 @@ def test_retry_after_pauses_the_whole_sink_not_only_the_listing(
     wall.advance(31)
     ingestor.dispatch()
     assert len(receiver.delivered) == 5
+    ingestor.outbox.close()
+
+
+# --- draining the outbox (``tracker alerts deliver``) ----------------------------------------
+
+
+def test_drain_waits_out_each_backoff_until_every_delivery_is_taken(
+    store: SqlStore, receiver: Receiver, tmp_path: Path
+) -> None:
+    wall = Wall()
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the wait passes on the test's wall clock
+        slept.append(seconds)
+        wall.advance(seconds)
+
+    ingestor = Ingestor(
+        store, [JsonlAlertLog(tmp_path / "a.jsonl"), webhook(receiver.url, max=8)], wall_us=wall
+    )
+    receiver.answer = lambda n: (503, {}) if n <= 2 else (200, {})
+    alerts = [make_alert(1), make_alert(2)]
+    store.add_alerts(alerts, ["log", "webhook"])
+
+    ingestor.outbox.drain(wait=True, sleep=sleep)
+
+    assert receiver.ids() == [a.alert_id for a in alerts]
+    assert len(slept) == 2  # after each of the two failures, until the retry was due
+    assert all(0 < s <= 8 for s in slept)
+    assert SqlDeliveries(store.engine).undelivered() == {}
+    ingestor.outbox.close()
+
+
+def test_drain_without_wait_tries_once_and_leaves_the_retry_pending(
+    store: SqlStore, receiver: Receiver, tmp_path: Path
+) -> None:
+    ingestor = Ingestor(store, [webhook(receiver.url)], wall_us=Wall())
+    receiver.answer = lambda n: (503, {})
+    store.add_alerts([make_alert(1)], ["webhook"])
+
+    ingestor.outbox.drain(sleep=lambda s: pytest.fail("drain without wait slept"))
+
+    left = SqlDeliveries(store.engine).undelivered()["webhook"]
+    assert (left.pending, left.dead) == (1, 0)
+    assert left.last_error == f"POST {receiver.url}: HTTP 503 Service Unavailable"
+    assert receiver.seen == 1
+    ingestor.outbox.close()
+
+
+def test_drain_stops_at_once_when_the_alert_log_cannot_be_written(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    folder = tmp_path / "alerts.jsonl"
+    folder.mkdir()  # the log's path is taken: it cannot be written
+    ingestor = Ingestor(store, [JsonlAlertLog(folder)], wall_us=Wall())
+    store.add_alerts([make_alert(1)], ["log"])
+
+    ingestor.outbox.drain(wait=True, sleep=lambda s: pytest.fail("waited on the alert log"))
+
+    left = SqlDeliveries(store.engine).undelivered()["log"]
+    assert left.pending == 1
+    assert "Is a directory" in str(left.last_error)
+
+
+def test_drain_does_not_wait_for_a_sink_no_longer_configured(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    store.add_alerts([make_alert(1)], ["log", "webhook"])  # a webhook, since removed
+    ingestor = Ingestor(store, [JsonlAlertLog(tmp_path / "a.jsonl")], wall_us=Wall())
+
+    ingestor.outbox.drain(wait=True, sleep=lambda s: pytest.fail("waited on a gone sink"))
+
+    assert SqlDeliveries(store.engine).undelivered()["webhook"].pending == 1
+    assert log_ids(tmp_path / "a.jsonl") == [make_alert(1).alert_id]
+
+
+def test_drain_does_not_spin_on_a_delivery_it_cannot_attempt(
+    store: SqlStore, receiver: Receiver
+) -> None:
+    import sqlalchemy as sa
+
+    from tracker.store import tables
+
+    with store.engine.begin() as connection:  # a delivery whose alert is gone
+        connection.execute(
+            sa.insert(tables.deliveries).values(alert_id="f" * 32, sink="webhook", state=PENDING)
+        )
+    ingestor = Ingestor(store, [webhook(receiver.url)], wall_us=Wall())
+
+    ingestor.outbox.drain(wait=True, sleep=lambda s: pytest.fail(f"slept {s}s on nothing due"))
+
+    assert SqlDeliveries(store.engine).undelivered()["webhook"].pending == 1
+    assert receiver.seen == 0
     ingestor.outbox.close()

@@ -218,11 +218,44 @@ class Outbox:
             ]
 
     def redeliver(self, alert_id: str, sink: str | None = None) -> int:
-        """Queue a dead or delivered alert again, as a redelivery, for one sink or every sink.
+        """Queue an alert again: its dead and pending deliveries, or any one of ``sink``.
 
         Returns how many sink deliveries were queued; the next dispatch sends them.
         """
         return self.deliveries.redeliver(alert_id, sink)
+
+    def paused_until(self, sink: str) -> int:
+        """The wall time (µs) before which a sink gets no request (its Retry-After), or 0."""
+        return self._not_before.get(sink, 0)
+
+    def drain(self, *, wait: bool = False, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Deliver what is due to every sink; with ``wait``, wait out each retry's backoff
+        until nothing is pending (each delivery delivered or dead-lettered).
+
+        The alert log is never dead-lettered: waiting stops at its first failed pass. Its
+        retries wait for nothing here (trying a local file again costs nothing).
+        """
+        for sink in self.sinks:
+            if sink.local:
+                self.deliveries.due_now(sink.name)
+        while True:
+            self.dispatch()
+            if not wait:
+                return
+            left = self.deliveries.undelivered()
+            waits = []
+            for sink in self.sinks:
+                undelivered = left.get(sink.name)
+                if undelivered is None or not undelivered.pending:
+                    continue
+                if sink.retry.max_attempts is None:
+                    return  # the alert log cannot be written: waiting will not help
+                due_us = max(undelivered.next_attempt_us or 0, self.paused_until(sink.name))
+                if due_us > 0:  # else nothing to wait for: what is due was just tried
+                    waits.append(due_us - self._now_us())
+            if not waits:
+                return
+            sleep(max(0.0, min(waits) / 1_000_000))
 
     def states(self, alert_ids: Sequence[str] | None = None) -> dict[str, dict[str, DeliveryState]]:
         """Per alert id, per sink, where its delivery stands."""

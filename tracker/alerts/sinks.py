@@ -9,7 +9,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -89,6 +89,7 @@ def local_today() -> dt.date:
 
 
 _ID_PREFIX = b'{"alert_id": "'
+_TAIL = 1 << 20  # bytes read from the end of the log to find where its last line ends
 
 
 class JsonlAlertLog:
@@ -138,13 +139,27 @@ class JsonlAlertLog:
                 ).encode()
                 if data:
                     self._rotate_if_due(len(data))
-                    with self.path.open("ab") as handle:
-                        handle.write(data)
-                        handle.flush()
-                        _datasync(handle.fileno())
+                    self._append(data)
                     self._day = self._today()
         except OSError as exc:
             raise DeliveryError(f"alert log {self.path}: {exc.strerror or exc}") from None
+
+    def _append(self, data: bytes) -> None:
+        """Append and sync; a write that fails (disk full) is cut off again: no torn line."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            start = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                view = memoryview(data)
+                while view:  # unbuffered: a short write is seen, and what it wrote is known
+                    view = view[os.write(fd, view) :]
+                _datasync(fd)
+            except OSError:
+                with suppress(OSError):  # else what is left is cut off before the next append
+                    os.ftruncate(fd, start)
+                raise
+        finally:
+            os.close(fd)
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -190,11 +205,19 @@ class JsonlAlertLog:
         except FileNotFoundError:
             return
         with handle:
-            data = handle.read()
-            end = data.rfind(b"\n") + 1
-            if end < len(data):
+            size = handle.seek(0, os.SEEK_END)
+            tail_start = max(0, size - _TAIL)  # a record is a few hundred bytes: its line too
+            handle.seek(tail_start)
+            tail = handle.read()
+            newline = tail.rfind(b"\n")
+            if newline < 0 and tail_start > 0:  # no record is that long: end it, keep it
+                handle.write(b"\n")
+                os.fsync(handle.fileno())
+                return
+            end = tail_start + newline + 1
+            if end < size:
                 logger.warning(
-                    "alert log %s: cutting a torn last line (%d bytes)", self.path, len(data) - end
+                    "alert log %s: cutting a torn last line (%d bytes)", self.path, size - end
                 )
                 handle.truncate(end)
                 os.fsync(handle.fileno())

@@ -10,7 +10,15 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from tracker.cli.base import cli, closed_at_end, command_store, config_option, db_option
+from tracker.cli.base import (
+    cli,
+    closed_at_end,
+    command_store,
+    config_option,
+    db_option,
+    plural,
+    report_undelivered,
+)
 from tracker.errors import ConfigError
 
 
@@ -212,6 +220,44 @@ def redeliver(alert_id: str, sink: str | None, config: str | None, db: str | Non
     state = outbox.states([alert_id]).get(alert_id, {})
     click.echo(f"{alert_id}: {_deliveries(state)}")
     if any(s.state != "delivered" for name, s in state.items() if sink in (None, name)):
+        raise click.exceptions.Exit(1)
+
+
+@alerts.command("deliver")
+@click.option(
+    "--wait", is_flag=True, help="Wait out retries' backoff until each is delivered or dead."
+)
+@config_option
+@db_option
+def deliver(wait: bool, config: str | None, db: str | None) -> None:
+    """Deliver the alerts still due to a sink (a replay's, or a stopped daemon's) now.
+
+    Exit 1 when any is still pending: the alert log could not be written, or (without
+    --wait) a sink is waiting out a retry's backoff.
+    """
+    from tracker.bootstrap import build_app, build_settings
+    from tracker.config import listings_path, load_listings
+    from tracker.store.deliveries import SqlDeliveries
+
+    settings = build_settings(db)
+    app = closed_at_end(build_app(load_listings(listings_path(config)), settings, create=False))
+    deliveries = SqlDeliveries(app.store.engine)
+    before = deliveries.undelivered()
+    app.ingestor.outbox.drain(wait=wait)
+    after = deliveries.undelivered()
+    for sink in app.ingestor.sinks:
+        was, now = before.get(sink.name), after.get(sink.name)
+        if was is None or not was.pending:
+            continue
+        pending, dead = (now.pending, now.dead) if now else (0, 0)
+        died = dead - was.dead
+        sent = was.pending - pending - died
+        more = f", {plural(died, 'dead letter')}" if died else ""
+        click.echo(f"{sink.name}: {plural(sent, 'alert')} delivered{more}")
+    if not any(left.pending for left in before.values()):
+        click.echo("nothing to deliver")
+    report_undelivered(app, dead=True)
+    if any(left.pending for left in after.values()):
         raise click.exceptions.Exit(1)
 
 

@@ -21,6 +21,7 @@ from tracker.errors import ConfigError, InputError
 from tracker.masking import MaskingFilter, mask_text
 
 if TYPE_CHECKING:
+    from tracker.bootstrap import App
     from tracker.config import Settings
     from tracker.core.model import Listing
     from tracker.replay import Progress
@@ -191,6 +192,55 @@ def progress_bar(total: int) -> Iterator[Progress | None]:
             bar.update(done - bar.n)
 
         yield advance
+
+
+def report_undelivered(app: App, *, dead: bool = False) -> None:
+    """Say which sinks have alerts pending (and with ``dead``, dead letters), on stderr.
+
+    Exit 1 when the alert log is among them: it could not be written. Its alerts stay
+    pending; the next command that delivers (or ``tracker alerts deliver``) writes them.
+    """
+    import time
+
+    from tracker.store.deliveries import SqlDeliveries
+
+    if not app.ingestor.sinks:
+        return  # a dry run
+    configured = {sink.name for sink in app.ingestor.sinks}
+    now_us = time.time_ns() // 1000
+    log_failed = False
+    for name, left in SqlDeliveries(app.store.engine).undelivered().items():
+        why = f": {left.last_error}" if left.last_error else ""
+        if left.pending and name == "log":
+            log_failed = True
+            failed = left.last_error or f"alert log {app.settings.alert_log} could not be written"
+            click.echo(
+                f"{failed}; {plural(left.pending, 'alert')} stay pending: "
+                "the next run writes them (or `tracker alerts deliver`)",
+                err=True,
+            )
+        elif left.pending and name not in configured:
+            click.echo(
+                f"{name}: {plural(left.pending, 'alert')} pending for a sink no longer configured",
+                err=True,
+            )
+        elif left.pending:
+            when = ""
+            if left.next_attempt_us is not None:
+                when = f", next attempt in {max(0, left.next_attempt_us - now_us) / 1e6:.0f}s"
+            click.echo(
+                f"{name}: {plural(left.pending, 'alert')} pending{when}{why}; "
+                "`tracker alerts deliver --wait` delivers them",
+                err=True,
+            )
+        if dead and left.dead:
+            click.echo(
+                f"{name}: {plural(left.dead, 'dead letter')}; "
+                "`tracker alerts redeliver ID` sends one again",
+                err=True,
+            )
+    if log_failed:
+        raise click.exceptions.Exit(1)
 
 
 def check_speed(speed: float) -> None:

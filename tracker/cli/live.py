@@ -18,6 +18,7 @@ from tracker.cli.base import (
     db_option,
     option_date,
     read_checked,
+    report_undelivered,
 )
 from tracker.core.limits import duration_problem
 from tracker.errors import ConfigError, InputError, TrackerError
@@ -112,13 +113,14 @@ def run(
         signal.signal(signum, lambda *_: daemon.stop())
     if server is None:
         daemon.run()
-        return
-    server.start()
-    click.echo(f"live page at {server.url}", err=True)
-    try:
-        daemon.run()
-    finally:
-        server.stop()
+    else:
+        server.start()
+        click.echo(f"live page at {server.url}", err=True)
+        try:
+            daemon.run()
+        finally:
+            server.stop()
+    report_undelivered(app)
 
 
 @cli.command()

@@ -19,6 +19,7 @@ from tracker.cli.base import (
     print_alert,
     progress_bar,
     read_checked,
+    report_undelivered,
     safe_url,
 )
 from tracker.core.limits import speed_problem
@@ -118,6 +119,7 @@ def replay(
         f"{plural(bad, 'bad row')} skipped; {plural(len(report.alerts), 'alert')}{log}; "
         f"database {where}"
     )
+    report_undelivered(app)
 
 
 def _play_fast(app: App, listing: Listing, reader: TapeReader) -> ReplayReport:
@@ -186,3 +188,4 @@ def demo(config: str | None, db: str | None, alert_log: str | None) -> None:
     click.echo(f"\ndatabase  {safe_url(settings.db_url)}\nalert log {settings.alert_log}")
     for output in outputs:
         click.echo(f"{output.what:10}{output.path}")
+    report_undelivered(app)

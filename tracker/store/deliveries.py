@@ -51,6 +51,17 @@ class DeliveryState(NamedTuple):
     redelivery: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Undelivered:
+    """What a sink has not taken: pending deliveries (with the earliest wall time one
+    waits for, None when none waits out a backoff, and an error) and dead letters."""
+
+    pending: int
+    dead: int
+    next_attempt_us: int | None
+    last_error: str | None
+
+
 def _due_queries() -> tuple[sa.Select[Any], sa.Select[Any]]:
     """The first waiting (not yet due) pending delivery of each listing, and the due ones."""
     d, a = t.deliveries.alias("d"), t.alerts.alias("a")
@@ -170,25 +181,41 @@ class SqlDeliveries:
             connection.execute(statement, rows)
 
     def redeliver(self, alert_id: str, sink: str | None = None) -> int:
-        """Put an alert back to pending, marked a redelivery; return how many sinks.
+        """Put an alert back to pending and due now, marked a redelivery; return how many sinks.
 
-        Without ``sink`` only dead letters are sent again (a chat or e-mail receiver
-        cannot drop a repeat); a delivered alert is sent again only to the sink named.
+        Without ``sink`` dead letters and pending deliveries (waiting out a backoff) are
+        sent again, as often as asked; a delivered alert is sent again only to the sink
+        named (a chat or e-mail receiver cannot drop a repeat).
         """
         c = t.deliveries.c
         if sink is None:
-            where = [c.alert_id == alert_id, c.state == DEAD]
+            where = [c.alert_id == alert_id, c.state.in_([DEAD, PENDING])]
         else:
-            where = [c.alert_id == alert_id, c.state.in_([DEAD, DELIVERED]), c.sink == sink]
+            where = [c.alert_id == alert_id, c.sink == sink]
         statement = (
             t.deliveries.update()
             .where(*where)
-            .values(
-                state=PENDING, attempts=0, next_attempt_us=None, last_error=None, redelivery=True
+            .values(  # a pending delivery keeps its attempts (one may have got through)
+                state=PENDING,
+                attempts=sa.case((c.state == PENDING, c.attempts), else_=0),
+                next_attempt_us=None,
+                last_error=sa.case((c.state == PENDING, c.last_error), else_=None),
+                redelivery=sa.case((c.state == PENDING, c.redelivery), else_=sa.true()),
             )
         )
         with self._connect() as connection:
             return int(connection.execute(statement).rowcount)
+
+    def due_now(self, sink: str) -> None:
+        """Make a sink's pending deliveries due now, their backoff cut short."""
+        c = t.deliveries.c
+        statement = (
+            t.deliveries.update()
+            .where(c.sink == sink, c.state == PENDING, c.next_attempt_us.is_not(None))
+            .values(next_attempt_us=None)
+        )
+        with self._connect() as connection:
+            connection.execute(statement)
 
     def states(self, alert_ids: Sequence[str] | None = None) -> dict[str, dict[str, DeliveryState]]:
         """Per alert id, per sink, where its delivery stands (every alert when ids is None)."""
@@ -212,6 +239,27 @@ class SqlDeliveries:
                         bool(row.redelivery),
                     )
         return found
+
+    def undelivered(self) -> dict[str, Undelivered]:
+        """Per sink with anything pending or dead: how much, when next, and why."""
+        c = t.deliveries.c
+        query = (
+            sa.select(
+                c.sink,
+                sa.func.sum(sa.case((c.state == PENDING, 1), else_=0)),
+                sa.func.sum(sa.case((c.state == DEAD, 1), else_=0)),
+                sa.func.min(sa.case((c.state == PENDING, c.next_attempt_us))),
+                sa.func.max(sa.case((c.state == PENDING, c.last_error))),
+            )
+            .where(c.state.in_([PENDING, DEAD]))
+            .group_by(c.sink)
+            .order_by(c.sink)
+        )
+        with self._connect(write=False) as connection:
+            return {
+                sink: Undelivered(int(pending), int(dead), next_us, error)
+                for sink, pending, dead, next_us, error in connection.execute(query)
+            }
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Per sink, how many deliveries are in each state."""
