@@ -57,6 +57,9 @@ def open_store(settings: Settings, *, dry_run: bool = False, create: bool = True
         raise ConfigError(f"database {path} does not exist (replay a tape first, or pass --db)")
     engine = create_engine(url)
     ensure_schema(engine)
+    if path is not None:  # it exists now: no later connection may create it again
+        engine.dispose()
+        engine = create_engine(url, existing=True)
     return SqlStore(engine)
 
 
@@ -204,7 +207,8 @@ def build_daemon(app: App, clock: Clock, until: dt.datetime | None) -> Daemon:
         pollers.append(ListingPoller(listing, polled, app.ingestor, calendar, clock, client))
     checkpoints = app.store.defer_checkpoints()  # off the path from a quote to its alert
     cycles = poll_cycles(pollers, client, clock)
-    return Daemon(cycles, app.ingestor, clock, until, checkpoints=checkpoints)
+    database = sqlite_file(app.settings.db_url)
+    return Daemon(cycles, app.ingestor, clock, until, checkpoints=checkpoints, database=database)
 
 
 def build_web(

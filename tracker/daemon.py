@@ -9,10 +9,12 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from tracker.clock import Clock
 from tracker.core.model import datetime_to_ts, ts_to_datetime
+from tracker.errors import StorageError
 from tracker.ingest import Ingestor
 from tracker.live import ListingPoller, PollCycle
 from tracker.scheduling import Job, recurring_scheduler
@@ -24,6 +26,7 @@ HEARTBEAT_WALL_SECONDS = 5.0
 DISPATCH_WALL_SECONDS = 1.0
 CHECKPOINT_WALL_SECONDS = 5.0  # SQLite WAL checkpoints, off the commits (see defer_checkpoints)
 STATUS_CLOCK_SECONDS = 60.0
+WATCH_WALL_SECONDS = 1.0  # how often the SQLite file is checked to be the one opened
 HEARTBEAT_NAME = "daemon"
 
 
@@ -38,6 +41,7 @@ class Daemon:
         until: dt.datetime | None = None,
         *,
         checkpoints: bool = False,
+        database: Path | None = None,
     ) -> None:
         self.cycles = list(cycles)
         self.pollers: list[ListingPoller] = [p for cycle in self.cycles for p in cycle.pollers]
@@ -46,6 +50,8 @@ class Daemon:
         self.until = until
         self.checkpoints = checkpoints  # the store's WAL checkpoints are this daemon's job
         self.stopping = threading.Event()
+        self.database = database  # a SQLite file: stop when it is deleted or replaced
+        self._identity = _file_identity(database) if database is not None else None
 
     def jobs(self) -> list[Job]:
         """The jobs; intervals in wall seconds (clock seconds over the clock's speed)."""
@@ -72,22 +78,43 @@ class Daemon:
             self.clock.now().isoformat(),
             self.clock.speed,
         )
+        lost: str | None = None
         try:
             with self.ingestor.background_dispatch():
                 scheduler.start()
+                watched = time.monotonic()
                 try:
                     while not self.stopping.wait(timeout=0.1):
                         if self.until is not None and self.clock.now() >= self.until:
                             logger.info("reached --until %s", self.until.isoformat())
                             break
+                        if time.monotonic() - watched >= WATCH_WALL_SECONDS:
+                            watched = time.monotonic()
+                            lost = self.database_lost()
+                            if lost is not None:
+                                break
                 finally:
                     scheduler.shutdown(wait=True)
         finally:
-            self.ingestor.dispatch()
-            self.beat(stopped=True)
-            if self.checkpoints:
-                self.ingestor.store.checkpoint()
+            if lost is None:  # else nothing more is written: it would go to a new file
+                self.ingestor.dispatch()
+                self.beat(stopped=True)
+                if self.checkpoints:
+                    self.ingestor.store.checkpoint()
             logger.info("daemon stopped")
+        if lost is not None:
+            raise StorageError(f"{lost}: the daemon stopped (restart it on the right database)")
+
+    def database_lost(self) -> str | None:
+        """Why the SQLite file is no longer the one the daemon opened, or None while it is."""
+        if self.database is None:
+            return None
+        identity = _file_identity(self.database)
+        if identity is None:
+            return f"database {self.database} was deleted"
+        if identity != self._identity:
+            return f"database {self.database} was replaced by another file"
+        return None
 
     def settle(self) -> None:
         """Before the first poll: keep start-up's objects out of the collector's full passes.
@@ -128,6 +155,15 @@ class Daemon:
             )
         local = now.astimezone(ZoneInfo(self.pollers[0].listing.timezone)) if self.pollers else now
         logger.info("status at %s: %s", local.strftime("%Y-%m-%d %H:%M:%S %Z"), "; ".join(parts))
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """The device and inode of a file, or None when there is none at ``path``."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _age(now: dt.datetime, ts_us: int) -> str:

@@ -223,3 +223,115 @@ def test_run_refuses_two_clocks_and_a_config_without_sources(
     assert nothing.returncode == 2
     assert "source" in nothing.stderr
     assert "Traceback" not in nothing.stderr + both.stderr
+
+
+def test_the_daemon_stops_with_exit_1_when_its_database_file_is_deleted_or_replaced(
+    feed_factory: Any, tmp_path: Path
+) -> None:
+    import time
+
+    for fate in ("deleted", "replaced by another file"):
+        folder = tmp_path / fate.split()[0]
+        folder.mkdir()
+        feed, config = feed_factory(speed=60, interval=1, start="2026-01-02T09:35:00+08:00")
+        db = folder / "live.db"
+        daemon = subprocess.Popen(
+            daemon_args(config, folder, feed),
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env=tracker_env(),
+        )
+        assert daemon.stderr is not None
+        for line in daemon.stderr:  # the daemon has started on its database
+            if "daemon started" in line:
+                break
+        if fate == "deleted":
+            db.unlink()
+        else:
+            other = folder / "other.db"
+            sqlite3.connect(other).close()
+            other.replace(db)
+        gone = time.monotonic()
+
+        rest = daemon.communicate(timeout=30)[1]
+
+        assert daemon.returncode == 1, rest
+        assert time.monotonic() - gone < 5  # within a few seconds, not at --until
+        assert rest.splitlines()[-1] == (
+            f"database {db} was {fate}: the daemon stopped (restart it on the right database)"
+        )
+        assert "Traceback" not in rest
+
+
+class Drip:
+    """A webhook receiver on 127.0.0.1 that answers every request a byte a second, forever."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hooks"
+        self.requests = threading.Semaphore(0)
+        self.closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while not self.closed.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._drip, args=(connection,), daemon=True).start()
+
+    def _drip(self, connection: Any) -> None:
+        with connection:
+            connection.recv(65536)
+            self.requests.release()
+            while not self.closed.wait(1.0):
+                try:
+                    connection.sendall(b"H")
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self.closed.set()
+        self.listener.close()
+
+
+def test_sigterm_stops_the_daemon_within_the_webhook_deadline_however_slow_the_receiver(
+    feed_factory: Any, tmp_path: Path
+) -> None:
+    import time
+
+    drip = Drip()
+    feed, config = feed_factory(speed=600, interval=5, start="2026-01-02T09:29:00+08:00")
+    env = tracker_env(TRACKER_SINKS__WEBHOOK__URL=drip.url, TRACKER_SINKS__WEBHOOK__TIMEOUT="4")
+    daemon = subprocess.Popen(
+        daemon_args(config, tmp_path, feed),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert drip.requests.acquire(timeout=60)  # the first alert's request, answered slowly
+        daemon.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+
+        rest = daemon.communicate(timeout=30)[1]
+
+        # the request in hand ends at its deadline; no other is started: 4 s, plus a few
+        assert time.monotonic() - sent < 4 + 3
+        assert daemon.returncode == 0, rest
+        assert "no answer within 4s" in rest
+        # what it left pending, for the next run
+        assert re.match(r"webhook: \d+ alerts? pending", rest.splitlines()[-1]), rest
+        logged = records(tmp_path / "live.jsonl")
+        assert logged  # the alert log got every alert all the same
+    finally:
+        daemon.kill()
+        drip.close()

@@ -597,3 +597,29 @@ def test_drain_does_not_spin_on_a_delivery_it_cannot_attempt(
     assert SqlDeliveries(store.engine).undelivered()["webhook"].pending == 1
     assert receiver.seen == 0
     ingestor.outbox.close()
+
+
+def test_stopping_ends_a_remote_sinks_pass_after_the_request_in_hand(store: SqlStore) -> None:
+    import time
+
+    from test_webhook import Dripper
+
+    from tracker.alerts.outbox import DispatchThreads
+
+    dripper = Dripper(every=5.0)  # never answers within the deadline
+    hook = webhook(dripper.url, timeout=1.0)
+    ingestor = Ingestor(store, [hook], wall_us=Wall())
+    alerts = [make_alert(1, listing) for listing in ("biren", "moore", "zhipu", "iluvatar")]
+    store.add_alerts(alerts, ["webhook"])  # four listings: none holds another back
+    threads = DispatchThreads(ingestor.outbox)
+    threads.start()
+    assert dripper.arrived.wait(10)  # the first request is in hand
+    asked = time.monotonic()
+
+    threads.stop()
+
+    assert time.monotonic() - asked < 1.0 + 0.5  # that request's deadline, no other one
+    left = SqlDeliveries(store.engine).undelivered()["webhook"]
+    assert left.pending == 4  # one failed, three never tried: all there for the next run
+    ingestor.outbox.close()
+    dripper.close()

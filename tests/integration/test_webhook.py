@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -258,7 +261,7 @@ def test_a_non_2xx_answer_is_a_failure_with_its_status(
 def test_a_refused_connection_and_a_timeout_are_failures(receiver: Receiver) -> None:
     receiver.hold.set()  # the receiver sits on the request past the timeout
     sink = webhook(receiver.url, timeout=0.2)
-    with pytest.raises(DeliveryError, match="timed out"):
+    with pytest.raises(DeliveryError, match=r"no answer within 0\.2s"):
         sink.deliver([Delivery(make_alert(1))])
     receiver.release.set()
     receiver.down()
@@ -266,6 +269,46 @@ def test_a_refused_connection_and_a_timeout_are_failures(receiver: Receiver) -> 
         sink.deliver([Delivery(make_alert(2))])
     sink.close()
     receiver.up()
+
+
+class Dripper:
+    """A receiver on 127.0.0.1 that answers a byte at a time, ``every`` seconds apart."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hooks"
+        self.done = threading.Event()
+        self.arrived = threading.Event()  # set when the first request has come
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection:
+            connection.recv(65536)
+            self.arrived.set()
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n":
+                if self.done.wait(self.every):
+                    return
+                with contextlib.suppress(OSError):
+                    connection.sendall(bytes([byte]))
+
+    def close(self) -> None:
+        self.done.set()
+        self.listener.close()
+
+
+def test_the_timeout_is_a_deadline_for_the_whole_request_however_slow_the_drip() -> None:
+    dripper = Dripper(every=0.1)  # each byte well within the timeout: 3.8 s in all
+    sink = webhook(dripper.url, timeout=0.5)
+    started = time.monotonic()
+
+    with pytest.raises(DeliveryError, match=r"no answer within 0\.5s"):
+        sink.deliver([Delivery(make_alert(1))])
+
+    assert time.monotonic() - started < 2.0
+    sink.close()
+    dripper.close()
 
 
 def test_a_batch_stops_at_its_first_failure_saying_how_many_got_through(

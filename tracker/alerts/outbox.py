@@ -49,6 +49,9 @@ class Outbox:
         self._noted = 0  # the number of the last alert noted
         self._noting = threading.Lock()
         self._clear: set[str] = set()
+        # Set when the process stops: a remote sink's pass ends after the request in hand
+        # (each within its deadline); what is left stays pending for the next run.
+        self.stopping = threading.Event()
 
     def committed(self, alerts: Sequence[StoredAlert]) -> None:
         """Note alerts this process has just committed, in commit order, for every sink."""
@@ -92,6 +95,9 @@ class Outbox:
             delivered = 0
             position = 0
             while position < len(due):
+                if self.stopping.is_set() and not sink.local:
+                    waiting = True
+                    break
                 batch: list[DueDelivery] = []
                 while position < len(due) and len(batch) < sink.batch_size:
                     if due[position].alert.listing_id not in held:
@@ -319,6 +325,7 @@ class DispatchThreads:
     def stop(self) -> None:
         """Let each thread finish the delivery in hand, then end."""
         self._stopping.set()
+        self.outbox.stopping.set()
         for event in self._wakes.values():
             event.set()
         for thread in self._threads:

@@ -13,7 +13,8 @@ What a receiver gets, one request per alert:
 - ``X-Tracker-Redelivery: true`` on a redelivery.
 
 Any 2xx answer is a delivery; anything else, a timeout or a refused connection
-is a failure, tried again later. ``Retry-After`` (seconds or an HTTP date) on a
+is a failure, tried again later. ``timeout`` is a deadline for the whole request,
+however slowly a receiver drips its answer. ``Retry-After`` (seconds or an HTTP date) on a
 429 or 503 is the least wait before the next attempt.
 
 A receiver verifies the signature over the raw body, before parsing it::
@@ -33,6 +34,7 @@ request whose header is missing or does not match, e.g.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email.utils
 import hashlib
@@ -68,7 +70,12 @@ def request_body(delivery: Delivery) -> bytes:
 
 
 class WebhookSink:
-    """POSTs each alert record to a URL, one request per alert."""
+    """POSTs each alert record to a URL, one request per alert, each within ``timeout``.
+
+    The requests run on an event loop of the sink's own, so that one can be cut off
+    at its deadline wherever it stands (connecting, sending, or reading an answer a
+    byte at a time); one thread at a time delivers to a sink (the outbox's lock).
+    """
 
     batch_size = 1
     local = False
@@ -89,7 +96,9 @@ class WebhookSink:
         self.retry = retry or RetryPolicy()
         self._secret = secret.encode("utf-8") if secret else None
         self._wall = wall
-        self._client = httpx.Client(timeout=timeout, headers={"User-Agent": user_agent})
+        self.deadline = timeout
+        self._loop = asyncio.new_event_loop()
+        self._client = httpx.AsyncClient(timeout=timeout, headers={"User-Agent": user_agent})
 
     def deliver(self, batch: Sequence[Delivery]) -> None:
         """POST each alert in turn; stop at the first failure."""
@@ -101,8 +110,10 @@ class WebhookSink:
                 raise
 
     def close(self) -> None:
-        """Close the HTTP connections."""
-        self._client.close()
+        """Close the HTTP connections and the event loop."""
+        if not self._loop.is_closed():
+            self._loop.run_until_complete(self._client.aclose())
+            self._loop.close()
 
     def _post(self, delivery: Delivery) -> None:
         body = request_body(delivery)
@@ -111,10 +122,11 @@ class WebhookSink:
             headers[SIGNATURE_HEADER] = sign(self._secret, body)
         if delivery.redelivery:
             headers[REDELIVERY_HEADER] = "true"
+        request = self._client.post(self.url, content=body, headers=headers)
         try:
-            response = self._client.post(self.url, content=body, headers=headers)
-        except httpx.TimeoutException:
-            raise DeliveryError(f"POST {self.url}: timed out") from None
+            response = self._loop.run_until_complete(asyncio.wait_for(request, self.deadline))
+        except (httpx.TimeoutException, TimeoutError):
+            raise DeliveryError(f"POST {self.url}: no answer within {self.deadline:g}s") from None
         except httpx.HTTPError as exc:
             raise DeliveryError(f"POST {self.url}: {exc or type(exc).__name__}") from None
         if response.is_success:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,12 @@ logger = logging.getLogger(__name__)
 MEMORY_URL = "sqlite://"
 
 
-def create_engine(url: str) -> Engine:
-    """An engine for a SQLAlchemy URL; SQLite files get WAL and ``synchronous=NORMAL``."""
+def create_engine(url: str, *, existing: bool = False) -> Engine:
+    """An engine for a SQLAlchemy URL; SQLite files get WAL and ``synchronous=NORMAL``.
+
+    ``existing``: a SQLite file is opened, never created: once deleted (under a running
+    process), connecting fails instead of starting a new, empty database.
+    """
     try:
         parsed = sa.make_url(url)
     except ArgumentError:
@@ -33,12 +38,18 @@ def create_engine(url: str) -> Engine:
     if memory:
         options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
     parsed = _with_driver(parsed)
+    if sqlite and existing and not memory and parsed.database:
+        absolute = Path(parsed.database).absolute()
+        parsed = parsed.set(
+            database="file:" + urllib.parse.quote(str(absolute)),
+            query={**parsed.query, "mode": "rw", "uri": "true"},
+        )
     try:
         engine = sa.create_engine(parsed, **options)
     except (NoSuchModuleError, ImportError) as exc:
         raise ConfigError(f"database URL {url!r}: no driver for it ({exc})") from None
     if sqlite:
-        if not memory and parsed.database:
+        if not memory and parsed.database and not existing:
             directory = Path(parsed.database).parent
             if not directory.is_dir():
                 raise ConfigError(f"database {parsed.database}: folder {directory} does not exist")
@@ -197,7 +208,10 @@ def create_fresh(engine: Engine) -> None:
 
 
 def _safe_url(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+    url = engine.url
+    if url.query.get("uri") == "true" and (url.database or "").startswith("file:"):
+        return f"sqlite:///{urllib.parse.unquote(str(url.database)[5:])}"  # as it was given
+    return url.render_as_string(hide_password=True)
 
 
 def storage_error(engine: Engine, exc: SQLAlchemyError) -> StorageError:
