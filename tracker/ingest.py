@@ -274,10 +274,16 @@ class Ingestor:
     def _stored(
         self, listing: Listing, fired: Sequence[ThresholdCrossed], *, late: bool
     ) -> tuple[StoredAlert, ...]:
-        """Alert records of what fired, silenced ones marked so."""
-        muted = self._muted(listing) if fired else frozenset()
+        """Alert records of what fired, silenced ones (at their tick's instant) marked so."""
+        mine = [s for s in self.silences() if s.listing_id == listing.id] if fired else []
         return tuple(
-            stored_alert(listing, alert, self.language, late=late, silenced=alert.rule.id in muted)
+            stored_alert(
+                listing,
+                alert,
+                self.language,
+                late=late,
+                silenced=any(s.covers(alert.rule.id, alert.tick.ts_us) for s in mine),
+            )
             for alert in fired
         )
 
@@ -314,30 +320,19 @@ class Ingestor:
                 listener(alert)
 
     def silences(self) -> tuple[Silence, ...]:
-        """The silences in force now, of every listing, read again when no longer fresh.
+        """Every listing's silences (``tracker alerts silence``), read again when not fresh.
 
-        A poll calls this before its request, so an alert does not wait for the read.
+        They are read from the store at most once every ``SILENCES_FRESH_US`` of wall
+        time (a silence set by another process takes effect within that); each applies
+        to the alerts of ticks within its span of event time. A poll calls this before
+        its request, so an alert does not wait for the read.
         """
         now_us = self.wall_us()
         fresh_until, silences = self._silences
         if now_us >= fresh_until:
-            silences = tuple(self.store.silences(None, now_us))
-            fresh_until = min([now_us + SILENCES_FRESH_US, *(s.until_us for s in silences)])
-            self._silences = (fresh_until, silences)
+            silences = tuple(self.store.silences())
+            self._silences = (now_us + SILENCES_FRESH_US, silences)
         return silences
-
-    def _muted(self, listing: Listing) -> frozenset[str]:
-        """Ids of the listing's rules silenced now (wall time: ``tracker alerts silence``).
-
-        The silences in force, of every listing, are read from the store at most once
-        every ``SILENCES_FRESH_US`` (a silence set by another process takes effect within
-        that), and again when one in force ends.
-        """
-        silences = self.silences()
-        mine = [silence for silence in silences if silence.listing_id == listing.id]
-        if any(silence.rule_id is None for silence in mine):
-            return frozenset(rule.id for rule in listing.rules)
-        return frozenset(s.rule_id for s in mine if s.rule_id is not None)
 
     def _phases(self, listing: Listing) -> PhaseOf | None:
         """The market-phase lookup, for listings with rules scoped to phases only."""

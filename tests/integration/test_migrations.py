@@ -202,3 +202,26 @@ def test_sqlite_ticks_are_clustered_by_their_key_from_0005_and_back_on_downgrade
         command.downgrade(config, "0004")
     assert ticks_have_rowid(first_schema_engine)
     assert SqlStore(first_schema_engine).ticks("biren") == [Tick(TICK_US, 0, 35.7, 1000.0, 35700.0)]
+
+
+def test_a_wall_time_silence_of_0006_covers_the_same_instants_after_0007(
+    sqlite_url: str,
+) -> None:
+    engine = create_engine(sqlite_url)
+    migrate_to(engine, "0006")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO silences (listing_id, rule_id, until_us, created_us, reason) "
+                "VALUES ('biren', NULL, :until, :made, 'old')"
+            ),
+            {"until": TICK_US + 10, "made": TICK_US - 10},
+        )
+
+    upgrade(engine)
+
+    [silence] = SqlStore(engine).silences()
+    assert (silence.from_us, silence.until_us) == (TICK_US - 10, TICK_US + 10)
+    assert silence.covers("gain_pct-up-50", TICK_US)
+    assert not silence.covers("gain_pct-up-50", TICK_US - 11)
+    engine.dispose()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from commands import Tracker
-from factories import LISTINGS, SAMPLE_TAPE, make_listing, make_rule, make_tick
+from factories import LISTINGS, SAMPLE_TAPE, make_listing, make_rule, make_tick, ts_us
 
 from tracker.alerts.sinks import Delivery, RetryPolicy
 from tracker.ingest import SILENCES_FRESH_US, Ingestor
@@ -53,8 +53,11 @@ def run(store: SqlStore, sinks: list[NamedSink]) -> list[dict]:  # type: ignore[
     return [json.loads(a.record) for a in done.alerts]
 
 
+AT = "2026-01-02T09:20:00"  # the tick ``run`` ingests: its instant is what a silence covers
+
+
 def test_a_silenced_rule_is_stored_and_logged_but_sent_nowhere_else(store: SqlStore) -> None:
-    store.add_silence("biren", "gain_pct-up-80", NOW_US + 1, NOW_US - 1, "noisy")
+    store.add_silence("biren", "gain_pct-up-80", ts_us(AT) + 1, NOW_US, "noisy", ts_us(AT))
     log, hook = NamedSink("log"), NamedSink("webhook")
     records = run(store, [log, hook])
     assert [(r["rule"], r["silenced"]) for r in records] == [
@@ -66,18 +69,20 @@ def test_a_silenced_rule_is_stored_and_logged_but_sent_nowhere_else(store: SqlSt
     assert store.count("alerts") == 2
 
 
-def test_a_silenced_listing_silences_every_rule_and_an_ended_one_nothing(store: SqlStore) -> None:
-    store.add_silence("biren", None, NOW_US + 1, NOW_US - 1, None)
+def test_a_silenced_listing_silences_every_rule(store: SqlStore) -> None:
+    store.add_silence("biren", None, ts_us(AT) + 1, NOW_US, None)  # from any time before
     assert all(r["silenced"] for r in run(store, [NamedSink("log")]))
 
 
-def test_a_silence_that_ended_or_has_not_begun_silences_nothing(store: SqlStore) -> None:
-    store.add_silence("biren", None, NOW_US, NOW_US - 10, None)  # ended at NOW
-    store.add_silence("biren", None, NOW_US + 10, NOW_US + 1, None)  # not begun
+def test_a_silence_is_in_event_time_not_wall_time(store: SqlStore) -> None:
+    store.add_silence("biren", None, NOW_US + 10, NOW_US - 10, None, NOW_US - 10)  # wall "now"
+    store.add_silence("biren", None, ts_us(AT), NOW_US, None)  # ended at the tick
+    store.add_silence("biren", None, ts_us(AT) + 60_000_000, NOW_US, None, ts_us(AT) + 1)  # later
+    store.add_silence("moore", None, ts_us(AT) + 1, NOW_US, None)  # another listing
     assert not any(r["silenced"] for r in run(store, [NamedSink("log")]))
 
 
-def test_a_silence_set_meanwhile_holds_within_a_second_and_one_in_force_ends_on_time(
+def test_a_silence_set_meanwhile_holds_within_a_second_and_covers_its_span_of_ticks(
     store: SqlStore,
 ) -> None:
     wall = [NOW_US]
@@ -91,26 +96,33 @@ def test_a_silence_set_meanwhile_holds_within_a_second_and_one_in_force_ends_on_
         ]
 
     assert fired(29.40, "2026-01-02T09:30:00") == [("gain_pct-up-50", False)]
-    # another process silences the listing until half a freshness window after it is seen
-    read_at = NOW_US + SILENCES_FRESH_US
-    ends = read_at + SILENCES_FRESH_US // 2
-    store.add_silence("biren", None, ends, NOW_US, None)
-    wall[0] = read_at
-    assert fired(35.28, "2026-01-02T09:31:00") == [("gain_pct-up-80", True)]
-    wall[0] = ends  # ended before the read is stale: the next alert is not silenced
-    assert fired(39.20, "2026-01-02T09:32:00") == [("gain_pct-up-100", False)]
+    # another process silences the listing's ticks up to 09:32, seen within a second
+    store.add_silence("biren", None, ts_us("2026-01-02T09:32:00"), NOW_US, None)
+    assert fired(35.28, "2026-01-02T09:31:00") == [("gain_pct-up-80", False)]  # not read yet
+    wall[0] = NOW_US + SILENCES_FRESH_US
+    assert fired(39.20, "2026-01-02T09:31:30") == [("gain_pct-up-100", True)]
+    assert fired(41.16, "2026-01-02T09:32:00") == [("gain_pct-up-110", False)]  # span over
 
 
 def test_silence_commands_round_trip(tracker: Tracker, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     common = ["--config", str(LISTINGS), "--db", db]
     made = tracker(
-        "alerts", "silence", "--listing", "biren", "--rule", "mcap-100b", "--for", "2h", *common
-    )
+        "alerts", "silence", "--listing", "biren", "--rule", "mcap-100b",
+        "--until", "2026-01-02T16:10", "--reason", "known", *common,
+    )  # fmt: skip
     assert made.returncode == 0, made.stderr
-    assert made.stdout.startswith("silence 1: rule mcap-100b of biren until")
-    listed = tracker("alerts", "silences", *common)
-    assert "1: biren mcap-100b until" in listed.stdout
+    assert made.stdout == (
+        "silence 1: rule mcap-100b of biren until 2026-01-02T16:10:00+08:00 "
+        "(ticks from 2026-01-02T00:00:00+08:00, live or replayed)\n"
+    )
+    later = tracker("alerts", "silence", "--listing", "biren", "--for", "2h", *common)
+    assert later.returncode == 0, later.stderr  # from now: no tick of the sample day
+    listed = tracker("alerts", "silences", *common).stdout.splitlines()
+    assert listed[0] == (
+        "1: biren mcap-100b from 2026-01-02T00:00:00+08:00 until 2026-01-02T16:10:00+08:00 (known)"
+    )
+    assert listed[1].startswith("2: biren every rule from ")
     replayed = tracker(
         "replay",
         str(SAMPLE_TAPE),
@@ -123,8 +135,12 @@ def test_silence_commands_round_trip(tracker: Tracker, tmp_path: Path) -> None:
     assert replayed.returncode == 0, replayed.stderr
     logged = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
     assert [r["rule"] for r in logged if r["silenced"]] == ["mcap-100b"]
+    printed = [line for line in replayed.stdout.splitlines() if line.startswith("ALERT")]
+    assert len(printed) == len(logged) - 1  # stdout is a sink: it does not get a silenced one
+    assert not any("mcap-100b" in line for line in printed)
     assert tracker("alerts", "unsilence", "1", *common).returncode == 0
-    assert "no silence in force" in tracker("alerts", "silences", *common).stdout
+    assert tracker("alerts", "unsilence", "2", *common).returncode == 0
+    assert tracker("alerts", "silences", *common).stdout == "no silences\n"
     bad = tracker(
         "alerts", "silence", "--listing", "biren", "--rule", "nope", "--for", "2h", *common
     )

@@ -125,8 +125,10 @@ def _duration_s(text: str) -> float:
 @alerts.command("silence")
 @click.option("--listing", "listing_id", required=True, metavar="ID", help="The listing.")
 @click.option("--rule", "rule_id", metavar="RULE", help="Only this rule [default: every rule].")
-@click.option("--for", "duration", metavar="DURATION", help="How long: 30m, 2h, 1d.")
-@click.option("--until", metavar="ISO", help="Until when (exchange time without offset).")
+@click.option("--for", "duration", metavar="DURATION", help="From now on, this long: 30m, 2h, 1d.")
+@click.option(
+    "--until", metavar="ISO", help="Until this instant (exchange time without an offset)."
+)
 @click.option("--reason", help="A note shown with the silence.")
 @config_option
 @db_option
@@ -139,9 +141,15 @@ def silence(
     config: str | None,
     db: str | None,
 ) -> None:
-    """Silence a listing or one rule: its alerts are stored and logged, sent nowhere else."""
+    """Silence a listing or one rule: its alerts are stored and logged, sent nowhere else.
+
+    A silence is in event time, as cooldowns and expiry are: it covers the alerts of
+    ticks within its span, live or replayed. --for spans from now; --until spans from
+    now, or from the start of that instant's exchange day when that is earlier.
+    """
     from tracker.bootstrap import parse_instant
     from tracker.config import listings_path, load_listings
+    from tracker.core.model import datetime_to_ts
 
     if (duration is None) == (until is None):
         raise ConfigError("give either --for DURATION or --until ISO")
@@ -149,35 +157,52 @@ def silence(
     if rule_id is not None and rule_id not in {rule.id for rule in listing.rules}:
         known = ", ".join(rule.id for rule in listing.rules) or "none"
         raise ConfigError(f"listing {listing_id!r} has no rule {rule_id!r} (rules: {known})")
-    now = time.time()
+    zone = ZoneInfo(listing.timezone)
+    now_us = time.time_ns() // 1000
     if duration is not None:
-        end = now + _duration_s(duration)
+        start_us, end_us = now_us, now_us + round(_duration_s(duration) * 1_000_000)
     else:
         assert until is not None
-        end = parse_instant(until.strip(), listing.timezone, "--until").timestamp()
-    if end <= now:
+        end = parse_instant(until.strip(), listing.timezone, "--until")
+        day = dt.datetime.combine(end.astimezone(zone).date(), dt.time(), zone)
+        start_us, end_us = min(now_us, datetime_to_ts(day)), datetime_to_ts(end)
+    if end_us <= start_us:
         raise ConfigError("the silence would end before it starts")
     store = command_store(db, create=True)
-    silence_id = store.add_silence(listing.id, rule_id, int(end * 1e6), int(now * 1e6), reason)
+    silence_id = store.add_silence(listing.id, rule_id, end_us, now_us, reason, start_us)
     what = f"rule {rule_id} of {listing.id}" if rule_id else f"every rule of {listing.id}"
-    ends = dt.datetime.fromtimestamp(end, ZoneInfo(listing.timezone)).isoformat(timespec="seconds")
-    click.echo(f"silence {silence_id}: {what} until {ends}")
+    click.echo(
+        f"silence {silence_id}: {what} until {_local(end_us, zone)} "
+        f"(ticks from {_local(start_us, zone)}, live or replayed)"
+    )
 
 
 @alerts.command("silences")
 @config_option
 @db_option
 def silences(config: str | None, db: str | None) -> None:
-    """List the silences in force."""
+    """List the silences, each with the span of tick times it covers."""
+    from tracker.config import listings_path, load_listings
+
+    listings = load_listings(listings_path(config))
     store = command_store(db)
-    active = store.silences(at_us=time.time_ns() // 1000)
-    if not active:
-        click.echo("no silence in force")
-    for s in active:
-        ends = dt.datetime.fromtimestamp(s.until_us / 1e6, dt.UTC).isoformat(timespec="seconds")
+    made = store.silences()
+    if not made:
+        click.echo("no silences")
+    for s in made:
+        known = listings.by_id.get(s.listing_id)
+        zone = ZoneInfo(known.timezone if known else "UTC")
         what = s.rule_id or "every rule"
+        start = "" if s.from_us is None else f"from {_local(s.from_us, zone)} "
         note = f" ({s.reason})" if s.reason else ""
-        click.echo(f"{s.id}: {s.listing_id} {what} until {ends}{note}")
+        click.echo(f"{s.id}: {s.listing_id} {what} {start}until {_local(s.until_us, zone)}{note}")
+
+
+def _local(ts_us: int, zone: ZoneInfo) -> str:
+    """An instant in a listing's zone, to the second."""
+    from tracker.core.model import ts_to_datetime
+
+    return ts_to_datetime(ts_us).astimezone(zone).isoformat(timespec="seconds")
 
 
 @alerts.command("unsilence")

@@ -289,12 +289,20 @@ def print_alert(alert: StoredAlert, color: bool | None = None) -> None:
 
 
 def alert_printers(settings: Settings) -> list[Callable[[StoredAlert], None]]:
-    """The stdout sink as the settings want it: on or off, colour auto, always or never."""
+    """The stdout sink as the settings want it: on or off, colour auto, always or never.
+
+    Like every sink but the alert log, it does not get a silenced alert.
+    """
     stdout = settings.sinks.stdout
     if not stdout.enabled:
         return []
     color = {"always": True, "never": False}.get(stdout.color)  # None: only on a terminal
-    return [lambda alert: print_alert(alert, color)]
+
+    def printed(alert: StoredAlert) -> None:
+        if not alert.silenced:
+            print_alert(alert, color)
+
+    return [printed]
 
 
 def safe_url(url: str) -> str:

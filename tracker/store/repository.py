@@ -107,7 +107,11 @@ class Heartbeat:
 
 @dataclass(frozen=True, slots=True)
 class Silence:
-    """A listing, or one of its rules, silenced until an instant."""
+    """A listing, or one of its rules, silenced for the alerts of ticks in [from, until).
+
+    ``from_us`` and ``until_us`` are event time, as cooldowns and expiry are: a replayed
+    day is silenced as the live day was. ``created_us`` is the wall time it was made.
+    """
 
     id: int
     listing_id: str
@@ -115,6 +119,15 @@ class Silence:
     until_us: int
     created_us: int
     reason: str | None
+    from_us: int | None
+
+    def covers(self, rule_id: str, ts_us: int) -> bool:
+        """Whether this silence mutes an alert of ``rule_id`` at the instant ``ts_us``."""
+        return (
+            (self.rule_id is None or self.rule_id == rule_id)
+            and (self.from_us is None or self.from_us <= ts_us)
+            and ts_us < self.until_us
+        )
 
 
 class SqlStore:
@@ -384,14 +397,17 @@ class SqlStore:
         until_us: int,
         created_us: int,
         reason: str | None,
+        from_us: int | None = None,
     ) -> int:
-        """Silence a listing (or one rule) until an instant; return the silence's id."""
+        """Silence a listing (or one rule) for ticks from ``from_us`` (None: any time before)
+        until ``until_us``, in event time; return the silence's id."""
         values = {
             "listing_id": listing_id,
             "rule_id": rule_id,
             "until_us": until_us,
             "created_us": created_us,
             "reason": reason,
+            "from_us": from_us,
         }
         with self._transaction() as connection:
             inserted = connection.execute(
@@ -400,13 +416,15 @@ class SqlStore:
             return int(inserted.scalar_one())
 
     def silences(self, listing_id: str | None = None, at_us: int | None = None) -> list[Silence]:
-        """Silences, optionally of one listing and in force at an instant."""
+        """Silences, optionally of one listing, and covering an instant (event time)."""
         c = t.silences.c
-        query = sa.select(t.silences).order_by(c.id)
+        query = sa.select(
+            c.id, c.listing_id, c.rule_id, c.until_us, c.created_us, c.reason, c.from_us
+        ).order_by(c.id)
         if listing_id is not None:
             query = query.where(c.listing_id == listing_id)
         if at_us is not None:
-            query = query.where(c.created_us <= at_us, c.until_us > at_us)
+            query = query.where(sa.or_(c.from_us.is_(None), c.from_us <= at_us), c.until_us > at_us)
         with self._read() as connection:
             return [Silence(*row) for row in connection.execute(query)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 # The Alembic head revision this code expects; a test checks it against db/versions.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 metadata = sa.MetaData()
 
@@ -125,7 +125,8 @@ silences = sa.Table(
     sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
     sa.Column("listing_id", sa.String(64), nullable=False),
     sa.Column("rule_id", sa.String(64), nullable=True),  # None: the whole listing
-    sa.Column("until_us", sa.BigInteger(), nullable=False),
-    sa.Column("created_us", sa.BigInteger(), nullable=False),
+    sa.Column("until_us", sa.BigInteger(), nullable=False),  # event time: ticks' instants
+    sa.Column("created_us", sa.BigInteger(), nullable=False),  # wall time
     sa.Column("reason", sa.Text(), nullable=True),
+    sa.Column("from_us", sa.BigInteger(), nullable=True),  # event time (0007)
 )
