@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,7 +14,7 @@ from tracker.alerts.settings import RetrySettings
 from tracker.alerts.sinks import AlertSink, JsonlAlertLog, RetryPolicy
 from tracker.clock import Clock, SimulatedClock
 from tracker.config import Listings, Settings, load_settings
-from tracker.core.limits import read_instant
+from tracker.core.limits import read_instant, speed_problem
 from tracker.errors import ConfigError, SourceUnavailableError
 from tracker.ingest import AlertListener, Ingestor, TickListener
 from tracker.store.engine import MEMORY_URL, create_engine, ensure_schema, sqlite_file
@@ -154,17 +155,36 @@ def parse_instant(text: str, timezone: str, option: str) -> dt.datetime:
         raise ConfigError(f"{option} {text!r}: {exc}") from None
 
 
-def fetch_clock(url: str) -> SimulatedClock:
-    """A clock that follows a feed's ``/clock``: its instant now, running at its speed."""
+CLOCK_RETRY_MAX_S = 30.0  # the longest wait between two tries of a feed's clock
+
+
+def fetch_clock(url: str, sleep: Callable[[float], None] = time.sleep) -> SimulatedClock:
+    """A clock that follows a feed's ``/clock``: its instant now, running at its speed.
+
+    A feed that does not answer yet (starting, restarting) is waited for, one log line a
+    try, 1, 2, 4... up to 30 seconds apart; an answer that is not a clock is refused.
+    """
     import httpx
 
-    try:
-        data = httpx.get(url, timeout=5).raise_for_status().json()
-        now = dt.datetime.fromisoformat(data["now"])
-        speed = float(data["speed"])
-    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-        raise SourceUnavailableError(f"--clock {url}: cannot read the clock: {exc}") from None
-    return SimulatedClock(now, speed)
+    delay = 1.0
+    while True:
+        try:
+            answer = httpx.get(url, timeout=5).raise_for_status()
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise ConfigError(f"--clock {url}: not an http:// URL: {exc}") from None
+        except httpx.HTTPError as exc:
+            logger.warning("--clock %s: no clock yet (%s); trying again in %gs", url, exc, delay)
+            sleep(delay)
+            delay = min(delay * 2, CLOCK_RETRY_MAX_S)
+            continue
+        try:
+            data = answer.json()
+            now, speed = read_instant(data["now"], "UTC"), float(data["speed"])
+            if (problem := speed_problem(speed)) is not None:
+                raise ValueError(f"speed {speed:g} {problem}")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise SourceUnavailableError(f"--clock {url}: not a feed's clock: {exc}") from None
+        return SimulatedClock(now, speed)
 
 
 def build_daemon(app: App, clock: Clock, until: dt.datetime | None) -> Daemon:

@@ -12,6 +12,7 @@ import re
 import shlex
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,11 @@ def test_the_daemon_reaches_the_feed_where_the_listing_config_says(compose: dict
     web_port = web.rpartition(":")[2]
     assert f"127.0.0.1:{web_port}:{web_port}" in feed["ports"]  # the live page, loopback only
     assert daemon["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert daemon["depends_on"]["feed"]["condition"] == "service_healthy"
+    assert daemon["restart"] == "unless-stopped"
+    check = feed["healthcheck"]["test"]
+    assert check[:2] == ["CMD", "python"]
+    assert f"http://127.0.0.1:{port}/clock" in check[-1]  # the clock the daemon waits for
 
 
 def test_compose_commands_run_under_the_real_cli(compose: dict[str, Any], tmp_path: Path) -> None:
@@ -156,21 +162,31 @@ def test_compose_commands_run_under_the_real_cli(compose: dict[str, Any], tmp_pa
     feed_args = [str(a) for a in services["feed"]["command"]]
     feed_args[feed_args.index("--port") + 1] = str(port)
     feed_args[feed_args.index("--host") + 1] = "127.0.0.1"
+    feed_health = [
+        sys.executable if part == "python" else part.replace(":8765/", f":{port}/")
+        for part in services["feed"]["healthcheck"]["test"][1:]
+    ]
+    assert subprocess.run(feed_health, capture_output=True, check=False).returncode != 0
+    # the daemon first, as a restart may start it: it waits for the feed's clock
+    daemon_args = [a.replace(":8765/", f":{port}/") for a in services["tracker"]["command"]]
+    web = daemon_args.index("--web") + 1  # the live page's port may be taken here too
+    daemon_args[web] = daemon_args[web].rpartition(":")[0] + f":{free_port()}"
+    daemon = local_run(
+        services["tracker"],
+        [*daemon_args, "--until", "2026-01-02T09:12:00"],
+        tmp_path,
+        TRACKER_CONFIG=str(config),
+    )
+    assert daemon.stderr is not None
+    waiting = daemon.stderr.readline()
+    assert f"--clock http://127.0.0.1:{port}/clock: no clock yet" in waiting
     feed = local_run(services["feed"], feed_args, tmp_path, TRACKER_CONFIG=str(config))
     try:
         assert feed.stdout is not None
         assert f":{port}/quotes/biren" in feed.stdout.readline()
-        daemon_args = [a.replace(":8765/", f":{port}/") for a in services["tracker"]["command"]]
-        web = daemon_args.index("--web") + 1  # the live page's port may be taken here too
-        daemon_args[web] = daemon_args[web].rpartition(":")[0] + f":{free_port()}"
-        daemon = local_run(
-            services["tracker"],
-            [*daemon_args, "--until", "2026-01-02T09:12:00"],
-            tmp_path,
-            TRACKER_CONFIG=str(config),
-        )
+        assert subprocess.run(feed_health, capture_output=True, check=False).returncode == 0
         code, _, err = finished(daemon)
-        assert code == 0, err
+        assert code == 0, waiting + err
     finally:
         feed.terminate()
         finished(feed)

@@ -284,3 +284,79 @@ def test_the_daemon_freezes_what_start_up_built_before_its_first_poll(
         gc.unfreeze()
     assert len(frozen_at_start) == 1
     assert frozen_at_start[0] > 0  # full collections skip start-up's objects
+
+
+# --- a feed's clock, waited for -------------------------------------------------------------
+
+
+class Waited(Exception):
+    """Raised by a test's sleep to end a wait it has seen enough of."""
+
+
+def test_run_clock_waits_for_a_feed_that_refuses_connections(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from feeds import free_port
+
+    from tracker.bootstrap import fetch_clock
+
+    url = f"http://127.0.0.1:{free_port()}/clock"  # nothing listens there yet
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:
+            raise Waited
+
+    with caplog.at_level(logging.WARNING), pytest.raises(Waited):
+        fetch_clock(url, sleep=sleep)
+
+    assert waits == [1, 2, 4]  # and so on, up to 30 s apart
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3  # one a try
+    assert lines[0].startswith(f"--clock {url}: no clock yet (")
+    assert lines[0].endswith("; trying again in 1s")
+
+
+def test_run_clock_starts_once_a_starting_feed_answers(caplog: pytest.LogCaptureFixture) -> None:
+    from quote_server import QuoteServer
+
+    from tracker.bootstrap import fetch_clock
+
+    with QuoteServer() as server:
+        server.respond(503, b"starting")
+        waits: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            waits.append(seconds)
+            if len(waits) == 2:
+                server.respond(200, {"now": "2026-01-02T09:10:00+08:00", "speed": 60})
+
+        with caplog.at_level(logging.WARNING):
+            clock = fetch_clock(f"{server.base}/clock", sleep=sleep)
+
+    assert waits == [1, 2]
+    assert len(caplog.records) == 2
+    assert "503 Service Unavailable" in caplog.records[0].getMessage()
+    assert clock.speed == 60
+    assert clock.now() >= dt.datetime.fromisoformat("2026-01-02T09:10:00+08:00")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"<html>", "not a feed's clock"),
+        (b'{"now": "2026-01-02T09:10:00+08:00", "speed": 0}', "speed 0 is not a positive"),
+        (b'{"now": "9999-01-01T00:00:00+00:00", "speed": 1}', "outside the years"),
+    ],
+)
+def test_an_answer_that_is_not_a_clock_is_refused_at_once(body: bytes, reason: str) -> None:
+    from quote_server import QuoteServer
+
+    from tracker.bootstrap import fetch_clock
+    from tracker.errors import SourceUnavailableError
+
+    with QuoteServer() as server:
+        server.respond(200, body)
+        with pytest.raises(SourceUnavailableError, match=reason):
+            fetch_clock(f"{server.base}/clock", sleep=lambda s: pytest.fail("waited"))
