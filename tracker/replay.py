@@ -129,8 +129,10 @@ class PacedReplay:
         ingestor: Ingestor,
         speed: float,
         intervals: Sequence[tuple[int, int]],
+        progress: Progress | None = None,
     ) -> None:
         self.listing = listing
+        self.progress = progress
         self.ticks = tape.ticks
         self.ingestor = ingestor
         self.report = ReplayReport(tape.rows, len(tape.ticks), tape.bad_rows)
@@ -148,4 +150,6 @@ class PacedReplay:
         if end > self._next:
             _ingest(self.listing, self.ticks[self._next : end], self.ingestor, self.report)
             self._next = end
+            if self.progress is not None:
+                self.progress(end, len(self.ticks))
         return self.done

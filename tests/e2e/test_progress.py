@@ -74,3 +74,19 @@ def test_a_piped_replay_prints_no_progress(tracker: Tracker, workdir: Path) -> N
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "ticks/s" not in result.stdout
+
+
+def test_a_paced_replay_on_a_terminal_shows_progress_too(workdir: Path) -> None:
+    tape = workdir / "minute.csv"  # a minute of the sample day, played at 60x: a second
+    rows = SAMPLE_TAPE.read_text().splitlines()
+    tape.write_text(
+        "\n".join([rows[0], *[r for r in rows[1:] if r.startswith("2026-01-02 09:3")][:40]]) + "\n"
+    )
+    args = replay_args(workdir, "--speed", "600")
+    args[1] = str(tape)
+
+    code, shown = on_a_terminal(workdir, *args)
+
+    assert code == 0, shown
+    assert "40.0/40.0" in shown  # the bar reached every tick
+    assert "ticks/s" in shown

@@ -217,3 +217,27 @@ def test_a_replay_that_cannot_write_its_alert_log_commits_then_exits_1_and_the_n
 
 def logged(tmp_path: Path) -> list[str]:
     return (tmp_path / "alerts.jsonl").read_text().splitlines()
+
+
+def test_alerts_since_says_when_nothing_matched_and_which_time_it_compared(
+    tracker: Tracker, tmp_path: Path, receiver: Receiver
+) -> None:
+    env = settings_for(tmp_path, receiver)
+    replay_sample(tracker, env)
+
+    recent = tracker("alerts", "--since", "2h", "--json", "--config", str(LISTINGS), env=env)
+    from_ten = tracker(
+        "alerts", "--since", "2026-01-02T10:15", "--json", "--config", str(LISTINGS), env=env
+    )
+
+    assert (recent.returncode, recent.stdout) == (0, "")
+    assert recent.stderr.startswith("no alerts since 20")
+    assert "(biren's exchange time): --since compares the time of each alert's tick" in (
+        recent.stderr
+    )
+    assert recent.stderr.endswith("; the latest alert's tick is at 2026-01-02T10:30:38+08:00\n")
+    assert [json.loads(line)["rule"] for line in from_ten.stdout.splitlines()] == [
+        "mcap-100b",
+        "gain_pct-up-100",
+    ]
+    assert from_ten.stderr == ""

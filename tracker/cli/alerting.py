@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -20,6 +20,10 @@ from tracker.cli.base import (
     report_undelivered,
 )
 from tracker.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tracker.config import Listings
+    from tracker.store.repository import SqlStore
 
 
 @cli.group(invoke_without_command=True)
@@ -67,6 +71,8 @@ def alerts(
         for alert in store.alerts(listing_id, since_us=floor)
         if fallback is None or alert.ts_us >= starts.get(alert.listing_id, fallback)
     ]
+    if since is not None and not shown:
+        _none_since(store, listings, listing_id, starts)
     if as_json:
         for alert in shown:
             click.echo(alert.record)
@@ -80,6 +86,29 @@ def alerts(
             f"{record['message']}{muted}"
         )
         click.echo(f"    {alert.alert_id}  {_deliveries(states.get(alert.alert_id, {}))}")
+
+
+def _none_since(
+    store: SqlStore, listings: Listings, listing_id: str | None, starts: dict[str, int]
+) -> None:
+    """Say on stderr that ``--since`` matched nothing, and which time it compared."""
+    chosen = [listings.by_id[listing_id]] if listing_id else list(listings.by_id.values())
+    if not chosen:
+        click.echo("no alerts: no listing is configured", err=True)
+        return
+    first = chosen[0]
+    start = _local(starts[first.id], ZoneInfo(first.timezone))
+    latest = store.alerts(listing_id)[-1:]
+    last = ""
+    if latest:
+        known = listings.by_id.get(latest[0].listing_id, first)
+        at = _local(latest[0].ts_us, ZoneInfo(known.timezone))
+        last = f"; the latest alert's tick is at {at}"
+    click.echo(
+        f"no alerts since {start} ({first.id}'s exchange time): --since compares the time of "
+        f"each alert's tick, not when it was stored{last}",
+        err=True,
+    )
 
 
 def _deliveries(states: dict[str, Any]) -> str:

@@ -139,10 +139,10 @@ def _play_paced(app: App, listing: Listing, recorded: Tape, pace: float) -> Repl
     if not recorded.ticks:
         return replay_tape(listing, recorded, app.ingestor, app.settings.replay.chunk_size)
     first, last = recorded.ticks[0].ts, recorded.ticks[-1].ts
-    paced = PacedReplay(
-        listing, recorded, app.ingestor, pace, open_intervals(listing.calendar, first, last)
-    )
-    SteppedRun(paced.step).run()
+    intervals = open_intervals(listing.calendar, first, last)
+    with progress_bar(len(recorded.ticks)) as progress:
+        paced = PacedReplay(listing, recorded, app.ingestor, pace, intervals, progress)
+        SteppedRun(paced.step).run()
     return paced.report
 
 
