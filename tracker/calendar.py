@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import json
+import os
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -264,3 +267,97 @@ class OpeningPrints:
             until = self._calendar.day(date, self._zone.key).opening_until
         self._until[date] = until
         return until
+
+
+class SessionSpans:
+    """Tells which instants fall outside a calendar's trading spans (auctions included).
+
+    The spans of each year are built once with exchange_calendars and kept in a cache
+    on disk (``$XDG_CACHE_HOME/listing-tracker``, else ``~/.cache/listing-tracker``), so
+    a replay looks them up without importing it (a second and more); a year the
+    calendar does not cover is never called outside.
+    """
+
+    def __init__(self, code: str, cache: Path | None = None) -> None:
+        self.code = code
+        self.cache = cache if cache is not None else _cache_folder()
+        self._years: dict[int, Any] = {}  # year: (starts, ends) arrays, or None when unknown
+
+    def outside(self, ts_us: Any) -> tuple[int, int | None]:
+        """How many of the instants (a sorted int64 array) are outside every trading span,
+        and the first of them."""
+        import numpy as np
+
+        if len(ts_us) == 0:
+            return 0, None
+        outside = np.zeros(len(ts_us), dtype=bool)
+        years = _years_of(ts_us)
+        for year in np.unique(years):
+            spans = self._spans(int(year))
+            if spans is None:
+                continue
+            starts, ends = spans
+            mine = years == year
+            ts = ts_us[mine]
+            i = np.searchsorted(starts, ts, side="right") - 1
+            inside = (i >= 0) & (ts <= ends[np.maximum(i, 0)])  # a span's end is its close
+            outside[mine] = ~inside
+        count = int(outside.sum())
+        return count, (int(ts_us[np.argmax(outside)]) if count else None)
+
+    def _spans(self, year: int) -> Any:
+        if year in self._years:
+            return self._years[year]
+        import numpy as np
+
+        found = self._load(year)
+        self._years[year] = (
+            None
+            if found is None
+            else (
+                np.array([a for a, _ in found], dtype=np.int64),
+                np.array([b for _, b in found], dtype=np.int64),
+            )
+        )
+        return self._years[year]
+
+    def _load(self, year: int) -> list[tuple[int, int]] | None:
+        path = self.cache / f"sessions-{self.code.replace('/', '_')}-{year}-{_xcals_version()}.json"
+        try:
+            return [(int(a), int(b)) for a, b in json.loads(path.read_text())]
+        except (OSError, ValueError, TypeError):
+            pass
+        first = dt.datetime(year, 1, 1, tzinfo=dt.UTC)
+        after = first.replace(year=year + 1)
+        try:
+            periods = MarketCalendar(self.code).periods(first, after)
+        except ValueError:  # exchange_calendars does not know the year
+            return None
+        lo, hi = datetime_to_ts(first), datetime_to_ts(after)
+        spans = [(a, b) for a, b in _trading_spans(periods) if a < hi and b >= lo]
+        try:
+            self.cache.mkdir(parents=True, exist_ok=True)
+            written = path.with_suffix(f".{os.getpid()}.tmp")
+            written.write_text(json.dumps(spans))
+            os.replace(written, path)
+        except OSError:  # a cache that cannot be written: built again next time
+            pass
+        return spans
+
+
+def _years_of(ts_us: Any) -> Any:
+    """The UTC year of each instant (epoch microseconds)."""
+    import numpy as np
+
+    return ts_us.astype("datetime64[us]").astype("datetime64[Y]").astype(np.int64) + 1970
+
+
+def _cache_folder() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "listing-tracker"
+
+
+def _xcals_version() -> str:
+    from importlib.metadata import version
+
+    return version("exchange_calendars")

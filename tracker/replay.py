@@ -6,8 +6,9 @@ import bisect
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from tracker.calendar import SessionSpans
 from tracker.core.model import MICROS, Listing, Tick
 from tracker.ingest import Ingested, Ingestor
 from tracker.sources.tape import BadRow, Tape, TapeReader
@@ -31,6 +32,15 @@ class ReplayReport:
     stored: int = 0
     already_stored: int = 0
     alerts: list[StoredAlert] = field(default_factory=list)
+    outside: int = 0  # ticks outside the listing's trading sessions (replayed all the same)
+    first_outside_us: int | None = None
+
+    def sessions(self, spans: SessionSpans, ts_us: Any) -> None:
+        """Count the ticks (an int64 array of instants) outside the trading sessions."""
+        count, first = spans.outside(ts_us)
+        self.outside += count
+        if self.first_outside_us is None:
+            self.first_outside_us = first
 
 
 def replay_tape(
@@ -72,9 +82,11 @@ def _replay_chunks(
     progress: Progress | None,
 ) -> ReplayReport:
     done = 0
+    spans = SessionSpans(listing.calendar)
     for chunk in chunks:
         ingested = ingestor.ingest_arrays(listing, chunk)
         _count(listing, ingested, report)
+        report.sessions(spans, chunk.ts_us)
         done += len(chunk)
         if progress is not None:
             progress(done, report.ticks)
@@ -92,6 +104,12 @@ def _ingest(
     listing: Listing, ticks: Sequence[Tick], ingestor: Ingestor, report: ReplayReport
 ) -> None:
     _count(listing, ingestor.ingest(listing, ticks), report)
+
+
+def _instants(ticks: Sequence[Tick]) -> Any:
+    import numpy as np
+
+    return np.fromiter((tick.ts_us for tick in ticks), dtype=np.int64, count=len(ticks))
 
 
 def market_offsets(ticks: Sequence[Tick], intervals: Sequence[tuple[int, int]]) -> list[float]:
@@ -136,6 +154,7 @@ class PacedReplay:
         self.ticks = tape.ticks
         self.ingestor = ingestor
         self.report = ReplayReport(tape.rows, len(tape.ticks), tape.bad_rows)
+        self.report.sessions(SessionSpans(listing.calendar), _instants(tape.ticks))
         self._due = [offset / speed for offset in market_offsets(tape.ticks, intervals)]
         self._next = 0
 

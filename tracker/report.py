@@ -52,6 +52,15 @@ class DayReport:
         return until is not None and self.summary.open.ts_us > until
 
     @property
+    def outside(self) -> list[Tick]:
+        """The day's ticks outside its trading spans (auctions included): a Saturday's, a
+        half day's afternoon, the lunch break's; stored and shown all the same."""
+        if self.session is None:
+            return []
+        spans = self.session.spans
+        return [t for t in self.ticks if not any(a <= t.ts_us <= b for a, b in spans)]
+
+    @property
     def source_open(self) -> float | None:
         """The provider's open of a day whose open was not stored (partial), if it had one."""
         return self.source.open if self.partial and self.source is not None else None
@@ -276,6 +285,12 @@ def render(report: DayReport) -> str:
         turnover = f"{money(listing, s.turnover, 0):>14} ({big_money(listing, s.turnover, 2)})"
         lines.append(f"{'turnover':13}{turnover}" + ("  estimated" if s.turnover_estimated else ""))
     lines.append(f"{'ticks':13}{s.ticks:>14,}")
+    outside = report.outside
+    if outside:
+        first = clock(listing, outside[0].ts_us)
+        lines.append(
+            f"{'':13}{len(outside):>14,} outside the trading sessions, the first at {first}"
+        )
     lines.append(f"{'alerts':13}{report.alerts:>14,}")
     for fire in report.first_fires:
         when = clock(listing, fire.ts_us)
@@ -354,6 +369,7 @@ def as_data(report: DayReport) -> dict[str, Any]:
         "turnover": s.turnover,
         "turnover_estimated": s.turnover_estimated,  # price x volume for ticks without one
         "ticks": s.ticks,
+        "ticks_outside_sessions": len(report.outside),
         "alerts": report.alerts,
         "first_fires": [
             {"rule": f.rule_id, "ts": when(f.ts_us), "price": f.price} for f in report.first_fires

@@ -530,3 +530,33 @@ def test_a_2gb_file_of_junk_is_refused_in_bounded_memory(
     assert message.format(tape=tape) in stderr.splitlines()
     assert peak_kib < 200 * 1024, f"peak {peak_kib / 1024:.0f} MiB reading a 2 GiB file"
     assert_nothing_stored(workdir)
+
+
+# ticks outside the listing's sessions
+
+
+def test_ticks_outside_the_sessions_are_replayed_counted_in_a_warning_and_marked_in_the_report(
+    workdir: Path,
+) -> None:
+    tape = write_tape(
+        workdir,
+        HEADER,
+        "2026-01-02 09:30:00,35.70,100,3570",
+        "2026-01-02 12:30:00,36.00,100,3600",  # the lunch break
+        "2026-01-03 10:00:00,36.20,100,3620",  # a Saturday
+        "2026-01-05 10:00:00,36.50,100,3650",
+    )
+
+    result = replay(workdir, tape)
+    reported = run_tracker(
+        workdir, "report", "biren", "--date", "2026-01-02", "--config", str(LISTINGS),
+        "--db", f"sqlite:///{db_path(workdir)}",
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert len(stored(workdir)) == 4
+    assert result.stderr.splitlines() == [
+        f"{tape}: 2 ticks outside biren's trading sessions (XHKG), "
+        "the first at 2026-01-02T12:30:00+08:00; replayed all the same"
+    ]
+    assert "1 outside the trading sessions, the first at 12:30:00" in reported.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -282,3 +283,62 @@ def test_the_closing_print_comes_from_the_closing_auction_or_the_close(
     assert (new_york.closing_from, new_york.ends) == (close, close)
     holiday = hkex.day(HOLIDAY, "Asia/Hong_Kong")
     assert (holiday.closing_from, holiday.ends) == (None, None)
+
+
+# --- ticks outside the sessions (a replay's warning, a report's mark) -----------------------
+
+
+def hkt(text: str) -> int:
+    local = dt.datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("Asia/Hong_Kong"))
+    return datetime_to_ts(local)
+
+
+def test_session_spans_tell_the_ticks_outside_every_trading_span(tmp_path: Path) -> None:
+    import numpy as np
+
+    from tracker.calendar import SessionSpans
+
+    inside = ["2026-01-02T09:20", "2026-01-02T09:30", "2026-01-02T16:10", "2026-12-24T12:10"]
+    outside = [
+        "2026-01-02T08:59:59",  # before the pre-opening session
+        "2026-01-02T12:30",  # the lunch break
+        "2026-01-02T16:10:01",  # after the closing auction
+        "2026-01-03T10:00",  # a Saturday
+        "2026-02-17T10:00",  # Lunar New Year
+        "2026-12-24T13:30",  # a half day's afternoon
+    ]
+    ts = np.array(sorted(hkt(t) for t in inside + outside), dtype=np.int64)
+
+    count, first = SessionSpans("XHKG", cache=tmp_path).outside(ts)
+
+    assert (count, first) == (len(outside), hkt("2026-01-02T08:59:59"))
+
+
+def test_session_spans_are_read_from_their_cache_without_the_calendar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from tracker import calendar
+    from tracker.calendar import SessionSpans
+
+    ts = np.array([hkt("2026-01-02T12:30"), hkt("2026-01-05T10:00")], dtype=np.int64)
+    assert SessionSpans("XHKG", cache=tmp_path).outside(ts) == (1, ts[0])
+    [cached] = tmp_path.iterdir()
+    assert cached.name.startswith("sessions-XHKG-2026-")
+
+    def unavailable(*args: object) -> None:
+        raise AssertionError("exchange_calendars asked again")
+
+    monkeypatch.setattr(calendar.MarketCalendar, "periods", unavailable)
+    assert SessionSpans("XHKG", cache=tmp_path).outside(ts) == (1, ts[0])
+
+
+def test_a_year_the_calendar_does_not_know_is_never_called_outside(tmp_path: Path) -> None:
+    import numpy as np
+
+    from tracker.calendar import SessionSpans
+
+    ts = np.array([hkt("2150-01-03T03:00")], dtype=np.int64)  # XHKG holidays end in 2049
+
+    assert SessionSpans("XHKG", cache=tmp_path).outside(ts) == (0, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -23,6 +24,7 @@ from tracker.cli.base import (
     safe_url,
 )
 from tracker.core.limits import speed_problem
+from tracker.core.model import ts_to_datetime
 
 if TYPE_CHECKING:
     from tracker.bootstrap import App
@@ -119,6 +121,13 @@ def replay(
         f"{plural(bad, 'bad row')} skipped; {plural(len(report.alerts), 'alert')}{log}; "
         f"database {where}"
     )
+    if report.outside and report.first_outside_us is not None:
+        first = ts_to_datetime(report.first_outside_us).astimezone(ZoneInfo(listing.timezone))
+        click.echo(
+            f"{tape}: {plural(report.outside, 'tick')} outside {listing.id}'s trading sessions "
+            f"({listing.calendar}), the first at {first.isoformat()}; replayed all the same",
+            err=True,
+        )
     report_undelivered(app)
 
 
