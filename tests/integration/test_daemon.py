@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from commands import Tracker
 
 from tracker.bootstrap import build_app, build_daemon, build_settings
@@ -252,6 +253,69 @@ def test_status_exits_1_when_the_daemon_stopped_cleanly(
     result = status(tracker, listings_file, db_file)
     assert result.returncode == 1
     assert "stopped" in result.stdout
+
+
+def store_tick(db_file: Path, listing_id: str, at: str, price: float) -> None:
+    """A tick written straight to the store, as a replay would have stored it."""
+    engine = create_engine(f"sqlite:///{db_file}")
+    ensure_schema(engine)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO ticks (listing_id, ts_us, seq, price) VALUES (:listing, :ts, 0, :p)"
+            ),
+            {
+                "listing": listing_id,
+                "ts": datetime_to_ts(dt.datetime.fromisoformat(at)),
+                "p": price,
+            },
+        )
+    engine.dispose()
+
+
+def test_status_lists_the_listings_of_a_database_no_daemon_ran_on(
+    tracker: Tracker, listings_file: Path, db_file: Path
+) -> None:
+    store_tick(db_file, "alpha", "2026-01-02T16:09:00+08:00", 34.46)
+
+    result = status(tracker, listings_file, db_file)
+
+    assert result.returncode == 1  # no daemon runs: unhealthy, and said so
+    assert result.stdout.splitlines()[:2] == [
+        "daemon: no heartbeat (never ran against this database)",
+        "alpha: last tick 2026-01-02T16:09:00+08:00 at 34.46; source feed",
+    ]
+    assert "quiet: no tick stored" in result.stdout
+
+
+def test_status_ages_are_readable_and_never_negative(
+    tracker: Tracker, listings_file: Path, db_file: Path
+) -> None:
+    write_beat(db_file, age_seconds=123)  # its clock at START, 09:30
+    store_tick(db_file, "alpha", "2026-01-02T09:05:56+08:00", 30.0)
+    store_tick(db_file, "beta", "2026-01-02T09:54:34+08:00", 31.0)  # a replay stored it later
+
+    result = status(tracker, listings_file, db_file, "--max-age", "600")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "daemon: heartbeat 2m03s ago (pid 4242)" in result.stdout
+    assert "alpha: last tick 2026-01-02T09:05:56+08:00 at 30, 24m04s before the daemon's clock" in (
+        result.stdout
+    )
+    assert "beta: last tick 2026-01-02T09:54:34+08:00 at 31, 24m34s after the daemon's clock" in (
+        result.stdout
+    )
+    assert "-" not in "".join(line.split("+08:00")[-1] for line in result.stdout.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(-5, "0s"), (0, "0s"), (59.9, "59s"), (123, "2m03s"), (3600, "1h00m"), (93_784, "1d02h")],
+)
+def test_human_ages(seconds: float, shown: str) -> None:
+    from tracker.cli.live import human_age
+
+    assert human_age(seconds) == shown
 
 
 def test_the_daemon_freezes_what_start_up_built_before_its_first_poll(

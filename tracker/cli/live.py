@@ -220,15 +220,16 @@ def status(config: str | None, db: str | None, max_age: float) -> None:
     store = command_store(db)
     beats = {beat.name: beat for beat in store.heartbeats()}
     beat = beats.get("daemon")
+    clock_now = None
     if beat is None:
         click.echo("daemon: no heartbeat (never ran against this database)")
-        raise click.exceptions.Exit(1)
-    age = time.time() - beat.wall_us / 1e6
-    clock_now = ts_to_datetime(beat.clock_us)
-    state = "stopped" if beat.detail == "stopped" else f"pid {beat.pid}"
-    zone = ZoneInfo(next(iter(listings.by_id.values())).timezone) if listings.by_id else None
-    shown = clock_now.astimezone(zone) if zone else clock_now
-    click.echo(f"daemon: heartbeat {age:.0f}s ago ({state}), its clock {shown.isoformat()}")
+    else:
+        age = time.time() - beat.wall_us / 1e6
+        clock_now = ts_to_datetime(beat.clock_us)
+        state = "stopped" if beat.detail == "stopped" else f"pid {beat.pid}"
+        first = next(iter(listings.by_id.values()), None)
+        shown = clock_now.astimezone(ZoneInfo(first.timezone)) if first else clock_now
+        click.echo(f"daemon: heartbeat {_ago(age)} ({state}), its clock {shown.isoformat()}")
     for listing in listings.by_id.values():
         sources = listings.configs[listing.id].polled
         used = ""
@@ -240,17 +241,36 @@ def status(config: str | None, db: str | None, max_age: float) -> None:
         if last is None:
             click.echo(f"{listing.id}: no tick stored{used}")
             continue
-        tick_age = (clock_now - last.ts).total_seconds()
         local = last.ts.astimezone(ZoneInfo(listing.timezone)).isoformat()
-        click.echo(
-            f"{listing.id}: last tick {local} at {last.price:g}, "
-            f"{tick_age:.0f}s before the daemon's clock{used}"
-        )
+        line = f"{listing.id}: last tick {local} at {last.price:g}"
+        if clock_now is not None:
+            behind = (clock_now - last.ts).total_seconds()
+            side = "before" if behind >= 0 else "after"
+            line += f", {human_age(abs(behind))} {side} the daemon's clock"
+        click.echo(line + used)
+    if beat is None:
+        raise click.exceptions.Exit(1)
     if beat.detail == "stopped" or age > max_age:
         click.echo(
             f"stale: the daemon is not running (heartbeat older than {max_age:g}s or stopped)"
         )
         raise click.exceptions.Exit(1)
+
+
+def human_age(seconds: float) -> str:
+    """A span as people read it: 42s, 2m03s, 1h05m, 3d04h."""
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86_400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86_400}d{whole % 86_400 // 3600:02d}h"
+
+
+def _ago(seconds: float) -> str:
+    return "just now" if seconds < 1 else f"{human_age(seconds)} ago"
 
 
 def _ordinal(n: int) -> str:
