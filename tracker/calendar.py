@@ -91,6 +91,14 @@ class MarketCalendar:
         lo, hi = datetime_to_ts(start), datetime_to_ts(end)
         return [p for p in self._periods if p.end > lo and p.start < hi]
 
+    def next_open(self, instant: dt.datetime) -> int | None:
+        """When trading next starts after an instant (epoch µs), within a month; None if not."""
+        after = datetime_to_ts(instant)
+        for period in self.periods(instant, instant + dt.timedelta(days=31)):
+            if period.phase in TRADING and period.start > after:
+                return period.start
+        return None
+
     def phase(self, instant: dt.datetime) -> Phase:
         """The phase the market is in at an instant."""
         self._cover(instant.date() - dt.timedelta(days=1), instant.date() + dt.timedelta(days=1))

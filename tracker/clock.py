@@ -58,3 +58,15 @@ class SimulatedClock:
     def wall_seconds(self, clock_seconds: float) -> float:
         """How many wall seconds a span of clock seconds takes."""
         return clock_seconds / self.speed
+
+
+def human_span(seconds: float) -> str:
+    """A span of time as people read it: 42s, 2m03s, 1h05m, 3d04h (never negative)."""
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86_400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86_400}d{whole % 86_400 // 3600:02d}h"

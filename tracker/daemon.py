@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from tracker.clock import Clock
+from tracker.calendar import TRADING
+from tracker.clock import Clock, human_span
 from tracker.core.model import datetime_to_ts, ts_to_datetime
 from tracker.errors import StorageError
 from tracker.ingest import Ingestor
@@ -78,6 +79,7 @@ class Daemon:
             self.clock.now().isoformat(),
             self.clock.speed,
         )
+        self.say_when_markets_open()
         lost: str | None = None
         try:
             with self.ingestor.background_dispatch():
@@ -115,6 +117,29 @@ class Daemon:
         if identity != self._identity:
             return f"database {self.database} was replaced by another file"
         return None
+
+    def say_when_markets_open(self) -> None:
+        """Started while no listing's market trades: one line saying when polling begins."""
+        now = self.clock.now()
+        opens = []
+        for poller in self.pollers:
+            if poller.calendar.phase(now) in TRADING:
+                return
+            at = poller.next_open(now)
+            if at is not None:
+                opens.append((at, poller))
+        if not opens:
+            return
+        at, first = min(opens, key=lambda found: found[0])
+        local = ts_to_datetime(at).astimezone(ZoneInfo(first.listing.timezone))
+        wait = (at - datetime_to_ts(now)) / 1_000_000 / self.clock.speed
+        logger.warning(
+            "no market is open now: %s's next session opens at %s (in %s of wall time); "
+            "polling starts then",
+            first.listing.id,
+            local.isoformat(),
+            human_span(wait),
+        )
 
     def settle(self) -> None:
         """Before the first poll: keep start-up's objects out of the collector's full passes.

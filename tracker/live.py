@@ -123,6 +123,7 @@ class ListingPoller:
         self._taken: Quote | None = None  # the last quote answered
         self._triage = Triage(listing)
         self._late = False  # a late poll's answer is still to come
+        self._opens_us: int | None = None  # clock: when the market opens next, while closed
         self._asked: set[int] = set()  # the sources asked in this poll
         self._asked_at_us: int | None = None  # clock: the last poll that asked a source
         self._preferred_at_us = 0  # clock: when a preferred source is tried again
@@ -172,6 +173,8 @@ class ListingPoller:
         now_us = datetime_to_ts(now)
         session = self._day(now)
         if not self._open(now, now_us, session):
+            if self._opens_us is None or now_us >= self._opens_us:
+                self._closed(now)
             self.outcome = "idle"
             return None
         self._late = self._late or self._is_late(now, now_us, session)
@@ -500,6 +503,21 @@ class ListingPoller:
             return False
         last = self.ingestor.state(self.listing).last_ts_us
         return last is None or last < closing
+
+    def next_open(self, now: dt.datetime) -> int | None:
+        """When the listing's market next opens after ``now`` (epoch µs), if within a month."""
+        return self.calendar.next_open(now)
+
+    def _closed(self, now: dt.datetime) -> None:
+        """Log, once a closed stretch, when the market opens again."""
+        opens = self.next_open(now)
+        self._opens_us = opens if opens is not None else datetime_to_ts(now) + 86_400_000_000
+        if opens is not None:
+            logger.info(
+                "%s: market closed; the next session opens at %s",
+                self.listing.id,
+                ts_to_datetime(opens).astimezone(self._zone).isoformat(),
+            )
 
     def _is_late(self, now: dt.datetime, now_us: int, session: DaySession) -> bool:
         """Whether this poll comes after the daemon missed the market: its first poll of the

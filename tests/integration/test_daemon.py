@@ -313,9 +313,9 @@ def test_status_ages_are_readable_and_never_negative(
     [(-5, "0s"), (0, "0s"), (59.9, "59s"), (123, "2m03s"), (3600, "1h00m"), (93_784, "1d02h")],
 )
 def test_human_ages(seconds: float, shown: str) -> None:
-    from tracker.cli.live import human_age
+    from tracker.clock import human_span
 
-    assert human_age(seconds) == shown
+    assert human_span(seconds) == shown
 
 
 def test_the_daemon_freezes_what_start_up_built_before_its_first_poll(
@@ -424,3 +424,47 @@ def test_an_answer_that_is_not_a_clock_is_refused_at_once(body: bytes, reason: s
         server.respond(200, body)
         with pytest.raises(SourceUnavailableError, match=reason):
             fetch_clock(f"{server.base}/clock", sleep=lambda s: pytest.fail("waited"))
+
+
+# --- started while the markets are closed ---------------------------------------------------
+
+
+def closed_daemon(listings_file: Path, db_file: Path, workdir: Path, at: str) -> Daemon:
+    settings = build_settings(f"sqlite:///{db_file}", str(workdir / "alerts.jsonl"))
+    app = build_app(load_listings(listings_file), settings)
+    moment = dt.datetime.fromisoformat(at)
+    return build_daemon(app, SimulatedClock(moment, 1.0), moment)  # --until: stop at once
+
+
+def test_a_daemon_started_while_markets_are_closed_says_when_the_next_session_opens(
+    listings_file: Path, db_file: Path, workdir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    daemon = closed_daemon(listings_file, db_file, workdir, "2026-01-03T19:59:30+08:00")  # Sat
+
+    with caplog.at_level(logging.INFO):
+        daemon.run()
+
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == [
+        "no market is open now: alpha's next session opens at 2026-01-05T09:00:00+08:00 "
+        "(in 1d13h of wall time); polling starts then"
+    ]
+    daemon.ingestor.store.close()
+
+
+def test_a_poller_logs_once_a_closed_stretch_when_its_market_opens_again(
+    listings_file: Path, db_file: Path, workdir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    daemon = closed_daemon(listings_file, db_file, workdir, "2026-01-02T12:05:00+08:00")  # lunch
+    [alpha] = [p for p in daemon.pollers if p.listing.id == "alpha"]
+
+    with caplog.at_level(logging.INFO, logger="tracker.live"):
+        for minute in ("12:05", "12:20", "12:40"):
+            alpha.ask(dt.datetime.fromisoformat(f"2026-01-02T{minute}:00+08:00"))
+        alpha.ask(dt.datetime.fromisoformat("2026-01-02T16:40:00+08:00"))  # the day is over
+
+    assert [r.getMessage() for r in caplog.records] == [
+        "alpha: market closed; the next session opens at 2026-01-02T13:00:00+08:00",
+        "alpha: market closed; the next session opens at 2026-01-05T09:00:00+08:00",
+    ]
+    daemon.ingestor.store.close()

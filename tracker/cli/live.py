@@ -20,6 +20,7 @@ from tracker.cli.base import (
     read_checked,
     report_undelivered,
 )
+from tracker.clock import human_span
 from tracker.core.limits import duration_problem
 from tracker.errors import ConfigError, InputError, TrackerError
 from tracker.web import DEFAULT_ADDRESS
@@ -246,7 +247,7 @@ def status(config: str | None, db: str | None, max_age: float) -> None:
         if clock_now is not None:
             behind = (clock_now - last.ts).total_seconds()
             side = "before" if behind >= 0 else "after"
-            line += f", {human_age(abs(behind))} {side} the daemon's clock"
+            line += f", {human_span(abs(behind))} {side} the daemon's clock"
         click.echo(line + used)
     if beat is None:
         raise click.exceptions.Exit(1)
@@ -257,20 +258,8 @@ def status(config: str | None, db: str | None, max_age: float) -> None:
         raise click.exceptions.Exit(1)
 
 
-def human_age(seconds: float) -> str:
-    """A span as people read it: 42s, 2m03s, 1h05m, 3d04h."""
-    whole = max(0, int(seconds))
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    if whole < 86_400:
-        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-    return f"{whole // 86_400}d{whole % 86_400 // 3600:02d}h"
-
-
 def _ago(seconds: float) -> str:
-    return "just now" if seconds < 1 else f"{human_age(seconds)} ago"
+    return "just now" if seconds < 1 else f"{human_span(seconds)} ago"
 
 
 def _ordinal(n: int) -> str:
