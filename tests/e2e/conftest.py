@@ -42,11 +42,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless Debian Chromium driven by Playwright (never a browser Playwright downloads).
 
-    Each ``launch`` runs on a fresh temporary profile (``--user-data-dir``). Without the
+    Module-scoped: while Playwright's sync API is open its event loop counts as running
+    in the main thread, which later tests (and code that runs a loop of its own) must
+    not inherit. Each ``launch`` runs on a fresh temporary profile. Without the
     browser the tests skip, unless ``TRACKER_TEST_BROWSER=required`` (CI): then they fail.
     """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -309,6 +310,22 @@ def test_the_timeout_is_a_deadline_for_the_whole_request_however_slow_the_drip()
     assert time.monotonic() - started < 2.0
     sink.close()
     dripper.close()
+
+
+def test_a_caller_inside_a_running_event_loop_delivers_too(receiver: Receiver) -> None:
+    """An async application (or Playwright's sync API) has a loop running in the thread."""
+    sink = webhook(receiver.url)
+
+    async def deliver_from_a_coroutine() -> None:
+        sink.deliver([Delivery(make_alert(1))])
+        sink.close()
+
+    # a thread of its own: this one may already run a loop (the browser tests' Playwright)
+    caller = threading.Thread(target=asyncio.run, args=(deliver_from_a_coroutine(),))
+    caller.start()
+    caller.join()
+
+    assert receiver.ids() == [make_alert(1).alert_id]
 
 
 def test_a_batch_stops_at_its_first_failure_saying_how_many_got_through(

@@ -41,8 +41,10 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 import httpx
 
@@ -52,6 +54,8 @@ logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Tracker-Signature"
 REDELIVERY_HEADER = "X-Tracker-Redelivery"
+
+T = TypeVar("T")
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -72,9 +76,11 @@ def request_body(delivery: Delivery) -> bytes:
 class WebhookSink:
     """POSTs each alert record to a URL, one request per alert, each within ``timeout``.
 
-    The requests run on an event loop of the sink's own, so that one can be cut off
-    at its deadline wherever it stands (connecting, sending, or reading an answer a
-    byte at a time); one thread at a time delivers to a sink (the outbox's lock).
+    The requests run on an event loop of the sink's own, in a thread of its own, so
+    that one can be cut off at its deadline wherever it stands (connecting, sending,
+    or reading an answer a byte at a time), and so that a caller that is itself
+    inside a running event loop (an async application, Playwright's sync API) can
+    deliver too; one thread at a time delivers to a sink (the outbox's lock).
     """
 
     batch_size = 1
@@ -98,6 +104,10 @@ class WebhookSink:
         self._wall = wall
         self.deadline = timeout
         self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name=f"{name}-sink", daemon=True
+        )
+        self._thread.start()
         self._client = httpx.AsyncClient(timeout=timeout, headers={"User-Agent": user_agent})
 
     def deliver(self, batch: Sequence[Delivery]) -> None:
@@ -111,9 +121,16 @@ class WebhookSink:
 
     def close(self) -> None:
         """Close the HTTP connections and the event loop."""
-        if not self._loop.is_closed():
-            self._loop.run_until_complete(self._client.aclose())
-            self._loop.close()
+        if self._loop.is_closed():
+            return
+        self._run(self._client.aclose())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def _run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the sink's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result()
 
     def _post(self, delivery: Delivery) -> None:
         body = request_body(delivery)
@@ -124,7 +141,7 @@ class WebhookSink:
             headers[REDELIVERY_HEADER] = "true"
         request = self._client.post(self.url, content=body, headers=headers)
         try:
-            response = self._loop.run_until_complete(asyncio.wait_for(request, self.deadline))
+            response = self._run(asyncio.wait_for(request, self.deadline))
         except (httpx.TimeoutException, TimeoutError):
             raise DeliveryError(f"POST {self.url}: no answer within {self.deadline:g}s") from None
         except httpx.HTTPError as exc:
