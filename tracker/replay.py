@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tracker.calendar import SessionSpans
-from tracker.core.model import MICROS, Listing, Tick
+from tracker.core.model import MICROS, Listing, ListingState, Tick
 from tracker.ingest import Ingested, Ingestor
 from tracker.sources.tape import BadRow, Tape, TapeReader
 from tracker.store.repository import StoredAlert
@@ -137,6 +137,14 @@ def market_offsets(ticks: Sequence[Tick], intervals: Sequence[tuple[int, int]]) 
     return [(elapsed(tick.ts_us) - origin) / MICROS for tick in ticks]
 
 
+def _stored_count(ticks: Sequence[Tick], state: ListingState) -> int:
+    """How many of a tape's first ticks are at or before the state's high-water mark."""
+    if state.last_ts_us is None:
+        return 0
+    mark = (state.last_ts_us, state.last_seq)
+    return bisect.bisect_right(ticks, mark, key=lambda tick: (tick.ts_us, tick.seq))
+
+
 class PacedReplay:
     """A tape played at ``speed`` market seconds per wall second, stepped by the scheduler."""
 
@@ -155,7 +163,11 @@ class PacedReplay:
         self.ingestor = ingestor
         self.report = ReplayReport(tape.rows, len(tape.ticks), tape.bad_rows)
         self.report.sessions(SessionSpans(listing.calendar), _instants(tape.ticks))
-        self._due = [offset / speed for offset in market_offsets(tape.ticks, intervals)]
+        # ticks stored by an earlier run are due at once (they add nothing): the pace
+        # starts at the first tick not stored yet, so a replay resumed is not a wait
+        stored = _stored_count(tape.ticks, ingestor.state(listing))
+        offsets = market_offsets(tape.ticks[stored:], intervals)
+        self._due = [0.0] * stored + [offset / speed for offset in offsets]
         self._next = 0
 
     @property

@@ -104,6 +104,28 @@ def test_paced_and_fast_replays_store_the_same(
     engine.dispose()
 
 
+def test_a_paced_replay_of_stored_ticks_does_not_wait_for_them(
+    tape: Tape, intervals: list, store: SqlStore
+) -> None:
+    kept = next(i for i, t in enumerate(tape.ticks) if t.ts_us >= ts_us("2026-01-02T14:00:00"))
+    replay_tape(LISTING, Tape(tape.path, tape.ticks[:kept], [], kept), Ingestor(store, []), 10_000)
+
+    paced = PacedReplay(LISTING, tape, Ingestor(store, []), 60, intervals)
+    assert not paced.step(0.0)  # the stored ticks at once, and the first one not stored
+    assert paced.report.already_stored == kept
+    assert paced.report.stored == 1
+    paced.step(0.99)  # the next unstored ones keep the pace from there
+    assert paced.report.stored == 1 + sum(
+        1 for t in tape.ticks[kept + 1 :] if t.ts_us - tape.ticks[kept].ts_us <= 59_400_000
+    )
+    assert paced.step(1e9)
+
+    again = PacedReplay(LISTING, tape, Ingestor(store, []), 60, intervals)
+    assert again.step(0.0)  # a day stored whole: done at once, nothing added
+    assert again.report.already_stored == len(tape.ticks)
+    assert again.report.stored == 0
+
+
 def test_stepped_run_hands_the_step_elapsed_wall_time() -> None:
     clock = iter([100.0, 100.5, 103.0]).__next__
     seen: list[float] = []
