@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -380,6 +381,31 @@ def test_run_clock_waits_for_a_feed_that_refuses_connections(
     assert len(lines) == 3  # one a try
     assert lines[0].startswith(f"--clock {url}: no clock yet (")
     assert lines[0].endswith("; trying again in 1s")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_while_waiting_for_the_clock_ends_run_cleanly(
+    signum: int, listings_file: Path, tmp_path: Path
+) -> None:
+    from commands import tracker_command, tracker_env
+    from feeds import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/clock"  # no feed yet: it waits (1 s, 2 s, ...)
+    db = tmp_path / "t.db"
+    with subprocess.Popen(
+        [*tracker_command(), "run", "--clock", url, "--config", str(listings_file)],
+        env=tracker_env(TRACKER_DB_URL=f"sqlite:///{db}"),
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as daemon:
+        assert daemon.stderr is not None
+        assert "no clock yet" in daemon.stderr.readline()
+
+        daemon.send_signal(signum)
+
+        assert daemon.wait(timeout=30) == 0
+        assert "Traceback" not in daemon.stderr.read()
+    assert not db.exists()  # nothing opened before the clock
 
 
 def test_run_clock_starts_once_a_starting_feed_answers(caplog: pytest.LogCaptureFixture) -> None:

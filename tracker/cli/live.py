@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
@@ -24,6 +25,9 @@ from tracker.clock import human_span
 from tracker.core.limits import duration_problem
 from tracker.errors import ConfigError, InputError, TrackerError
 from tracker.web import DEFAULT_ADDRESS
+
+if TYPE_CHECKING:
+    from tracker.clock import SimulatedClock
 
 
 @cli.command()
@@ -63,7 +67,6 @@ def run(
         build_daemon,
         build_settings,
         build_web,
-        fetch_clock,
         parse_instant,
     )
     from tracker.clock import Clock, SimulatedClock, SystemClock
@@ -91,7 +94,7 @@ def run(
     if begin is not None:
         clock = SimulatedClock(begin, speed or 1.0)
     elif clock_url:
-        clock = fetch_clock(clock_url)
+        clock = _wait_for_clock(clock_url)
     else:
         clock = SystemClock()
     if end is not None and end <= clock.now():
@@ -260,6 +263,30 @@ def status(config: str | None, db: str | None, max_age: float) -> None:
 
 def _ago(seconds: float) -> str:
     return "just now" if seconds < 1 else f"{human_span(seconds)} ago"
+
+
+def _wait_for_clock(url: str) -> SimulatedClock:
+    """A feed's clock, waited for until it answers; SIGINT or SIGTERM while waiting ends
+    the command cleanly (exit 0): nothing has been opened or written yet."""
+    import signal
+    import threading
+
+    from tracker.bootstrap import fetch_clock
+
+    stop = threading.Event()
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum in previous:
+        signal.signal(signum, lambda *_: stop.set())
+
+    def sleep(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise click.exceptions.Exit(0)
+
+    try:
+        return fetch_clock(url, sleep=sleep)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _ordinal(n: int) -> str:
