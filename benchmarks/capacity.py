@@ -274,6 +274,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         spans = run(args, Path(tmp))
     elapsed = time.perf_counter() - started
+    if len(spans["alert"]) < 2:
+        sys.exit(
+            f"{len(spans['alert'])} alerts in {args.cycles} cycles: too few for percentiles; "
+            "give more --cycles or --listings, or a shorter --period"
+        )
     p99 = statistics.quantiles(spans["alert"], n=100, method="inclusive")[98] * 1000
     requests = "60 codes a request" if args.provider == "tencent" else "a request a listing"
     polled = f"{args.listings} listings polled every second"
