@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,24 @@ from commands import Tracker, tracker_command, tracker_env
 from factories import LISTINGS, ROOT, SAMPLE_TAPE
 
 __all__ = ["LISTINGS", "ROOT", "SAMPLE_TAPE"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_tmpdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One temporary folder for the whole run, removed at its end: every command the tests
+    start (``tracker demo``'s folder, benchmarks, the browser's profile) makes its
+    temporary files there, not in /tmp."""
+    import shutil
+    import tempfile
+
+    tmp_path_factory.getbasetemp()  # pytest's own folders stay where pytest keeps them
+    folder = Path(tempfile.mkdtemp(prefix="tracker-tests-"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(folder))
+        patch.setattr(tempfile, "tempdir", None)  # recomputed from TMPDIR on next use
+        yield folder
+    tempfile.tempdir = None
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
