@@ -330,6 +330,7 @@ class DispatchThreads:
             event.set()
         for thread in self._threads:
             thread.join()
+        self.outbox.stopping.clear()  # a later dispatch in this process delivers in full
 
     def _run(self, sink: AlertSink) -> None:
         wake = self._wakes[sink.name]
