@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,25 @@ def test_with_nothing_stored_a_listing_carries_the_session_of_its_clocks_today(
     payload = api.answer("/api/listings/biren", {}).payload
     assert payload["last"] is None
     assert payload["session"]["date"] == "2026-01-05"  # the simulated day, not the machine's
+
+
+def test_listings_say_whether_a_daemon_writes_the_database(store: SqlStore) -> None:
+    from tracker.store.repository import Heartbeat
+
+    api = ReadApi(store, load_listings(LISTINGS))
+    assert api.listings_payload()["daemon"] == {"running": False, "clock": None, "clock_us": None}
+    now_us = int(time.time() * 1e6)
+    clock_us = 1_767_319_200_000_000  # its simulated clock: 2026-01-02T10:00+08:00
+    store.beat(Heartbeat("daemon", now_us, clock_us, 4242, "1 listings"))
+    assert api.listings_payload()["daemon"] == {
+        "running": True,
+        "clock": "2026-01-02T02:00:00+00:00",
+        "clock_us": clock_us,
+    }
+    store.beat(Heartbeat("daemon", now_us - 61_000_000, clock_us, 4242, "1 listings"))
+    assert api.listings_payload()["daemon"]["running"] is False  # a beat over a minute old
+    store.beat(Heartbeat("daemon", now_us, clock_us, 4242, "stopped"))
+    assert api.listings_payload()["daemon"]["running"] is False
 
 
 def test_a_daily_rules_level_is_served_for_the_day_it_is_asked_about(
@@ -320,11 +340,24 @@ def test_the_page_and_every_file_it_loads_are_served_from_the_package(
     assert page.headers["Content-Type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
     loaded = re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text)
-    assert sorted(loaded) == ["/static/app.css", "/static/app.js"]
+    library = "/static/vendor/lightweight-charts.standalone.production.js"
+    assert sorted(loaded) == ["/static/app.css", "/static/app.js", library]
     for path in ["/", *loaded]:
         text = client.get(path).text
-        urls = set(re.findall(r"https?://[^\s\"'`]+", text)) - {"http://www.w3.org/2000/svg"}
+        urls = set(re.findall(r"https?://[^\s\"'`]+", text)) - NOT_LOADED
         assert urls == set(), f"{path} loads from elsewhere: {urls}"  # no CDN: a closed network
+
+
+# URLs in the page's files that are never fetched: an XML namespace, the chart library's
+# licence banner, TradingView's attribution link in the footer, and the link of the library's
+# attribution logo (the page turns the logo off and credits TradingView in its footer).
+NOT_LOADED = {
+    "http://www.w3.org/2000/svg",
+    "https://www.apache.org/licenses/LICENSE-2.0",
+    "https://www.tradingview.com/",
+    "https://www.tradingview.com/?utm_medium=lwc-link&utm_campaign=lwc-chart${this.hm()}"
+    "&utm_content=lwc-5.3.0",
+}
 
 
 def test_parse_address_takes_host_port_and_bracketed_ipv6() -> None:

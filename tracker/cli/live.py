@@ -24,6 +24,7 @@ from tracker.cli.base import (
 from tracker.clock import human_span
 from tracker.core.limits import duration_problem
 from tracker.errors import ConfigError, InputError, TrackerError
+from tracker.store import HEARTBEAT_MAX_AGE_S
 from tracker.web import DEFAULT_ADDRESS
 
 if TYPE_CHECKING:
@@ -206,7 +207,7 @@ def feed(
 @click.option(
     "--max-age",
     type=float,
-    default=60.0,
+    default=HEARTBEAT_MAX_AGE_S,
     show_default=True,
     metavar="SECONDS",
     help="A heartbeat older than this (wall seconds) is stale.",
@@ -254,7 +255,7 @@ def status(config: str | None, db: str | None, max_age: float) -> None:
         click.echo(line + used)
     if beat is None:
         raise click.exceptions.Exit(1)
-    if beat.detail == "stopped" or age > max_age:
+    if not beat.running(time.time(), max_age):
         click.echo(
             f"stale: the daemon is not running (heartbeat older than {max_age:g}s or stopped)"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +220,13 @@ def storage_error(engine: Engine, exc: SQLAlchemyError) -> StorageError:
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     reason = detail[0] if detail else type(exc).__name__
     return StorageError(f"database {_safe_url(engine)}: {reason}")
+
+
+@contextlib.contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for reading; a driver error becomes a StorageError naming the database."""
+    try:
+        with engine.connect() as connection:
+            yield connection
+    except SQLAlchemyError as exc:
+        raise storage_error(engine, exc) from exc

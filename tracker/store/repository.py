@@ -14,8 +14,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.core.model import Extremes, Listing, ListingState, RuleState, Tick
+from tracker.store import HEARTBEAT_MAX_AGE_S
 from tracker.store import tables as t
-from tracker.store.engine import checkpoint, defer_checkpoints, storage_error
+from tracker.store.engine import checkpoint, defer_checkpoints, read_connection, storage_error
 
 if TYPE_CHECKING:
     from tracker.core.batch import TickArrays
@@ -104,6 +105,10 @@ class Heartbeat:
     pid: int
     detail: str | None
 
+    def running(self, wall_s: float, max_age_s: float = HEARTBEAT_MAX_AGE_S) -> bool:
+        """Whether the daemon still runs at wall time ``wall_s``: not stopped, beat lately."""
+        return self.detail != "stopped" and wall_s - self.wall_us / 1e6 <= max_age_s
+
 
 @dataclass(frozen=True, slots=True)
 class Silence:
@@ -158,11 +163,8 @@ class SqlStore:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as connection:
-                yield connection
-        except SQLAlchemyError as exc:
-            raise storage_error(self.engine, exc) from exc
+        with read_connection(self.engine) as connection:
+            yield connection
 
     def save_listing(self, listing: Listing) -> None:
         """Record (or update) a listing's identity and figures."""
@@ -285,9 +287,19 @@ class SqlStore:
             return [StoredAlert(*row) for row in connection.execute(query)]
 
     def ticks(
-        self, listing_id: str, start_us: int | None = None, end_us: int | None = None
+        self,
+        listing_id: str,
+        start_us: int | None = None,
+        end_us: int | None = None,
+        *,
+        after: tuple[int, int] | None = None,
+        limit: int | None = None,
     ) -> list[Tick]:
-        """A listing's stored ticks in (ts, seq) order, within [start, end) when given."""
+        """A listing's stored ticks in (ts, seq) order, within [start, end) when given.
+
+        ``after`` a ``(ts_us, seq)`` key: only the ticks after it, and at most ``limit``:
+        a page read by key, one index seek to the cursor (no OFFSET).
+        """
         c = t.ticks.c
         query = (
             sa.select(c.ts_us, c.seq, c.price, c.volume, c.turnover)
@@ -298,6 +310,12 @@ class SqlStore:
             query = query.where(c.ts_us >= start_us)
         if end_us is not None:
             query = query.where(c.ts_us < end_us)
+        if after is not None:
+            ts_us, seq = after
+            # the first term gives every database a plain range on the key's leading column
+            query = query.where(c.ts_us >= ts_us, sa.tuple_(c.ts_us, c.seq) > sa.tuple_(ts_us, seq))
+        if limit is not None:
+            query = query.limit(limit)
         with self._read() as connection:
             return [Tick(*row) for row in connection.execute(query)]
 

@@ -4,7 +4,10 @@
   last stored price and its day's trading session; ``GET /api/listings/ID``: one of
   them (``?date=YYYY-MM-DD`` for another day's levels and session).
 - ``GET /api/listings/ID/ticks``: a day's ticks (``?date=YYYY-MM-DD``, exchange date;
-  default the last day stored), or from an instant on (``?since=``), or both.
+  default the last day stored), or from an instant on (``?since=``), or both; a page of
+  them with ``?limit=N`` (and ``"next"``, the cursor to ask ``?after=`` for the rest).
+- ``GET /api/listings/ID/bars``: the same ticks as bars of ``?interval=`` (1s, 5s, 1m, 5m),
+  computed by the database.
 - ``GET /api/alerts``: stored alert records in firing order (``?listing=``, ``?since=``,
   ``?date=``).
 
@@ -17,6 +20,10 @@ the day's open or the previous close has that day's ``level`` (null until known)
 ``since`` is inclusive: an ISO 8601 time (exchange time without an offset, ``Z`` or
 ``+08:00`` with one) or a plain integer of epoch microseconds (a tick's ``ts_us``).
 Incremental readers ask from the last instant they have and drop what they have.
+
+``after`` is exclusive: ``TS_US:SEQ``, a tick's key, as ``next`` gives it; a page is read by
+key, never by offset. A bar starts at a multiple of its interval in epoch time and ends with
+its last tick's key (``last_ts_us``, ``last_seq``), from which events can take over.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +52,12 @@ from tracker.core.model import (
     local_date,
     ts_to_datetime,
 )
+from tracker.store.bars import Bar, tick_bars
 from tracker.store.repository import SqlStore, StoredAlert
+
+INTERVALS_S = {"1s": 1, "5s": 5, "1m": 60, "5m": 300}  # the bars' intervals, in seconds
+PAGE_MAX = 100_000  # the most ticks a page holds
+_SEQ_MAX = 2**31 - 1  # the ticks table's seq is a 32-bit integer
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +98,8 @@ class ReadApi:
                 return Answer(200, self.listing_payload(listing, _date(query.get("date"))))
             if len(parts) == 3 and parts[0] == "listings" and parts[2] == "ticks":
                 return Answer(200, self.ticks_payload(self._listing(parts[1]), query))
+            if len(parts) == 3 and parts[0] == "listings" and parts[2] == "bars":
+                return Answer(200, self.bars_payload(self._listing(parts[1]), query))
             if parts == ["alerts"]:
                 return Answer(200, self.alerts_payload(query))
             raise _Refused(404, f"no such path {path!r}")
@@ -99,10 +114,23 @@ class ReadApi:
         return listing
 
     def listings_payload(self) -> dict[str, Any]:
-        """Every listing, and how wide the page's chart keeps a cut-out closed period."""
+        """Every listing, how wide the page's chart keeps a cut-out closed period, and
+        whether a daemon is writing the database (else the page shows a stored day)."""
         return {
             "listings": [self.listing_payload(listing) for listing in self.listings.by_id.values()],
             "chart": {"gap_width_s": CUT_WIDTH_S},
+            "daemon": self.daemon_payload(),
+        }
+
+    def daemon_payload(self) -> dict[str, Any]:
+        """The daemon's heartbeat: whether it runs, and its clock (null when it never ran)."""
+        beat = next((b for b in self.store.heartbeats() if b.name == "daemon"), None)
+        if beat is None:
+            return {"running": False, "clock": None, "clock_us": None}
+        return {
+            "running": beat.running(time.time()),
+            "clock": ts_to_datetime(beat.clock_us).isoformat(),
+            "clock_us": beat.clock_us,
         }
 
     def listing_payload(self, listing: Listing, date: dt.date | None = None) -> dict[str, Any]:
@@ -167,26 +195,74 @@ class ReadApi:
             return calendar.day(date, listing.timezone)
 
     def ticks_payload(self, listing: Listing, query: Mapping[str, str]) -> dict[str, Any]:
-        """A listing's ticks of a day and/or from an instant on, in (ts, seq) order."""
+        """A listing's ticks of a day and/or from an instant on, in (ts, seq) order.
+
+        With ``limit``, a page of them and ``next``: the cursor of its last tick when the
+        selection goes on (ask ``after`` it), else None.
+        """
+        limit = _limit(query.get("limit"))
+        after = _cursor(query.get("after"))
+        selection = self._selection(listing, query)
+        paged: dict[str, str | None] = {} if limit is None else {"next": None}
+        if selection is None:
+            return {"listing": listing.id, "date": None, "ticks": [], **paged}
+        date, start, end = selection
+        # one more than asked for: whether the selection goes on after the page
+        ticks = self.store.ticks(
+            listing.id, start, end, after=after, limit=None if limit is None else limit + 1
+        )
+        more = limit is not None and len(ticks) > limit
+        ticks = ticks[:limit]
+        zone = ZoneInfo(listing.timezone)
+        if more:
+            paged["next"] = f"{ticks[-1].ts_us}:{ticks[-1].seq}"
+        return {
+            "listing": listing.id,
+            "date": date.isoformat() if date else None,
+            "ticks": [tick_payload(tick, zone) for tick in ticks],
+            **paged,
+        }
+
+    def bars_payload(self, listing: Listing, query: Mapping[str, str]) -> dict[str, Any]:
+        """The ticks ``ticks_payload`` would answer, as bars of an interval (default 1m)."""
+        interval = query.get("interval", "1m")
+        seconds = INTERVALS_S.get(interval)
+        if seconds is None:
+            raise _Refused(400, f"interval {interval!r}: one of {', '.join(INTERVALS_S)}")
+        selection = self._selection(listing, query)
+        date, start, end = selection or (None, None, None)
+        bars: list[Bar] = []
+        if selection is not None:
+            bars = tick_bars(self.store.engine, listing.id, seconds * 1_000_000, start, end)
+        zone = ZoneInfo(listing.timezone)
+        return {
+            "listing": listing.id,
+            "date": date.isoformat() if date else None,
+            "interval": interval,
+            "interval_s": seconds,
+            "bars": [bar_payload(bar, zone) for bar in bars],
+        }
+
+    def _selection(
+        self, listing: Listing, query: Mapping[str, str]
+    ) -> tuple[dt.date | None, int | None, int | None] | None:
+        """The day and [start, end) a query's ``date`` and ``since`` select.
+
+        Neither given: the last day stored, or None when nothing is.
+        """
         date = _date(query.get("date"))
         since = _instant(query.get("since"), listing.timezone, "since")
         if date is None and since is None:
             last = self.store.last_tick(listing.id)
-            date = local_date(listing, last.ts_us) if last else None
-            if date is None:
-                return {"listing": listing.id, "date": None, "ticks": []}
+            if last is None:
+                return None
+            date = local_date(listing, last.ts_us)
         start = end = None
         if date is not None:
             start, end = day_bounds(listing, date)
         if since is not None:
             start = since if start is None else max(start, since)
-        zone = ZoneInfo(listing.timezone)
-        ticks = self.store.ticks(listing.id, start, end)
-        return {
-            "listing": listing.id,
-            "date": date.isoformat() if date else None,
-            "ticks": [tick_payload(tick, zone) for tick in ticks],
-        }
+        return date, start, end
 
     def alerts_payload(self, query: Mapping[str, str]) -> dict[str, Any]:
         """Stored alert records in firing order, of one listing, a day, from an instant on."""
@@ -212,6 +288,23 @@ def tick_payload(tick: Tick, zone: ZoneInfo) -> dict[str, Any]:
         "price": tick.price,
         "volume": tick.volume,
         "turnover": tick.turnover,
+    }
+
+
+def bar_payload(bar: Bar, zone: ZoneInfo) -> dict[str, Any]:
+    """A bar as JSON: ``ts`` its start in exchange time, ``ts_us`` the same in epoch µs."""
+    return {
+        "ts": ts_to_datetime(bar.start_us).astimezone(zone).isoformat(),
+        "ts_us": bar.start_us,
+        "open": bar.open,
+        "high": bar.high,
+        "low": bar.low,
+        "close": bar.close,
+        "volume": bar.volume,
+        "turnover": bar.turnover,
+        "trades": bar.trades,
+        "last_ts_us": bar.last_ts_us,
+        "last_seq": bar.last_seq,
     }
 
 
@@ -271,6 +364,32 @@ def _date(text: str | None) -> dt.date | None:
         return read_date(text)
     except ValueError as exc:
         raise _Refused(400, f"date {text!r}: {exc}") from None
+
+
+def _limit(text: str | None) -> int | None:
+    """A page's size: a whole number from 1 to ``PAGE_MAX``."""
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= 6 and 1 <= int(text) <= PAGE_MAX):
+        raise _Refused(400, f"limit {text!r}: not a whole number from 1 to {PAGE_MAX}")
+    return int(text)
+
+
+def _cursor(text: str | None) -> tuple[int, int] | None:
+    """A tick's key ``TS_US:SEQ``, as a page's ``next`` gives it."""
+    if text is None:
+        return None
+    ts_text, _, seq_text = text.partition(":")
+    digits = ts_text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit() and seq_text.isascii() and seq_text.isdigit()):
+        raise _Refused(400, f'after {text!r}: not a cursor TS_US:SEQ (a page\'s "next")')
+    try:
+        ts_us = read_epoch_us(ts_text)
+    except ValueError as exc:
+        raise _Refused(400, f"after {text!r}: {exc}") from None
+    if len(seq_text) > 10 or int(seq_text) > _SEQ_MAX:
+        raise _Refused(400, f"after {text!r}: seq is above {_SEQ_MAX}")
+    return ts_us, int(seq_text)
 
 
 def _instant(text: str | None, timezone: str, name: str) -> int | None:

@@ -6,13 +6,18 @@
   they are committed (``tracker.web.events``).
 
 ``HEAD`` answers as ``GET`` does, without the body. Any other method is refused
-(405): the server never writes. Bound to a loopback
-address it also refuses requests whose ``Host`` is not a loopback name, so a web
-page elsewhere cannot read it through DNS rebinding.
+(405): the server never writes. Bound to a loopback address it also refuses requests
+whose ``Host`` is not a loopback name, so a web page elsewhere cannot read it through DNS
+rebinding.
+
+An answer over ``GZIP_MIN_BYTES`` goes gzip-compressed to a client whose
+``Accept-Encoding`` takes gzip (the page's files are compressed once, when the server
+starts); the event stream never is, so each event arrives as it is sent.
 """
 
 from __future__ import annotations
 
+import gzip
 import ipaddress
 import json
 import logging
@@ -45,6 +50,36 @@ _PAGE_POLICY = (
     "frame-ancestors 'none'"
 )
 _LOOPBACK_NAMES = {"localhost", "localhost."}
+GZIP_MIN_BYTES = 1024  # below this, gzip's header and framing save next to nothing
+# A million ticks' JSON (139 MB) at level 5: 13.5% of it in 1.3 s; level 6 saves 0.1% more
+# in 1.8 s, level 9 goes to 12.3% in 9 s, level 1 to 15.9% in 0.6 s.
+GZIP_LEVEL = 5
+
+
+def accepts_gzip(header: str | None) -> bool:
+    """Whether an ``Accept-Encoding`` header takes gzip: named (or ``*``) with a q above 0."""
+    named: list[float] = []
+    anything: list[float] = []
+    for item in (header or "").split(","):
+        coding, *params = (part.strip().lower() for part in item.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0  # unreadable: as if refused (plain is always acceptable)
+        if coding in ("gzip", "x-gzip"):
+            named.append(weight)
+        elif coding == "*":
+            anything.append(weight)
+    return max(named or anything or [0.0]) > 0
+
+
+def compress(body: bytes, level: int = GZIP_LEVEL) -> bytes:
+    """``body`` gzipped, the same bytes each time (no timestamp in the header)."""
+    return gzip.compress(body, compresslevel=level, mtime=0)
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -81,10 +116,15 @@ def _static_files() -> dict[str, tuple[str, bytes]]:
     """The page's files by URL path, read once from the package."""
     folder = resources.files("tracker.web") / "static"
     files: dict[str, tuple[str, bytes]] = {}
-    for entry in folder.iterdir():
+    entries = [(f"/static/{entry.name}", entry) for entry in folder.iterdir()]
+    while entries:
+        path, entry = entries.pop()
+        if entry.is_dir():  # vendor/: the chart library
+            entries += [(f"{path}/{child.name}", child) for child in entry.iterdir()]
+            continue
         kind = _TYPES.get("." + entry.name.rpartition(".")[2])
         if kind is not None:
-            files[f"/static/{entry.name}"] = (kind, entry.read_bytes())
+            files[path] = (kind, entry.read_bytes())
     files["/"] = files.pop("/static/index.html")
     return files
 
@@ -98,6 +138,11 @@ class WebServer:
         self.api = api
         self.hub = hub
         self.files = _static_files()
+        self.gzipped = {  # the page's files, compressed once and hard: they never change
+            path: compress(body, 9)
+            for path, (_, body) in self.files.items()
+            if len(body) > GZIP_MIN_BYTES
+        }
         self._server = _Server((host, port), self)
         self.host = str(self._server.server_address[0])
         self.port = int(self._server.server_address[1])
@@ -202,7 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path in web.files:
             kind, body = web.files[path]
             extra = {"Content-Security-Policy": _PAGE_POLICY} if path == "/" else {}
-            self._send(200, kind, body, "no-cache", extra)
+            self._send(200, kind, body, "no-cache", extra, web.gzipped.get(path))
             return
         if path == "/api/events":
             self._stream(query.get("listing"))
@@ -273,7 +318,21 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.dumps(payload, ensure_ascii=False).encode()
         self._send(status, "application/json; charset=utf-8", body, "no-store", extra or {})
 
-    def _send(self, status: int, kind: str, body: bytes, cache: str, extra: dict[str, str]) -> None:
+    def _send(
+        self,
+        status: int,
+        kind: str,
+        body: bytes,
+        cache: str,
+        extra: dict[str, str],
+        gzipped: bytes | None = None,
+    ) -> None:
+        """An answer with its body, gzipped (``gzipped``, or compressed now) when it pays."""
+        if len(body) > GZIP_MIN_BYTES:
+            extra = {**extra, "Vary": "Accept-Encoding"}  # caches keep one of each
+            if accepts_gzip(self.headers.get("Accept-Encoding")):
+                body = gzipped if gzipped is not None else compress(body)
+                extra["Content-Encoding"] = "gzip"
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
