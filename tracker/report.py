@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,8 +12,9 @@ from zoneinfo import ZoneInfo
 from tracker.alerts.messages import big_money, money
 from tracker.alerts.record import is_rule_alert
 from tracker.calendar import DaySession, MarketCalendar, Phase
-from tracker.core.metrics import DaySummary, PricePoint, gain_pct, market_cap, summarize
-from tracker.core.model import Listing, Tick, day_bounds, local_date, ts_to_datetime
+from tracker.core.metrics import DaySummary, PricePoint, gain_pct, market_cap
+from tracker.core.model import Listing, day_bounds, local_date, ts_to_datetime
+from tracker.store.columns import DayMinutes, day_minutes, ticks_within
 from tracker.store.repository import SourceDay, SqlStore, StoredAlert
 
 
@@ -27,7 +29,7 @@ class FirstFire:
 
 @dataclass(frozen=True, slots=True)
 class DayReport:
-    """A listing's summary for one exchange-local date, with the ticks and alerts behind it."""
+    """A listing's summary for one exchange-local date, with its minutes and alerts behind it."""
 
     listing: Listing
     date: dt.date
@@ -38,9 +40,13 @@ class DayReport:
     first_fires: tuple[FirstFire, ...] = ()
     prev_close_ts: int | None = None
     session: DaySession | None = None
-    ticks: tuple[Tick, ...] = ()  # the day's stored ticks
+    minutes: DayMinutes | None = None  # the day's traded minutes, for its chart
     stored_alerts: tuple[StoredAlert, ...] = ()  # the day's stored alerts, in firing order
     source: SourceDay | None = None  # a live provider's own figures of the day, if polled
+    # The day's ticks outside its trading spans (auctions included): a Saturday's, a half
+    # day's afternoon, the lunch break's; stored and shown all the same. And the first's instant.
+    outside: int = 0
+    first_outside_us: int | None = None
 
     @property
     def partial(self) -> bool:
@@ -50,15 +56,6 @@ class DayReport:
         """
         until = self.session.opening_until if self.session is not None else None
         return until is not None and self.summary.open.ts_us > until
-
-    @property
-    def outside(self) -> list[Tick]:
-        """The day's ticks outside its trading spans (auctions included): a Saturday's, a
-        half day's afternoon, the lunch break's; stored and shown all the same."""
-        if self.session is None:
-            return []
-        spans = self.session.spans
-        return [t for t in self.ticks if not any(a <= t.ts_us <= b for a, b in spans)]
 
     @property
     def source_open(self) -> float | None:
@@ -104,11 +101,23 @@ def day_report(
 
     ``session`` (the day's calendar, looked up when not given) finds the pre-opening
     auction's price and tells whether the first stored tick is the day's opening trade.
+    The figures come from the database's aggregates of each traded minute, never from
+    the ticks one by one. The calendar is looked up (exchange_calendars and pandas: half
+    a second or more) in a thread while the database works those out.
     """
     start, end = day_bounds(listing, date)
-    ticks = store.ticks(listing.id, start, end)
-    if not ticks:
+    with ThreadPoolExecutor(1, thread_name_prefix="calendar") as pool:
+        calendar = (
+            pool.submit(MarketCalendar(listing.calendar).day, date, listing.timezone)
+            if session is None
+            else None
+        )
+        minutes = day_minutes(store.engine, listing.id, start, end)
+        if calendar is not None:
+            session = calendar.result()
+    if minutes is None:
         return None
+    assert session is not None  # given, or looked up
     stored = day_alerts(store, listing, date)
     firsts: dict[str, FirstFire] = {}
     for alert in stored:
@@ -116,34 +125,51 @@ def day_report(
         if is_rule_alert(record) and alert.rule_id not in firsts:
             firsts[alert.rule_id] = FirstFire(alert.rule_id, alert.ts_us, float(record["price"]))
     previous = store.last_tick(listing.id, before_us=start)
-    if session is None:
-        session = MarketCalendar(listing.calendar).day(date, listing.timezone)
     source = store.source_day(listing.id, date)
     prev_close = previous.price if previous else None
     debut = listing.listed_on is not None and date <= listing.listed_on
     if prev_close is None and source is not None and not debut:
         prev_close = source.prev_close  # a debut's "previous close" is its offer price
+    outside, first_outside = ticks_within(
+        store.engine, listing.id, _gaps(session.spans, start, end)
+    )
     return DayReport(
         listing,
         date,
-        summarize(ticks),
+        minutes.summary(),
         len(stored),
-        _auction(ticks, session),
+        _auction(store, listing, session),
         prev_close,
         tuple(firsts.values()),
         previous.ts_us if previous else None,
         session,
-        tuple(ticks),
+        minutes,
         tuple(stored),
         source,
+        outside,
+        first_outside,
     )
 
 
-def _auction(ticks: list[Tick], session: DaySession) -> PricePoint | None:
+def _auction(store: SqlStore, listing: Listing, session: DaySession) -> PricePoint | None:
     """The last print of the pre-opening auction, if one traded."""
-    pre_open = [p for p in session.periods if p.phase is Phase.PRE_OPEN]
-    auction = [t for t in ticks if any(p.start <= t.ts_us < p.end for p in pre_open)]
-    return PricePoint(auction[-1].ts_us, auction[-1].price) if auction else None
+    for period in reversed([p for p in session.periods if p.phase is Phase.PRE_OPEN]):
+        tick = store.last_tick(listing.id, before_us=period.end)
+        if tick is not None and tick.ts_us >= period.start:
+            return PricePoint(tick.ts_us, tick.price)
+    return None
+
+
+def _gaps(spans: list[tuple[int, int]], start: int, end: int) -> list[tuple[int, int]]:
+    """The half-open spans of ``[start, end)`` outside every trading span (ends included)."""
+    gaps, at = [], start
+    for a, b in spans:
+        if a > at:
+            gaps.append((at, min(a, end)))
+        at = max(at, b + 1)
+    if at < end:
+        gaps.append((at, end))
+    return [(a, b) for a, b in gaps if a < b]
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,11 +311,10 @@ def render(report: DayReport) -> str:
         turnover = f"{money(listing, s.turnover, 0):>14} ({big_money(listing, s.turnover, 2)})"
         lines.append(f"{'turnover':13}{turnover}" + ("  estimated" if s.turnover_estimated else ""))
     lines.append(f"{'ticks':13}{s.ticks:>14,}")
-    outside = report.outside
-    if outside:
-        first = clock(listing, outside[0].ts_us)
+    if report.outside and report.first_outside_us is not None:
+        first = clock(listing, report.first_outside_us)
         lines.append(
-            f"{'':13}{len(outside):>14,} outside the trading sessions, the first at {first}"
+            f"{'':13}{report.outside:>14,} outside the trading sessions, the first at {first}"
         )
     lines.append(f"{'alerts':13}{report.alerts:>14,}")
     for fire in report.first_fires:
@@ -369,7 +394,7 @@ def as_data(report: DayReport) -> dict[str, Any]:
         "turnover": s.turnover,
         "turnover_estimated": s.turnover_estimated,  # price x volume for ticks without one
         "ticks": s.ticks,
-        "ticks_outside_sessions": len(report.outside),
+        "ticks_outside_sessions": report.outside,
         "alerts": report.alerts,
         "first_fires": [
             {"rule": f.rule_id, "ts": when(f.ts_us), "price": f.price} for f in report.first_fires

@@ -72,13 +72,15 @@ def day_files(report: DayReport, *, page: bool = True) -> DayFiles:
     """Draw the day's chart (and, for the page, its phone rendering) and render the page."""
     from tracker.chart import DESKTOP, PHONE, day_figure, png_bytes
 
-    listing, date = report.listing, report.date
-    ticks, alerts = report.ticks, report.stored_alerts
+    listing, date, minutes = report.listing, report.date, report.minutes
+    if minutes is None:
+        raise ValueError("a report without its minutes has no chart")
+    alerts = report.stored_alerts
     charts = {}
     for layout in (DESKTOP, PHONE) if page else (DESKTOP,):
         figure = day_figure(
             listing,
-            ticks,
+            minutes,
             alerts,
             date.isoformat(),
             prev_close=report.prev_close,

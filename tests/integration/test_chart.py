@@ -126,7 +126,7 @@ def test_the_chart_shows_price_levels_alerts_and_volume(day: SqlStore) -> None:
     assert "HKD" in price_ax.get_ylabel()
     assert price_ax.get_title() == "Biren Technology (6082.HK) on 2026-01-02"
     [bars] = [c for c in volume_ax.collections if c.get_gid() == "volume"]
-    assert len(bars.get_paths()) == len(ticks)  # a bar per tick
+    assert len(bars.get_paths()) == len({tick.ts_us // 60_000_000 for tick in ticks})  # a minute
     assert volume_ax.get_ylim()[0] == 0
     assert price_ax.child_axes[0].get_ylabel().startswith("market cap")
     assert png_bytes(figure)[:8] == b"\x89PNG\r\n\x1a\n"
@@ -321,3 +321,95 @@ def test_every_text_is_at_least_10_pixels_where_the_chart_is_shown(
     per_point = width_px / (width_in * 72)
     small = {t.get_text(): t.get_fontsize() * per_point for t in texts}
     assert min(small.values()) >= 10, sorted(small.items(), key=lambda item: item[1])[:5]
+
+
+def test_the_price_line_has_every_minutes_low_and_high_where_they_traded(day: SqlStore) -> None:
+    ticks = day.ticks("biren")
+    figure, _ = figure_of(day, LISTING, "2026-01-02")
+    line = by_gid(figure.axes[0].lines, "price")["price"]
+    drawn = set(zip(line.get_xdata().tolist(), line.get_ydata().tolist(), strict=True))
+    axis = trading_axis(ticks, HKEX.day(dt.date(2026, 1, 2), LISTING.timezone).breaks)
+
+    assert (min(line.get_ydata()), max(line.get_ydata())) == (33.50, 42.88)  # the day's
+    minutes = itertools.groupby(ticks, key=lambda tick: tick.ts_us // 60_000_000)
+    for _, group in minutes:
+        traded = list(group)
+        for extreme in (min, max):  # the first tick at the minute's low, and at its high
+            tick = extreme(traded, key=lambda t: t.price)
+            assert (axis.x(tick.ts_us), tick.price) in drawn
+        assert (axis.x(traded[-1].ts_us), traded[-1].price) in drawn
+    assert len(drawn) < len(ticks)
+
+
+def test_a_spike_within_a_minute_is_drawn_at_its_instant(replayed: Replayed) -> None:
+    rows = [f"2026-01-02 10:{s // 60:02d}:{s % 60:02d},{36 + s % 3 * 0.02:.2f}" for s in range(300)]
+    rows[150] = "2026-01-02 10:02:30,41.00"
+    rows[190] = "2026-01-02 10:03:10,31.00"
+    store = replayed(LISTING, "ts,price\n" + "\n".join(rows) + "\n")
+    figure, _ = figure_of(store, LISTING, "2026-01-02")
+    line = by_gid(figure.axes[0].lines, "price")["price"]
+    points = list(zip(line.get_xdata().tolist(), line.get_ydata().tolist(), strict=True))
+
+    assert (150.0, 41.00) in points
+    assert (190.0, 31.00) in points
+    assert len(points) <= 5 * 4
+
+
+def test_each_volume_bar_is_a_minutes_volume_and_together_the_days(day: SqlStore) -> None:
+    ticks = day.ticks("biren")
+    figure, _ = figure_of(day, LISTING, "2026-01-02")
+    [bars] = by_gid(figure.axes[1].collections, "volume").values()
+    drawn = sorted((float(p.vertices[0, 0]), float(p.vertices[1, 1])) for p in bars.get_paths())
+    per_minute: dict[int, float] = {}
+    for tick in ticks:
+        minute = tick.ts_us // 60_000_000
+        per_minute[minute] = per_minute.get(minute, 0.0) + (tick.volume or 0.0)
+
+    assert [height for _, height in drawn] == [per_minute[m] for m in sorted(per_minute)]
+    assert sum(height for _, height in drawn) == 150_709_945
+    widths = {round(float(p.vertices[2, 0] - p.vertices[0, 0]), 6) for p in bars.get_paths()}
+    assert widths == {60.0}  # a minute each
+
+
+def crowded_alerts() -> list[StoredAlert]:
+    """Eight rises at the day's low, at one instant, and six falls at its high within two
+    minutes: stacked beside their price, they would run off the bottom and the top."""
+
+    def alert(n: int, ts: str, price: float, direction: str) -> StoredAlert:
+        record = {"rule": f"r{n}", "kind": "price", "direction": direction, "price": price}
+        return StoredAlert(f"a{n}", "biren", f"r{n}", ts_us(ts), 0, json.dumps(record))
+
+    rises = [alert(n, "2026-01-02T14:00:00", 33.50, "up") for n in range(8)]
+    falls = [alert(8 + n, f"2026-01-02T10:{30 + n // 3}:{n * 7:02d}", 42.88, "down")
+             for n in range(6)]  # fmt: skip
+    return rises + falls
+
+
+@pytest.mark.parametrize("layout", [DESKTOP, PHONE], ids=lambda layout: layout.name)
+def test_crowded_alerts_each_have_a_marker_inside_the_axes_at_its_price(
+    replayed: Replayed, layout: ChartLayout
+) -> None:
+    above_the_day = make_listing(offer_price=45.0)  # no levels: the day fills the price axis
+    store = replayed(above_the_day, TWO_DAYS)
+    start, end = day_bounds(above_the_day, dt.date(2026, 1, 2))
+    alerts = crowded_alerts()
+    figure = day_figure(above_the_day, store.ticks("biren", start, end), alerts, "2026-01-02",
+                        layout=layout)  # fmt: skip
+    figure.canvas.draw()
+    price_ax = figure.axes[0]
+    markers = by_gid(price_ax.lines, "alert:")
+
+    assert len(markers) == len(alerts)
+    for alert in alerts:
+        marker = markers[f"alert:{alert.alert_id}"]
+        assert marker.get_ydata()[0] == json.loads(alert.record)["price"]
+    half = markers["alert:a0"].get_markersize() * figure.dpi / 72 / 2
+    box = price_ax.get_window_extent()
+    centres = [display_points(marker)[0] for marker in markers.values()]
+    for x, y in centres:  # each marker whole inside the price axes
+        assert box.x0 <= x - half
+        assert x + half <= box.x1
+        assert box.y0 <= y - half, (y, box)
+        assert y + half <= box.y1, (y, box)
+    for a, b in itertools.combinations(centres, 2):
+        assert max(abs(a - b)) >= 2 * half * 0.95, (a, b)

@@ -2,11 +2,16 @@
 
 The x axis is trading time: the exchange calendar's closed periods within the day
 (the lunch break) take no width beyond a narrow cut, marked by a dashed line and
-labelled ("lunch 12:00-13:00"). Below the price, volume bars; on the right, the
-market cap the price stands for on the listing's share count. The offer and every
+labelled ("lunch 12:00-13:00"). Below the price, a volume bar a minute; on the right,
+the market cap the price stands for on the listing's share count. The offer and every
 rule's level are drawn inside the price axis, each labelled beside its line where
-neither the price nor an alert marker covers the label; alerts at one instant are
-stacked, so each has its own marker.
+neither the price nor an alert marker covers the label; alerts at one instant or
+close together are stacked beside their price, so each has its own marker, all
+inside the axes.
+
+The price is drawn from each minute's first, lowest, highest and last tick
+(``DayMinutes``): the same envelope as a line through every tick, from a few
+points a minute however busy the day.
 
 Two renderings: ``DESKTOP`` (the ``--png`` file) and ``PHONE`` (narrow, tall and in
 larger type, for the HTML page on a small screen).
@@ -21,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from tracker.calendar import DaySession, MarketCalendar
-from tracker.chart.axis import CUT_WIDTH_S, time_ticks, trading_axis
+from tracker.chart.axis import CUT_WIDTH_S, TradingAxis, axis_between, time_ticks
 from tracker.chart.layout import (
     ALERT,
     CUT,
@@ -41,6 +46,7 @@ from tracker.core.model import (
     local_date,
     ts_to_datetime,
 )
+from tracker.store.columns import MINUTE_US, DayMinutes
 from tracker.store.repository import StoredAlert
 
 if TYPE_CHECKING:
@@ -64,7 +70,7 @@ _VOLUME_UNITS = ((1e6, 1e6, "M shares"), (1e4, 1e3, "k shares"), (0, 1, "shares"
 
 def day_figure(
     listing: Listing,
-    ticks: Sequence[Tick],
+    day: DayMinutes | Sequence[Tick],
     alerts: Sequence[StoredAlert],
     title_date: str,
     *,
@@ -73,7 +79,7 @@ def day_figure(
     session: DaySession | None = None,
     layout: ChartLayout = DESKTOP,
 ) -> Figure:
-    """The figure of a day's ticks (in time order, at least one) and its alerts.
+    """The figure of a day's traded minutes (or its ticks, in time order, at least one).
 
     ``prev_close`` and ``day_open`` (default: the first tick) give the rules against them
     their levels; ``session`` is the day's calendar (looked up when not given).
@@ -84,20 +90,24 @@ def day_figure(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    minutes = day if isinstance(day, DayMinutes) else _minutes_of(day)
+    first_us, last_us = int(minutes.first_us[0]), int(minutes.last_us[-1])
     zone = ZoneInfo(listing.timezone)
     if session is None:
-        day = local_date(listing, ticks[0].ts_us)
-        session = MarketCalendar(listing.calendar).day(day, listing.timezone)
-    axis = trading_axis(ticks, session.breaks)
-    xs = [axis.x(tick.ts_us) for tick in ticks]
-    prices = [tick.price for tick in ticks]
+        date = local_date(listing, first_us)
+        session = MarketCalendar(listing.calendar).day(date, listing.timezone)
+    axis = axis_between(first_us, last_us, session.breaks)
+    instants, prices = minutes.path()
+    xs = axis.xs(instants)
+    opened = day_open or float(minutes.first[0])
     levels = [
         (rule.id, price)
         for rule in listing.rules
-        if (price := level_price(listing, rule, day_open or ticks[0].price, prev_close)) is not None
+        if (price := level_price(listing, rule, opened, prev_close)) is not None
     ]
-    lo, hi, shown = _price_range(prices, listing.offer_price, levels)
-    end = max(xs[-1], CUT_WIDTH_S)
+    day_lo, day_hi = float(minutes.low.min()), float(minutes.high.max())
+    lo, hi, shown = _price_range(day_lo, day_hi, listing.offer_price, levels)
+    end = max(float(xs[-1]), CUT_WIDTH_S)
     left, right = -end * 0.01, end * 1.01
 
     figure = Figure(figsize=layout.size, dpi=layout.dpi, layout="constrained")
@@ -130,7 +140,7 @@ def day_figure(
             color=MUTED,
             gid="cut-label",
         )
-    _volume(volume_ax, xs, [tick.volume or 0.0 for tick in ticks], end, layout.label_font)
+    _volume(volume_ax, axis, minutes, end, layout.label_font)
     price_ax.set_ylabel(f"price ({listing.currency})", fontsize=layout.label_font)
     cap_ax = price_ax.secondary_yaxis(
         "right",
@@ -143,9 +153,9 @@ def day_figure(
     cap_ax.tick_params(labelsize=layout.font)
     plot_w = (layout.size[0] - layout.side_margins) * 72
     room = (5 * 0.6 * layout.font + 8) / plot_w * (right - left)  # an "HH:MM" label's width
-    times = time_ticks(ticks, axis, zone, layout.tick_minutes, room)
+    times = time_ticks(first_us, last_us, axis, zone, layout.tick_minutes, room)
     volume_ax.set_xticks([x for x, _ in times], [text for _, text in times])
-    zone_name = ts_to_datetime(ticks[0].ts_us).astimezone(zone).tzname()
+    zone_name = ts_to_datetime(first_us).astimezone(zone).tzname()
     cut_out = "; ".join(cut.label(zone) for cut in axis.cuts)
     volume_ax.set_xlabel(
         f"exchange time ({zone_name})" + (f", {cut_out} cut out" if cut_out else ""),
@@ -166,11 +176,18 @@ def day_figure(
     layout_engine.execute(figure)
     placed = mark_alerts(price_ax, figure, axis, alerts)
     label_lines(price_ax, figure, [(g, t, y, c) for g, t, y, c, _ in lines], placed, layout)
+    figure.set_layout_engine("none")  # laid out: saving it lays it out again to the same place
     return figure
 
 
+def _minutes_of(ticks: Sequence[Tick]) -> DayMinutes:
+    from tracker.core.batch import TickArrays
+
+    return DayMinutes.of_ticks(TickArrays.from_ticks(ticks))
+
+
 def _price_range(
-    prices: Sequence[float], offer: float, levels: Sequence[tuple[str, float]]
+    day_lo: float, day_hi: float, offer: float, levels: Sequence[tuple[str, float]]
 ) -> tuple[float, float, set[str]]:
     """The price axis's limits and the levels inside: the day, the offer, levels nearest first.
 
@@ -178,7 +195,6 @@ def _price_range(
     one further out that would leave the day's own range below ``MIN_DAY_SHARE`` of the
     axis stays off (it is named at the edge instead).
     """
-    day_lo, day_hi = min(prices), max(prices)
     day_span = max(day_hi - day_lo, day_hi * 0.02)
     lo, hi = min(day_lo, offer), max(day_hi, offer)
     shown: set[str] = set()
@@ -192,27 +208,28 @@ def _price_range(
     return lo - pad, hi + pad, shown
 
 
-def _volume(
-    ax: Axes, xs: Sequence[float], volumes: Sequence[float], end: float, font: float
-) -> None:
-    """Volume bars (one artist for all: thousands of patches draw slowly), in readable units."""
+def _volume(ax: Axes, axis: TradingAxis, minutes: DayMinutes, end: float, font: float) -> None:
+    """A volume bar a minute (one artist for all: many patches draw slowly), in readable units.
+
+    Each bar spans its minute, or ``end / 400`` about its middle where a minute is narrower
+    (a long day's), so that it shows.
+    """
+    import numpy as np
     from matplotlib.collections import PolyCollection
     from matplotlib.ticker import FuncFormatter
 
-    half = max(end / 400, 1.0) / 2
-    bars = PolyCollection(
-        [
-            [(x - half, 0), (x - half, v), (x + half, v), (x + half, 0)]
-            for x, v in zip(xs, volumes, strict=True)
-        ],
-        facecolors=VOLUME,
-        edgecolors="none",
-        gid="volume",
-    )
+    starts, ends = axis.xs(minutes.start_us), axis.xs(minutes.start_us + MINUTE_US)
+    half = np.maximum(ends - starts, end / 400) / 2
+    middle = (starts + ends) / 2
+    left, right, height = middle - half, middle + half, minutes.volume
+    ground = np.zeros(len(minutes))
+    corners = [(left, ground), (left, height), (right, height), (right, ground)]
+    vertices = np.stack([np.column_stack(corner) for corner in corners], axis=1)
+    bars = PolyCollection(list(vertices), facecolors=VOLUME, edgecolors="none", gid="volume")
     bars.sticky_edges.y.append(0)  # the axis starts at zero volume, as bars do
     ax.add_collection(bars)
     ax.autoscale_view()
-    peak = max(volumes, default=0.0)
+    peak = float(height.max(initial=0.0))
     scale, unit = next((scale, unit) for start, scale, unit in _VOLUME_UNITS if peak >= start)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / scale:,.6g}"))
     ax.set_ylabel(f"volume ({unit})", fontsize=font)

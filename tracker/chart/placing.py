@@ -29,11 +29,18 @@ def points_of(ax: Axes, figure: Figure) -> Any:
 def mark_alerts(
     ax: Axes, figure: Figure, axis: TradingAxis, alerts: Sequence[StoredAlert]
 ) -> list[Box]:
-    """A triangle per alert at its tick, stacked where alerts would hide one another."""
+    """A triangle per alert at its price, stacked where alerts would hide one another.
+
+    Just beside the price (below it for a rise, above for a fall), or the nearest
+    free place further along that side, else along the other; always inside the
+    axes. With no free place left there, the place that overlaps the fewest markers.
+    """
     from matplotlib.transforms import offset_copy
 
     size = 9.0
     to_points = points_of(ax, figure)
+    _, y0 = to_points.transform((ax.get_xlim()[0], ax.get_ylim()[0]))
+    _, y1 = to_points.transform((ax.get_xlim()[1], ax.get_ylim()[1]))
     placed: list[Box] = []
     for alert in alerts:
         record = json.loads(alert.record)
@@ -42,9 +49,20 @@ def mark_alerts(
         x, price, down = axis.x(alert.ts_us), float(record["price"]), record["direction"] == "down"
         px, py = to_points.transform((x, price))
         step = size + 1 if down else -(size + 1)
-        offset = step * 0.7  # just beside the price: above it for a fall, below for a rise
-        while any(_overlap(_square(px, py + offset, size), box) for box in placed):
-            offset += step
+        inside = [
+            offset
+            for side in (step, -step)
+            for offset in _stack(py, side, y0 + size / 2, y1 - size / 2)
+        ]
+        offset = next(
+            (o for o in inside if not any(_overlap(_square(px, py + o, size), b) for b in placed)),
+            None,
+        )
+        if offset is None:  # crowded out: the least covered place
+            offset = min(
+                inside or [0.0],
+                key=lambda o: sum(_overlap(_square(px, py + o, size), b) for b in placed),
+            )
         placed.append(_square(px, py + offset, size))
         ax.plot(
             [x],
@@ -60,6 +78,16 @@ def mark_alerts(
             gid=f"alert:{alert.alert_id}",
         )
     return placed
+
+
+def _stack(y: float, step: float, lowest: float, highest: float) -> list[float]:
+    """Offsets from ``y`` one ``step`` apart (the first 0.7 of one), while within the bounds."""
+    offsets = []
+    offset = step * 0.7
+    while lowest <= y + offset <= highest:
+        offsets.append(offset)
+        offset += step
+    return offsets
 
 
 def label_lines(
