@@ -6,13 +6,21 @@ within 2 seconds of the tick that fired it: of the wall instant the feed's clock
 that trade, the first moment any poller could have seen it (the feed's ``/clock``, mapped
 to wall time). Waits are the browser's own (Playwright's ``expect``) or for lines the
 processes print, never fixed sleeps.
+
+The chart is a canvas (Lightweight Charts); beside it the page keeps what it draws as
+elements the tests read: ``#chart[data-points]`` (the ticks the line holds), ``#price-line``,
+the offer and each level's price line (``#offer-line``, ``.level[data-rule]``, with where its
+axis label sits), an ``.alert-marker`` per alert, and the lunch cut (``.cut``, drawn over the
+canvas). ``window.trackerChart`` is the chart itself and how often it was set or updated.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -147,6 +155,8 @@ def test_the_live_page_draws_the_day_and_shows_each_alert_within_two_seconds(
         expect(page.locator("#offer-line")).to_have_attribute("data-level", "19.6")
         expect(page.locator('#chart .level[data-rule="mcap-100b"]')).to_be_attached()
         points_before = int(chart.get_attribute("data-points") or 0)
+        expect(chart).to_have_attribute("data-state", "drawn")
+        redrawn_before = page.evaluate("window.trackerChart.calls.setData")
 
         traded_at = wall_time_of(feed.clock_url)  # when the feed first serves a trade
         latencies = {}  # milliseconds from the tick to its alert in the page
@@ -167,6 +177,22 @@ def test_the_live_page_draws_the_day_and_shows_each_alert_within_two_seconds(
         # not shown before its trade could be served: the clock's map is sound
         assert all(ms > -50 for ms in latencies.values()), latencies
         assert int(chart.get_attribute("data-points") or 0) > points_before
+        # the streamed ticks were appended (series.update), the day never redrawn whole
+        assert page.evaluate("window.trackerChart.calls.update") > 0
+        assert page.evaluate("window.trackerChart.calls.setData") == redrawn_before
+        # the time axis is the whole session, the hours to come too, not up to the last tick
+        shown, opens, close = page.evaluate(
+            """() => {
+                const at = (iso) => window.trackerChart.chartTime(Date.parse(iso) * 1000);
+                const range = window.trackerChart.chart.timeScale().getVisibleRange();
+                return [range, at('2026-01-02T09:00+08:00'), at('2026-01-02T16:09:59+08:00')];
+            }"""
+        )
+        assert (shown["from"], shown["to"]) == (opens, close), (shown, opens, close)
+        # ticks of 2 January stream in: the market's phase is that of their (simulated) time
+        expect(page.locator("#status")).to_have_attribute("data-phase", "continuous")
+        expect(page.locator("#status")).to_have_text("continuous trading")
+        expect(page).to_have_title(re.compile(r"^HK\$\d+\.\d\d \+\d+\.\d\d% · Biren Technology$"))
         alerts = page.locator("#alerts li")
         expect(alerts).to_have_count(4)  # with the two of the first poll, fetched on load
         expect(polled.locator("#alerts li")).to_have_count(4)
@@ -198,6 +224,26 @@ def test_serve_shows_a_replayed_day_with_every_alert(
         expect(page.locator("#chart .alert-marker")).to_have_count(len(logged))
         expect(page.locator("#chart .cut")).to_have_count(1)  # the lunch break
         expect(page.locator("#chart .cut-label")).to_have_text("lunch 12:00\u201313:00")
+        expect(page.locator("#chart .cut")).to_be_visible()
+        # the cut's dashed line sits between 11:59:59 and 13:00:00 on the time axis
+        between = page.evaluate(
+            """() => {
+                const { chart, chartTime } = window.trackerChart;
+                const us = (iso) => Date.parse(iso) * 1000;
+                const x0 = (iso) => chart.timeScale().timeToCoordinate(chartTime(us(iso)));
+                const cut = document.querySelector('#chart .cut');
+                const layer = cut.parentNode.getBoundingClientRect();
+                const x = cut.getBoundingClientRect().left - layer.left;
+                return [x0('2026-01-02T11:59:59+08:00'), x, x0('2026-01-02T13:00:00+08:00')];
+            }"""
+        )
+        assert between[0] <= between[1] <= between[2], between
+        # +50% and +80% fired at one instant: one marker that names both, a hook each
+        at_open = page.locator('#chart .alert-marker[data-marker-time="09:20:00"]')
+        expect(at_open).to_have_count(2)
+        texts = [marker["text"] for marker in page.evaluate("window.trackerChart.markers()")]
+        assert texts == ["+50%, +80%", "cap HK$100bn", "+100%"], texts
+        expect(page).to_have_title("HK$34.46 +75.82% \u00b7 Biren Technology")
         shown = page.locator("#alerts li").evaluate_all(
             "items => items.map(item => item.dataset.alertId)"
         )
@@ -268,26 +314,34 @@ def test_serve_draws_a_later_day_with_the_calendars_lunch_cut_and_daily_levels(
         expect(opened).to_have_attribute("data-level", str(round(35.44 * 1.05, 6)))
         previous = page.locator('#chart .level[data-rule="prev-down-5"]')
         expect(previous).to_have_attribute("data-level", str(round(34.46 * 0.95, 6)))
-        # every level and the offer drawn, inside the chart, each with its label
-        for rule in ("gain_pct-up-100", "mcap-100b", "gain_pct-up-50", "below-offer"):
-            expect(page.locator(f'#chart .level[data-rule="{rule}"]')).to_be_attached()
+        # the price axis fits the day (32.02 to 35.80), not stretched to the offer: the levels
+        # in that range are labelled at their price, the others pinned to the axis's edge
+        where = {
+            "gain_pct-up-100": "above",
+            "mcap-100b": "above",
+            "open-up-5": "above",
+            "gain_pct-up-80": "in",
+            "prev-down-5": "in",
+            "gain_pct-up-50": "below",
+            "below-offer": "below",
+        }
+        for rule, side in where.items():
+            level = page.locator(f'#chart .level[data-rule="{rule}"]')
+            expect(level).to_have_attribute("data-axis", side)
             expect(page.locator(f'#chart .level-label[data-rule="{rule}"]')).to_be_attached()
-        inside = page.locator("#chart").evaluate(
-            """chart => {
-                const box = chart.getBoundingClientRect();
-                return [...chart.querySelectorAll('.level, #offer-line')].every((line) => {
-                    const r = line.getBoundingClientRect();
-                    return r.top >= box.top && r.bottom <= box.bottom;
-                });
-            }"""
+        expect(page.locator("#offer-line")).to_have_attribute("data-axis", "below")
+        height = page.evaluate("window.trackerChart.chart.paneSize(0).height")
+        placed = page.locator("#chart .level, #offer-line").evaluate_all(
+            "ns => ns.map(n => [n.dataset.axis, Number(n.dataset.level), Number(n.dataset.y)])"
         )
-        assert inside
-        labels = page.locator("#chart .level-label, #chart .offer-label").evaluate_all(
-            "nodes => nodes.map(n => n.getBoundingClientRect().toJSON())"
-        )
-        for i, a in enumerate(labels):  # no label hides another
-            for b in labels[i + 1 :]:
-                assert a["bottom"] <= b["top"] or b["bottom"] <= a["top"], (a, b)
+        for side, price, y in placed:  # every label on the axis, beside the chart
+            assert 0 <= y <= height, (side, price, y, height)
+            if side == "in":
+                at = page.evaluate(f"window.trackerChart.series.price.priceToCoordinate({price})")
+                assert abs(y - at) <= 1, (price, y, at)
+        for edge in ("above", "below"):  # pinned labels stacked, none hiding another
+            ys = sorted(y for side, _, y in placed if side == edge)
+            assert all(b - a >= 18 for a, b in itertools.pairwise(ys)), (edge, ys)
         row = page.locator('#rules tr[data-rule="open-up-5"] td.num').first
         expect(row).to_have_text("HK$37.21")
     finally:

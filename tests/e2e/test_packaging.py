@@ -47,6 +47,8 @@ def test_wheel_ships_migrations_sample_day_and_listing(wheel: Path) -> None:
     assert "tracker/templates/report.html" in names
     for page_file in ("index.html", "app.js", "app.css"):  # the live page, served offline
         assert f"tracker/web/static/{page_file}" in names
+    for vendored in ("lightweight-charts.standalone.production.js", "LICENSE"):  # its chart
+        assert f"tracker/web/static/vendor/{vendored}" in names
 
 
 def test_installed_wheel_runs_the_demo_away_from_the_checkout(wheel: Path, tmp_path: Path) -> None:
