@@ -4,8 +4,9 @@ The live page (``tracker/web/static``) draws its chart with Lightweight Charts
 (Apache-2.0, https://www.tradingview.com/lightweight-charts/), shipped inside the package
 so the page loads nothing from other hosts. This script downloads the pinned release's
 npm tarball, checks its sha256 against the pinned digest (the npm registry's sha512
-``integrity`` of the same tarball is checked too), and writes the files the page ships
-into ``tracker/web/static/vendor/``:
+``integrity`` of the same tarball is checked too) and the sha256 of each file it takes
+from it (``FILE_SHA256``: the tests check the shipped files against these, offline), and
+writes the files the page ships into ``tracker/web/static/vendor/``:
 
 - ``lightweight-charts.standalone.production.js`` (the build that needs no module loader);
 - ``LICENSE`` (the release has no NOTICE file; its attribution notice is the banner at the
@@ -16,8 +17,9 @@ Usage::
     python scripts/fetch_lightweight_charts.py           # (re)write the vendored files
     python scripts/fetch_lightweight_charts.py --check   # exit 1 unless they equal the release's
 
-To move to another release, change ``VERSION`` and ``SHA256`` (the digest of the new
-tarball, e.g. ``curl -sL URL | sha256sum``), run the script, and check the page.
+To move to another release, change ``VERSION``, ``SHA256`` (the digest of the new
+tarball, e.g. ``curl -sL URL | sha256sum``), ``SHA512`` and ``FILE_SHA256`` (``sha256sum``
+of the files in the new tarball), run the script, and check the page.
 """
 
 from __future__ import annotations
@@ -43,6 +45,13 @@ FILES = {
         "lightweight-charts.standalone.production.js"
     ),
     "package/LICENSE": "LICENSE",
+}
+# the shipped file's name -> the sha256 of its bytes in the pinned tarball
+FILE_SHA256 = {
+    "lightweight-charts.standalone.production.js": (
+        "338a625ece52c5b85fb026e222dad5d0f365f745060afbfae96bda91636142e9"
+    ),
+    "LICENSE": "70c9d5382506dd184465425c08a99ad9bd6d9ac1313c252968ba0b585e5ef823",
 }
 
 
@@ -80,6 +89,11 @@ def release_files(tarball: bytes) -> dict[str, bytes]:
             if extracted is None:
                 raise FetchError(f"{TARBALL}: no file {member}")
             files[name] = extracted.read()
+            digest = hashlib.sha256(files[name]).hexdigest()
+            if digest != FILE_SHA256[name]:
+                raise FetchError(
+                    f"{TARBALL}: {member} has sha256 {digest}, expected {FILE_SHA256[name]}"
+                )
     banner = files["lightweight-charts.standalone.production.js"][:200].decode("ascii", "replace")
     if f"v{VERSION}" not in banner:
         raise FetchError(f"{TARBALL}: the script's banner does not name v{VERSION}")

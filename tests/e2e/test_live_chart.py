@@ -9,6 +9,7 @@ not there says so; a phone gets the chart first. ``tracker serve`` runs as a rea
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import importlib.util
 import signal
 import sqlite3
@@ -27,7 +28,7 @@ import pyarrow.csv as csv
 import pytest
 from commands import Tracker, tracker_command, tracker_env
 from factories import LISTINGS, ROOT, SAMPLE_TAPE
-from test_live_page import records, serve
+from test_live_page import assert_markers_drawn, records, serve
 
 HKT = ZoneInfo("Asia/Hong_Kong")
 DAY = dt.date(2026, 1, 2)
@@ -155,6 +156,7 @@ def test_a_stored_day_of_a_million_trades_is_drawn_pointed_at_and_streamed_to(
         expect(page.locator("#chart-note")).to_contain_text("Exchange time (UTC+08:00)")
         # every alert a marker; the opening trade's +50% and +80% share one, listing both
         expect(page.locator("#chart .alert-marker")).to_have_count(len(logged))
+        assert_markers_drawn(page, [record["alert_id"] for record in logged])
         markers = page.evaluate("window.trackerChart.markers()")
         assert "+50%, +80%" in [marker["text"] for marker in markers]
         # a rule that fired many times: one item with its count and its last fire
@@ -198,6 +200,7 @@ def test_a_stored_day_of_a_million_trades_is_drawn_pointed_at_and_streamed_to(
         assert "price-up-45" in [r["rule"] for r in late_alerts], late_alerts
         expect(chart).to_have_attribute("data-points", str(TRADES + 1))
         expect(page.locator("#chart .alert-marker")).to_have_count(len(logged) + len(late_alerts))
+        assert_markers_drawn(page, [record["alert_id"] for record in logged + late_alerts])
         expect(page.locator('#chart .alert-marker[data-rule="price-up-45"]')).to_have_count(1)
         expect(page.locator('#alerts li[data-rule="price-up-45"]')).to_have_class("alert up fresh")
         # one sound a new alert (the page's own sound; no notification without permission)
@@ -387,6 +390,42 @@ def test_without_the_bars_api_the_page_draws_the_day_from_its_ticks(
         expect(page.locator('[data-figure="last"] .value')).to_have_text("HK$34.46")
         expect(page.locator('[data-figure="high"] .value')).to_have_text("HK$42.88")
         expect(page.locator("#chart .alert-marker")).to_have_count(4)
+        shown = page.locator("#alerts li").evaluate_all("ns => ns.map(n => n.dataset.alertId)")
+        assert_markers_drawn(page, shown)  # the day's four rules, one fire each
+
+
+@pytest.fixture(scope="module")
+def mixed_turnover_day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Three trades in one second, the second with a volume and no turnover: served."""
+    folder = tmp_path_factory.mktemp("mixed-turnover")
+    tape = folder / "day.csv"
+    tape.write_text(
+        "ts,price,volume,turnover\n"
+        "2026-01-02 09:30:00,35.00,100,3500\n"
+        "2026-01-02 09:30:00,36.00,100,\n"
+        "2026-01-02 09:30:00,36.00,100,3600\n"
+    )
+    db = f"sqlite:///{folder / 'day.db'}"
+    replay = [*tracker_command(), "replay", str(tape), "--listing", "biren", "--db", db]
+    subprocess.run(
+        [*replay, "--config", str(LISTINGS)], check=True, capture_output=True, env=tracker_env()
+    )
+    server, url = serve(LISTINGS, db, folder)
+    yield url
+    server.send_signal(signal.SIGTERM)
+    server.communicate(timeout=30)
+
+
+@pytest.mark.parametrize("bars_missing", [False, True])
+def test_the_vwap_counts_a_trade_without_turnover_at_its_price_as_the_report_does(
+    browser: Any, mixed_turnover_day: str, bars_missing: bool
+) -> None:
+    from playwright.sync_api import expect
+
+    # (3500 + 36.00 x 100 + 3600) / 300 = 35.67, the report's (estimated) VWAP
+    with page_at(browser, mixed_turnover_day, bars_missing=bars_missing) as page:
+        expect(page.locator("#chart")).to_have_attribute("data-points", "3")
+        expect(page.locator('[data-figure="vwap"] .value')).to_have_text("HK$35.67")
 
 
 def test_the_alert_sound_is_off_by_default_and_remembered(browser: Any, sample_day: str) -> None:
@@ -431,6 +470,11 @@ def test_the_shipped_chart_library_is_the_pinned_release() -> None:
     fetch = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fetch)
     vendor = ROOT / "tracker/web/static/vendor"
+    # offline: each shipped file is, byte for byte, the one the fetch script takes from the
+    # pinned tarball (it refuses a release whose files have other digests)
+    assert sorted(fetch.FILE_SHA256) == sorted(fetch.FILES.values())
+    for name, digest in fetch.FILE_SHA256.items():
+        assert hashlib.sha256((vendor / name).read_bytes()).hexdigest() == digest, name
     script = (vendor / "lightweight-charts.standalone.production.js").read_text()
     assert f"TradingView Lightweight Charts\u2122 v{fetch.VERSION}" in script[:300]
     assert "Apache License" in (vendor / "LICENSE").read_text()

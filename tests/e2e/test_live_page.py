@@ -11,7 +11,9 @@ The chart is a canvas (Lightweight Charts); beside it the page keeps what it dra
 elements the tests read: ``#chart[data-points]`` (the ticks the line holds), ``#price-line``,
 the offer and each level's price line (``#offer-line``, ``.level[data-rule]``, with where its
 axis label sits), an ``.alert-marker`` per alert, and the lunch cut (``.cut``, drawn over the
-canvas). ``window.trackerChart`` is the chart itself and how often it was set or updated.
+canvas). ``window.trackerChart`` is the chart itself and how often it was set or updated; the
+``.alert-marker`` items are the page's own list, so the markers the library was given
+(``window.trackerChart.markers()``) are checked against them and the alert log too.
 """
 
 from __future__ import annotations
@@ -98,9 +100,12 @@ def wall_time_of(clock_url: str) -> Callable[[str], float]:
     return lambda instant: at + (dt.datetime.fromisoformat(instant) - now).total_seconds() / speed
 
 
-def serve(config: Path, db: str, workdir: Path) -> tuple[subprocess.Popen[str], str]:
-    """``tracker serve`` on a free loopback port, once it says where: the process, its URL."""
-    url = f"http://127.0.0.1:{free_port()}/"
+def serve(
+    config: Path, db: str, workdir: Path, port: int | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """``tracker serve`` on a loopback port (a free one by default), once it says where: the
+    process, its URL."""
+    url = f"http://127.0.0.1:{port or free_port()}/"
     web = url.removeprefix("http://").rstrip("/")
     server = subprocess.Popen(
         [*tracker_command(), "serve", "--config", str(config), "--db", db, "--web", web],
@@ -118,6 +123,21 @@ def serve(config: Path, db: str, workdir: Path) -> tuple[subprocess.Popen[str], 
 
 def records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def marker_alert_ids(page: Any) -> list[str]:
+    """The alerts of the markers the chart library was given (a marker's id lists its
+    alerts'), sorted."""
+    markers = page.evaluate("window.trackerChart.markers()")
+    return sorted(alert_id for marker in markers for alert_id in marker["id"].split(","))
+
+
+def assert_markers_drawn(page: Any, alert_ids: list[str]) -> None:
+    """Each alert is on a marker given to the library, and in the page's list of them."""
+    hooks = page.locator("#chart .alert-marker").evaluate_all(
+        "items => items.map(item => item.dataset.alertId)"
+    )
+    assert marker_alert_ids(page) == sorted(alert_ids) == sorted(hooks), (alert_ids, hooks)
 
 
 def test_the_live_page_draws_the_day_and_shows_each_alert_within_two_seconds(
@@ -171,7 +191,12 @@ def test_the_live_page_draws_the_day_and_shows_each_alert_within_two_seconds(
                 if name == "events":  # the server stamps each event as it sends it
                     published_at = int(item.get_attribute("data-published-at") or 0)
                     latencies[f"{rule} from its event"] = shown_at - published_at
-            expect(page.locator(f'#chart .alert-marker[data-rule="{rule}"]')).to_be_attached()
+            marker = page.locator(f'#chart .alert-marker[data-rule="{rule}"]')
+            expect(marker).to_be_attached()
+            fired_id = page.locator(f'#alerts li[data-rule="{rule}"]').get_attribute(
+                "data-alert-id"
+            )
+            assert fired_id in marker_alert_ids(page), rule  # given to the library too
             out.wait_for(alert_line(rule))  # the daemon printed it too
         assert all(ms <= WITHIN_MS for ms in latencies.values()), latencies
         # not shown before its trade could be served: the clock's map is sound
@@ -196,6 +221,12 @@ def test_the_live_page_draws_the_day_and_shows_each_alert_within_two_seconds(
         alerts = page.locator("#alerts li")
         expect(alerts).to_have_count(4)  # with the two of the first poll, fetched on load
         expect(polled.locator("#alerts li")).to_have_count(4)
+        for shown_on in (page, polled):
+            expect(shown_on.locator("#chart .alert-marker")).to_have_count(4)
+            shown = shown_on.locator("#alerts li").evaluate_all(
+                "items => items.map(item => item.dataset.alertId)"
+            )
+            assert_markers_drawn(shown_on, shown)
     finally:
         daemon.send_signal(signal.SIGTERM)  # with both pages still connected
         daemon.wait(timeout=30)
@@ -222,6 +253,7 @@ def test_serve_shows_a_replayed_day_with_every_alert(
         expect(page.locator("#alerts li")).to_have_count(len(logged))
         expect(page.locator("#chart")).to_have_attribute("data-points", "2874")
         expect(page.locator("#chart .alert-marker")).to_have_count(len(logged))
+        assert_markers_drawn(page, [r["alert_id"] for r in logged])
         expect(page.locator("#chart .cut")).to_have_count(1)  # the lunch break
         expect(page.locator("#chart .cut-label")).to_have_text("lunch 12:00\u201313:00")
         expect(page.locator("#chart .cut")).to_be_visible()

@@ -22,6 +22,7 @@ const OPENING_GRACE_US = 120_000_000; // tracker.calendar.OPENING_GRACE_US
 // Minutes of closing auction at the end of a day's last span (tracker.calendar._AUCTIONS):
 // the session payload has spans and breaks but no auction bounds (see sessionPeriods).
 const CLOSING_AUCTION_MIN = { XHKG: 10 };
+const DAEMON_CHECK_MS = 10_000; // how often /api/listings is asked whether a daemon runs
 const MAX_SLOTS = 200_000; // slots a day at most (a 24-hour market at 1 s: 5 s bars)
 const MARKER_TEXT_LIMIT = 40; // more marker groups than this: only combined markers keep text
 const LABEL_PX = 18; // a price-axis label's height
@@ -61,13 +62,19 @@ const state = {
   bars: [], // the day's bars in time order (see barFromApi)
   stats: null, // the day's figures, kept as bars come (see addToStats)
   historyLoaded: false,
-  pending: [], // ticks streamed before the history came
+  pending: [], // ticks streamed before the history (or, after a reconnect, the catch-up) came
+  buffering: false, // the event stream (re)opened: its ticks wait for the catch-up (pending)
+  streamGen: 0, // how many times the event stream opened
+  catchUpAgain: null, // a catch-up asked for while one runs: it runs next
+  halted: false, // the server refused the page's day (a 4xx): nothing more is asked
   alerts: [],
   alertIds: new Set(),
   groups: new Map(), // rule -> its alerts' list item (one a rule: count and last fire)
   loaded: false, // the first catch-up is done: alerts from now on are "fresh"
   liveAt: 0, // wall ms of the last tick streamed or polled
   daemonRunning: false, // a daemon writes the database (its heartbeat is fresh)
+  daemonCheckedAt: 0, // Date.now() of the last look at /api/listings' daemon
+  daemonChecking: false,
   transport: params.get("transport") === "poll" || !window.EventSource ? "poll" : "sse",
   link: "connecting",
   source: null,
@@ -81,6 +88,7 @@ const state = {
   volumeCapBars: 0,
   narrow: false, // a phone's chart: shorter labels on the axis, no text on the markers
   dirtyGroups: new Map(), // rule -> published_at: alert list items to redraw
+  unannounced: [], // new alerts for the next sound and notification (one a batch)
   chart: null,
 };
 
@@ -268,6 +276,14 @@ function barFromApi(bar) {
   };
 }
 
+// A tick's part of a bar's turnover, as the server's bars count it: only a tick with a
+// volume has one, at its price when the source gave no turnover (so turnover / volume is
+// the VWAP the report gives).
+function tickTurnover(tick) {
+  if (tick.volume == null) return null;
+  return tick.turnover != null ? tick.turnover : tick.price * tick.volume;
+}
+
 function newBar(tick) {
   const start = Math.floor(tick.ts_us / (state.interval * 1e6)) * state.interval * 1e6;
   return {
@@ -278,7 +294,7 @@ function newBar(tick) {
     low: tick.price,
     close: tick.price,
     volume: tick.volume,
-    turnover: tick.turnover,
+    turnover: tickTurnover(tick),
     trades: 1,
     last_ts_us: tick.ts_us,
     last_seq: tick.seq,
@@ -290,7 +306,8 @@ function foldTick(bar, tick) {
   bar.low = Math.min(bar.low, tick.price);
   bar.close = tick.price;
   if (tick.volume != null) bar.volume = (bar.volume || 0) + tick.volume;
-  if (tick.turnover != null) bar.turnover = (bar.turnover || 0) + tick.turnover;
+  const turnover = tickTurnover(tick);
+  if (turnover != null) bar.turnover = (bar.turnover || 0) + turnover;
   bar.trades += 1;
   bar.last_ts_us = tick.ts_us;
   bar.last_seq = tick.seq;
@@ -511,7 +528,7 @@ function createDayChart() {
   const markers = LWC.createSeriesMarkers(price, [], { autoScale: false });
   const levels = new LevelLabels(placeLevelHooks);
   price.attachPrimitive(levels);
-  const calls = { setData: 0, update: 0 };
+  const calls = { setData: 0, update: 0, volumeSetData: 0, streamed: 0 };
   const view = { chart, series: { session, price, gain, volume }, markers, levels, priceLines: [], calls };
 
   chart.subscribeCrosshairMove(showTooltip);
@@ -549,6 +566,13 @@ function createDayChart() {
     markers: () => markers.markers(),
     calls,
     chartTime,
+    // the volume cap (capVolume), and the volume scale's top: the volume at the top of the
+    // volume series' part of the pane (its scale's top margin)
+    volumeCap: () => state.volumeCap,
+    volumeTop: () => {
+      const margin = chart.priceScale("volume").options().scaleMargins.top;
+      return volume.coordinateToPrice(chart.paneSize(0).height * margin);
+    },
     // a zoom, as the reader's own: the view stays there until "whole day"
     zoomTo: (fromUs, toUs) => {
       state.userMoved = true;
@@ -587,7 +611,7 @@ function drawDay() {
   view.series.price.setData(bars.map(lineData));
   view.series.gain.setData(bars.map((bar) => ({ time: bar.t, value: gainOf(bar.close) })));
   capVolume();
-  view.series.volume.setData(bars.map((bar, i) => volumeData(bar, bars[i - 1])));
+  drawVolumes();
   view.calls.setData += 1;
   drawSlots();
   state.markersDirty = true;
@@ -613,21 +637,38 @@ function showSession() {
   state.chart.chart.timeScale().setVisibleRange({ from: Math.min(...times), to: Math.max(...times) });
 }
 
-// The volume scale's top: three times the 99th percentile of the bars' volumes.
+// The volume scale's top: three times the 99th percentile of the bars' volumes. Whether
+// it changed.
 function capVolume() {
   const volumes = state.bars.map((bar) => bar.volume || 0).sort((a, b) => a - b);
+  const before = state.volumeCap;
   state.volumeCap = volumes.length >= 100 ? 3 * volumes[Math.floor(volumes.length * 0.99)] : null;
   state.volumeCapBars = state.bars.length;
+  return state.volumeCap !== before;
 }
 
-// One bar, new or grown by a tick: the last point of each series, updated in place.
-function drawBar(bar, previous) {
-  if (state.bars.length >= 2 * state.volumeCapBars + 100) capVolume();
+// Every bar's volume, cut to the cap (the volume series only: a day opened at its
+// opening auction keeps that bar's huge volume only until the cap is first worked out).
+function drawVolumes() {
   const view = state.chart;
-  view.series.price.update(lineData(bar));
-  view.series.gain.update({ time: bar.t, value: gainOf(bar.close) });
-  view.series.volume.update(volumeData(bar, previous));
-  view.calls.update += 1;
+  const bars = state.bars;
+  view.series.volume.setData(bars.map((bar, i) => volumeData(bar, bars[i - 1])));
+  view.calls.volumeSetData += 1;
+}
+
+// Bars new or grown by ticks (in time order, the last ones): the last points of each
+// series, updated in place. The volume cap is worked out again as the day doubles; when
+// it moves, every volume bar is redrawn to it.
+function drawBars(changed) {
+  const view = state.chart;
+  const recapped = state.bars.length >= 2 * state.volumeCapBars + 100 && capVolume();
+  for (const bar of changed) {
+    view.series.price.update(lineData(bar));
+    view.series.gain.update({ time: bar.t, value: gainOf(bar.close) });
+    if (!recapped) view.series.volume.update(volumeData(bar, state.bars[state.bars.lastIndexOf(bar) - 1]));
+    view.calls.update += 1;
+  }
+  if (recapped) drawVolumes();
 }
 
 function drawLevels() {
@@ -881,13 +922,29 @@ function installBars(bars) {
   scheduleRender();
 }
 
-// Ticks from the stream or a poll, folded into the bars: the last bar grows or a new one
-// starts, and each series' last point is updated (series.update), never redrawn whole.
-function addTicks(ticks, streamed = true) {
-  if (!state.historyLoaded) {
+// Ticks from the event stream: kept aside until the stream's catch-up (the day so far at
+// first; after a reconnect, what was committed while away) is drawn, so that they come
+// after it (see catchUp); else drawn at once.
+function addTicks(ticks) {
+  if (!state.historyLoaded || state.buffering) {
     state.pending.push(...ticks);
     return;
   }
+  applyTicks(ticks);
+}
+
+// The ticks the stream sent while its catch-up ran, now that it is drawn (those the
+// catch-up already had are skipped, see counted).
+function flushPending() {
+  state.buffering = false;
+  const pending = state.pending;
+  state.pending = [];
+  if (pending.length) applyTicks(pending);
+}
+
+// Ticks from the stream or a poll, folded into the bars: the last bar grows or a new one
+// starts, and each series' last point is updated (series.update), never redrawn whole.
+function applyTicks(ticks, streamed = true) {
   const changed = [];
   for (const tick of ticks) {
     const day = dayOf(tick.ts);
@@ -913,7 +970,7 @@ function addTicks(ticks, streamed = true) {
     }
   }
   if (!changed.length) return;
-  for (const bar of changed) drawBar(bar, state.bars[state.bars.lastIndexOf(bar) - 1]);
+  drawBars(changed);
   if (streamed) state.liveAt = Date.now();
   scheduleRender();
 }
@@ -946,7 +1003,7 @@ function addBars(raw) {
     changed.push(bar);
   }
   if (!changed.length) return null;
-  for (const bar of changed) drawBar(bar, state.bars[state.bars.lastIndexOf(bar) - 1]);
+  drawBars(changed);
   state.liveAt = Date.now();
   scheduleRender();
   return null;
@@ -986,9 +1043,6 @@ async function loadHistory() {
   state.historyLoaded = true;
   $("chart").dataset.state = "drawn";
   $("chart").dataset.drawnMs = String(Math.round(performance.now()));
-  const pending = state.pending;
-  state.pending = [];
-  if (pending.length) addTicks(pending);
 }
 
 // 1 s bars (a line through every tick's second) unless the day's session is longer than
@@ -1014,6 +1068,7 @@ async function loadDay(day) {
     scheduleRender();
   } catch (error) {
     console.warn(error);
+    stopOnRefusal(error);
   }
 }
 
@@ -1027,10 +1082,24 @@ async function refreshAlerts() {
   showAlerts();
 }
 
-// Fetch what was committed since the last bar we have (all of the day at first).
+// Fetch what was committed since the last bar we have (all of the day at first), then
+// draw the ticks the stream sent meanwhile. Asked for while one runs (the stream reopened:
+// the running one may have been answered before what was committed while away), it runs
+// again once that one is done.
 function catchUp() {
-  if (state.catchingUp) return state.catchingUp;
+  if (state.catchingUp) {
+    if (!state.catchUpAgain) {
+      state.catchUpAgain = state.catchingUp
+        .catch(() => {})
+        .then(() => {
+          state.catchUpAgain = null;
+          return catchUp();
+        });
+    }
+    return state.catchUpAgain;
+  }
   state.catchingUp = (async () => {
+    const opened = state.streamGen; // the stream's ticks from then on come after this answer
     if (!state.historyLoaded) {
       await loadHistory();
     } else {
@@ -1046,9 +1115,11 @@ function catchUp() {
         if (last) query.set("since", String(last.last_ts_us));
         const data = await getJson(listingUrl(`/ticks?${query}`));
         if (!last && data.date && state.day === null) resetDay(data.date);
-        addTicks(data.ticks);
+        applyTicks(data.ticks);
       }
     }
+    // unless the stream opened again meanwhile: then the catch-up that follows does it
+    if (opened === state.streamGen && !state.halted) flushPending();
     await refreshAlerts();
     state.loaded = true;
   })().finally(() => {
@@ -1070,18 +1141,22 @@ function addAlert(record, publishedAt, batch = false) {
   state.alerts.push(alert);
   state.dirtyGroups.set(record.rule, publishedAt);
   state.markersDirty = true;
-  if (state.loaded) announce(record);
+  if (state.loaded) state.unannounced.push(record);
   if (!batch) showAlerts();
 }
 
 // The alerts added since the last call, in the list: newest first, equal instants in
-// firing order (a stable sort of the records in the order they came).
+// firing order (a stable sort of the records in the order they came). The new ones are
+// announced together: one sound and one notification a call (a catch-up's batch is one).
 function showAlerts() {
   state.alerts.sort((a, b) => b.tsUs - a.tsUs);
   for (const [rule, publishedAt] of state.dirtyGroups) showAlertGroup(rule, publishedAt);
   state.dirtyGroups.clear();
   $("no-alerts").hidden = state.alerts.length > 0;
   $("alert-count").textContent = String(state.alerts.length);
+  const fresh = state.unannounced;
+  state.unannounced = [];
+  if (fresh.length) announce(fresh);
   scheduleRender();
 }
 
@@ -1168,14 +1243,19 @@ function audioContext() {
   return audio;
 }
 
-function announce(record) {
+const NOTIFIED_LINES = 8; // a batch's notification lists this many alerts at most
+
+// New alerts (one, or a catch-up's batch): one tone, low when they all fell, and one
+// notification that names them.
+function announce(records) {
   if (!soundOn()) return;
   const box = $("alert-sound");
   const context = audioContext();
+  const newest = records[records.length - 1];
   if (context) {
     const tone = context.createOscillator();
     const gain = context.createGain();
-    tone.frequency.value = record.direction === "down" ? 440 : 880;
+    tone.frequency.value = records.every((record) => record.direction === "down") ? 440 : 880;
     gain.gain.setValueAtTime(0.15, context.currentTime);
     gain.gain.exponentialRampToValueAtTime(0.001, context.currentTime + 0.4);
     tone.connect(gain).connect(context.destination);
@@ -1184,8 +1264,16 @@ function announce(record) {
   }
   box.dataset.played = String(Number(box.dataset.played) + 1);
   if (window.Notification && Notification.permission === "granted") {
+    let title = `${state.listing.name}: ${newest.rule}`;
+    let body = newest.message;
+    if (records.length > 1) {
+      title = `${state.listing.name}: ${records.length} alerts`;
+      const lines = records.slice(-NOTIFIED_LINES).map((record) => `${clock(record.ts)} ${record.rule}`);
+      if (records.length > NOTIFIED_LINES) lines.unshift(`… ${records.length - NOTIFIED_LINES} earlier`);
+      body = lines.join("\n");
+    }
     try {
-      new Notification(`${state.listing.name}: ${record.rule}`, { body: record.message, tag: record.alert_id });
+      new Notification(title, { body, tag: newest.alert_id });
       box.dataset.notified = String(Number(box.dataset.notified) + 1);
     } catch (error) {
       console.warn(error);
@@ -1204,6 +1292,7 @@ function setLink(link) {
 // wall clock; but while ticks of another day than today stream in (a simulated clock, a
 // replay being watched), it is the last tick's time.
 function updateStatus() {
+  if (state.halted) return;
   const status = $("status");
   status.dataset.state = state.link;
   status.dataset.transport = state.transport;
@@ -1256,22 +1345,46 @@ async function loadTodaySession() {
   }
 }
 
+// Whether a daemon writes the database, asked again now and then (DAEMON_CHECK_MS): the
+// status follows a daemon that starts or stops while the page is open.
+async function checkDaemon() {
+  if (state.daemonChecking) return;
+  state.daemonChecking = true;
+  state.daemonCheckedAt = Date.now();
+  try {
+    const data = await getJson("/api/listings");
+    state.daemonRunning = Boolean(data.daemon && data.daemon.running);
+    updateStatus();
+  } catch (error) {
+    console.warn(error);
+  } finally {
+    state.daemonChecking = false;
+  }
+}
+
 function connectEvents() {
   const source = new EventSource(`/api/events?listing=${encodeURIComponent(state.listing.id)}`);
   state.source = source;
   source.addEventListener("open", () => {
     state.failures = 0;
     setLink("live");
-    // anything committed while we were away (or before the stream opened); the day's
-    // history is tried again until it comes
-    const fetchDay = () => catchUp().catch((error) => {
+    // anything committed while we were away (or before the stream opened): the stream's
+    // ticks wait until it is drawn (addTicks), else those it has would be drawn before
+    // it and its earlier bars skipped. It is tried again until it comes, unless the
+    // server refuses the day (stopOnRefusal).
+    state.buffering = true;
+    state.streamGen += 1;
+    const fetchDay = () => !state.halted && catchUp().catch((error) => {
       console.warn(error);
-      if (!state.historyLoaded && state.source === source) setTimeout(fetchDay, 2 * POLL_MS);
+      if (stopOnRefusal(error)) return;
+      if ((!state.historyLoaded || state.buffering) && state.source === source) setTimeout(fetchDay, 2 * POLL_MS);
     });
     fetchDay();
   });
   source.addEventListener("ticks", (event) => {
-    addTicks(JSON.parse(event.data).ticks);
+    const ticks = JSON.parse(event.data).ticks;
+    if (state.chart) state.chart.calls.streamed += ticks.length;
+    addTicks(ticks);
   });
   source.addEventListener("alert", (event) => {
     const data = JSON.parse(event.data);
@@ -1292,11 +1405,13 @@ function connectEvents() {
 function startPolling() {
   setLink("polling");
   const poll = async () => {
+    if (state.halted) return;
     try {
       await catchUp();
       setLink("polling");
     } catch (error) {
       console.warn(error);
+      if (stopOnRefusal(error)) return;
       setLink("offline");
     }
     setTimeout(poll, POLL_MS);
@@ -1316,6 +1431,7 @@ function scheduleRender() {
 }
 
 function render() {
+  if (state.halted) return; // the problem panel stays
   renderSummary();
   renderRules();
   renderChartText();
@@ -1444,6 +1560,30 @@ function showProblem(title, text, links = []) {
   document.title = `${title}: listing tracker`;
 }
 
+// A 4xx answer to the page's own request (its day's bars, ticks, calendar or alerts): the
+// server will not give this day (e.g. ?date=1800-01-01, a date outside the years it
+// holds), so asking again cannot help. The problem panel says why, in the server's words,
+// and the page stops asking. True when it stopped (now or before).
+function stopOnRefusal(error) {
+  if (state.halted) return true;
+  const refused = error instanceof HttpError && error.status >= 400 && error.status < 500 && ![408, 429].includes(error.status);
+  if (!refused) return false;
+  state.halted = true;
+  if (state.source) {
+    state.source.close();
+    state.source = null;
+  }
+  const here = `?listing=${encodeURIComponent(state.listing.id)}`;
+  const reason = error.reason || `HTTP ${error.status}`;
+  if (state.pinnedDay) {
+    showProblem(`No day “${state.pinnedDay}”`, `The server refuses ?date=${state.pinnedDay}: ${reason}.`, [[here, `${state.listing.id}: its last day`]]);
+  } else {
+    showProblem("Refused", `The server refuses the page's request: ${reason}.`, [[here, `${state.listing.id}: reload`]]);
+  }
+  $("problem").dataset.status = String(error.status);
+  return true;
+}
+
 function validDate(text) {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) return false;
   const date = new Date(`${text}T00:00:00Z`);
@@ -1501,9 +1641,12 @@ async function start() {
   if (state.pinnedDay) resetDay(state.pinnedDay);
   render();
   loadTodaySession();
+  state.daemonCheckedAt = Date.now();
   setInterval(() => {
+    if (state.halted) return;
     updateStatus();
     if (!state.todaySession || state.todaySession.date !== exchangeDate(Date.now())) loadTodaySession();
+    if (Date.now() - state.daemonCheckedAt >= DAEMON_CHECK_MS) checkDaemon();
   }, 1000);
   if (state.transport === "sse") {
     setLink("connecting");
