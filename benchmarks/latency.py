@@ -14,7 +14,7 @@ Per poll, with ``time.perf_counter``:
 
 - request: the httpx ``request`` event hook on the daemon's client (about to send);
 - t0, response: the httpx ``response`` event hook, after ``response.read()`` (body in);
-- commit: ``SqlStore.commit_polls`` returned (ticks, alert and state committed);
+- commit: ``SqlStore.commit`` returned (ticks, alert and state committed);
 - t1, logged: the alert log sink's ``deliver`` returned, so its write, flush and fsync
   are done (the sink instance's ``deliver`` is wrapped; the file is not tailed).
 
@@ -125,10 +125,10 @@ def instrument(app: App, client: httpx.Client, marks: Marks) -> None:
     client.event_hooks = {"request": [on_request], "response": [on_response]}
     store, outbox = app.store, app.ingestor.outbox
     log = next(sink for sink in outbox.sinks if isinstance(sink, JsonlAlertLog))
-    commit_polls, deliver, dispatch_sink = store.commit_polls, log.deliver, outbox.dispatch_sink
+    commit, deliver, dispatch_sink = store.commit, log.deliver, outbox.dispatch_sink
 
     def timed_commit(*args: Any, **kwargs: Any) -> None:
-        commit_polls(*args, **kwargs)
+        commit(*args, **kwargs)
         marks.mark("commit")
 
     polling = threading.get_ident()
@@ -147,7 +147,7 @@ def instrument(app: App, client: httpx.Client, marks: Marks) -> None:
             marks.passed.set()
         return delivered
 
-    store.commit_polls = timed_commit  # type: ignore[method-assign,assignment]
+    store.commit = timed_commit  # type: ignore[method-assign,assignment]
     log.deliver = timed_deliver  # type: ignore[method-assign]
     outbox.dispatch_sink = timed_pass  # type: ignore[method-assign]
 

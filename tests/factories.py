@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from tracker.core.model import Direction, Kind, Listing, Rule, Tick, datetime_to_ts
+from tracker.core.batch import TickArrays
+from tracker.core.model import Direction, Kind, Listing, ListingState, Rule, Tick, datetime_to_ts
+from tracker.store.repository import BatchRows, StoredAlert
 
 HKT = ZoneInfo("Asia/Hong_Kong")
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +34,20 @@ def make_tick(
     turnover: float | None = None,
 ) -> Tick:
     return Tick(ts_us(ts), seq, price, volume, turnover)
+
+
+def make_rows(
+    listing_id: str = "biren",
+    ticks: Sequence[Tick] = (),
+    alerts: Sequence[StoredAlert] = (),
+    state: ListingState | None = None,
+    previous: ListingState | None = None,
+) -> BatchRows:
+    """A listing's batch for ``SqlStore.commit``; its state the last tick's mark by default."""
+    if state is None:
+        last = ticks[-1] if ticks else None
+        state = ListingState(last.ts_us, last.seq) if last else ListingState()
+    return BatchRows(listing_id, TickArrays.from_ticks(ticks), alerts, state, previous)
 
 
 def make_rule(

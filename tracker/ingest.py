@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 from tracker.alerts.outbox import DispatchThreads, Outbox
 from tracker.alerts.record import stored_alert
 from tracker.alerts.sinks import AlertSink
+from tracker.core.evaluate import OpeningOf, PhaseOf, evaluate
 from tracker.core.model import Extremes, Listing, ListingState, ThresholdCrossed, Tick
-from tracker.core.rules import OpeningOf, PhaseOf, evaluate
 from tracker.errors import StorageError
 from tracker.store.deliveries import SqlDeliveries
 from tracker.store.repository import (
+    BatchRows,
     PollerState,
-    PollRows,
     Silence,
     SourceDay,
     SqlStore,
@@ -37,10 +37,14 @@ SILENCES_FRESH_US = 1_000_000  # wall µs a read of the silences is trusted for
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """A listing's ticks to ingest, in order, with what a live poll brings along them."""
+    """A listing's ticks to ingest, in (ts, seq) order, with what a live poll brings along them.
+
+    A replay's chunk is many ticks; a live poll's is one tick (or none, when only its day
+    figures are new).
+    """
 
     listing: Listing
-    ticks: Sequence[Tick]
+    ticks: TickArrays
     extremes: Extremes | None = None  # the provider's day figures as of the last tick
     late: bool = False  # the poll came after the daemon missed the market
     poller: PollerState | None = None  # the poll's own state, stored in the same transaction
@@ -54,23 +58,23 @@ class _Evaluated:
     batch: Batch
     previous: ListingState
     state: ListingState
-    ticks: tuple[Tick, ...]
+    ticks: TickArrays  # those after the high-water mark: the ones to store
     alerts: tuple[StoredAlert, ...]
-    committed: bool  # something to store (new ticks, or a poll's day figures)
 
     @property
     def listing(self) -> Listing:
         return self.batch.listing
 
-    def stored_ticks(self) -> Sequence[Tick]:
-        """The ticks the batch stores (those after the high-water mark)."""
-        return self.ticks
+    @property
+    def committed(self) -> bool:
+        """Whether there is something to store: new ticks, or a poll's day figures."""
+        return bool(len(self.ticks)) or self.batch.extremes is not None
 
     @property
-    def rows(self) -> PollRows:
+    def rows(self) -> BatchRows:
         """What the batch writes."""
         batch = self.batch
-        return PollRows(
+        return BatchRows(
             batch.listing.id,
             self.ticks,
             self.alerts,
@@ -103,7 +107,7 @@ class Ingested:
 
 
 AlertListener = Callable[[StoredAlert], None]
-TickListener = Callable[[Listing, Sequence[Tick]], None]
+TickListener = Callable[[Listing, Sequence[Tick]], None]  # rows, made only when one listens
 
 
 class Ingestor:
@@ -159,17 +163,19 @@ class Ingestor:
     def ingest(
         self,
         listing: Listing,
-        ticks: Sequence[Tick],
+        ticks: TickArrays,
         extremes: Extremes | None = None,
         *,
         late: bool = False,
         poller: PollerState | None = None,
         source_day: SourceDay | None = None,
     ) -> Ingested:
-        """Store a batch of a listing's ticks (in order) atomically and deliver its alerts.
+        """Store a batch of a listing's ticks, in (ts, seq) order, atomically; deliver its alerts.
 
-        Ticks at or before the stored high-water mark are already stored and are
-        skipped. ``extremes`` (a live poll's day figures) may fire inferred alerts;
+        A replay's chunk of many ticks and a live poll's one tick go the same way: the core
+        evaluates them (``tracker.core.evaluate``), the store writes them the fastest way
+        for their number. Ticks at or before the stored high-water mark are already stored
+        and are skipped. ``extremes`` (a live poll's day figures) may fire inferred alerts;
         ``late`` marks the alerts of a poll that came after the daemon missed the
         market; ``poller`` (the poll's own state) and ``source_day`` (its provider's day
         figures) are stored in the same transaction.
@@ -208,7 +214,7 @@ class Ingestor:
         for part in done:
             error = failed.get(part.listing.id)
             if error is None:
-                self._tell(part.listing, part.stored_ticks, part.alerts)
+                self._tell(part.listing, part.ticks.to_ticks, part.alerts)
                 results.append(part.ingested)
             else:
                 results.append(Ingested(0, 0, (), False, error))
@@ -227,8 +233,8 @@ class Ingestor:
             self._opening(listing),
         )
         alerts = self._stored(listing, evaluation.alerts, late=batch.late)
-        committed = bool(evaluation.ticks) or batch.extremes is not None
-        return _Evaluated(batch, previous, evaluation.state, evaluation.ticks, alerts, committed)
+        stored = batch.ticks.slice(evaluation.start)
+        return _Evaluated(batch, previous, evaluation.state, stored, alerts)
 
     def _commit(self, parts: Sequence[_Evaluated], sinks: Sequence[str]) -> dict[str, StorageError]:
         """Commit evaluated batches in one transaction, then take their states as current.
@@ -238,7 +244,7 @@ class Ingestor:
         if not parts:
             return {}
         try:
-            self.store.commit_polls([part.rows for part in parts], sinks)
+            self.store.commit([part.rows for part in parts], sinks)
         except StorageError as error:
             if len(parts) == 1:
                 return {parts[0].listing.id: error}
@@ -250,26 +256,6 @@ class Ingestor:
         for part in parts:
             self._states[part.listing.id] = part.state
         return {}
-
-    def ingest_arrays(self, listing: Listing, ticks: TickArrays) -> Ingested:
-        """``ingest`` for columns of ticks (replays): batch evaluation and bulk storage."""
-        from tracker.core.batch import evaluate_batch
-
-        with self._guard(listing.id):
-            phases = self._phases(listing)
-            previous = self.state(listing)
-            evaluation = evaluate_batch(listing, previous, ticks, phases, self._opening(listing))
-            alerts = self._stored(listing, evaluation.alerts, late=False)
-            accepted = ticks.slice(evaluation.start)
-            if len(accepted):
-                names = [sink.name for sink in self.sinks]
-                self.store.commit_arrays(
-                    listing.id, accepted, alerts, evaluation.state, names, previous=previous
-                )
-                self.outbox.committed(alerts)
-                self._states[listing.id] = evaluation.state
-        self._announce(listing, accepted.to_ticks, alerts)
-        return Ingested(len(accepted), evaluation.start, alerts, bool(len(accepted)))
 
     def _stored(
         self, listing: Listing, fired: Sequence[ThresholdCrossed], *, late: bool
@@ -286,22 +272,6 @@ class Ingestor:
             )
             for alert in fired
         )
-
-    def _announce(
-        self,
-        listing: Listing,
-        ticks: Callable[[], Sequence[Tick]],
-        alerts: Sequence[StoredAlert],
-    ) -> None:
-        """After a commit: deliver what is due, then tell the listeners of new ticks and alerts.
-
-        ``ticks`` gives the newly stored ticks (made only when a tick listener wants them).
-        """
-        if alerts or self._background is None:
-            # without a dispatcher running, also what an earlier run left pending and the
-            # retries now due; with one, its every-second wake-up serves those
-            self.dispatch_soon(fresh=bool(alerts))
-        self._tell(listing, ticks, alerts)
 
     def _tell(
         self,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -29,11 +30,12 @@ from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 import httpx
-import tenacity
 
 from tracker.alerts.record import source_notice
 from tracker.calendar import TRADING, DaySession, MarketCalendar
 from tracker.clock import Clock
+from tracker.core.backoff import backoff_delay
+from tracker.core.batch import TickArrays
 from tracker.core.model import Listing, datetime_to_ts, day_bounds, local_date, ts_to_datetime
 from tracker.core.quotes import DayCounts, QuoteRead, QuoteRefused, Read, read_quote
 from tracker.core.rules import Triage
@@ -133,7 +135,6 @@ class ListingPoller:
         # what takes effect once the pending batch is committed: day counts, figures stored
         self._after_commit: tuple[DayCounts | None, SourceDay | None] = (None, None)
         self._stale_trade_us: int | None = None  # the last trade the stale source shows
-        self._backoff = tenacity.wait_exponential_jitter(initial=1, max=self.settings.backoff_max)
 
     @property
     def active(self) -> int:
@@ -300,7 +301,7 @@ class ListingPoller:
         self._after_commit = (read.counts or self._counts, self._written if day is None else day)
         self.pending = Batch(
             self.listing,
-            [] if read.tick is None else [read.tick],
+            TickArrays.from_ticks([] if read.tick is None else [read.tick]),
             read.extremes,
             self._late,
             self._state,
@@ -366,9 +367,8 @@ class ListingPoller:
             logger.warning("%s: %s poll failed: %s", self.listing.id, self._name(index), exc)
             health.reason = exc.reason
         health.attempt += 1
-        retry = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
-        retry.attempt_number = health.attempt
-        health.retry_at = self._wall() + max(self._backoff(retry), exc.retry_after or 0.0)
+        delay = backoff_delay(health.attempt, 1.0, self.settings.backoff_max, random.random())
+        health.retry_at = self._wall() + max(delay, exc.retry_after or 0.0)
         if health.failing_since_us is None:
             health.failing_since_us = now_us
         if index == self.active:

@@ -6,16 +6,14 @@ import bisect
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tracker.calendar import SessionSpans
-from tracker.core.model import MICROS, Listing, ListingState, Tick
+from tracker.core.batch import TickArrays, accepted_start
+from tracker.core.model import MICROS, Listing, Tick
 from tracker.ingest import Ingested, Ingestor
 from tracker.sources.tape import BadRow, Tape, TapeReader
 from tracker.store.repository import StoredAlert
-
-if TYPE_CHECKING:
-    from tracker.core.batch import TickArrays
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +49,6 @@ def replay_tape(
     progress: Progress | None = None,
 ) -> ReplayReport:
     """Replay a tape read into memory as fast as possible, one transaction per chunk."""
-    from tracker.core.batch import TickArrays
-
     ticks = tape.ticks
     chunks = (
         TickArrays.from_ticks(ticks[start : start + chunk_size])
@@ -84,8 +80,7 @@ def _replay_chunks(
     done = 0
     spans = SessionSpans(listing.calendar)
     for chunk in chunks:
-        ingested = ingestor.ingest_arrays(listing, chunk)
-        _count(listing, ingested, report)
+        _count(listing, ingestor.ingest(listing, chunk), report)
         report.sessions(spans, chunk.ts_us)
         done += len(chunk)
         if progress is not None:
@@ -98,18 +93,6 @@ def _count(listing: Listing, done: Ingested, report: ReplayReport) -> None:
     report.stored += done.stored
     report.already_stored += done.already_stored
     report.alerts.extend(done.alerts)
-
-
-def _ingest(
-    listing: Listing, ticks: Sequence[Tick], ingestor: Ingestor, report: ReplayReport
-) -> None:
-    _count(listing, ingestor.ingest(listing, ticks), report)
-
-
-def _instants(ticks: Sequence[Tick]) -> Any:
-    import numpy as np
-
-    return np.fromiter((tick.ts_us for tick in ticks), dtype=np.int64, count=len(ticks))
 
 
 def market_offsets(ticks: Sequence[Tick], intervals: Sequence[tuple[int, int]]) -> list[float]:
@@ -137,14 +120,6 @@ def market_offsets(ticks: Sequence[Tick], intervals: Sequence[tuple[int, int]]) 
     return [(elapsed(tick.ts_us) - origin) / MICROS for tick in ticks]
 
 
-def _stored_count(ticks: Sequence[Tick], state: ListingState) -> int:
-    """How many of a tape's first ticks are at or before the state's high-water mark."""
-    if state.last_ts_us is None:
-        return 0
-    mark = (state.last_ts_us, state.last_seq)
-    return bisect.bisect_right(ticks, mark, key=lambda tick: (tick.ts_us, tick.seq))
-
-
 class PacedReplay:
     """A tape played at ``speed`` market seconds per wall second, stepped by the scheduler."""
 
@@ -159,13 +134,13 @@ class PacedReplay:
     ) -> None:
         self.listing = listing
         self.progress = progress
-        self.ticks = tape.ticks
+        self.ticks = TickArrays.from_ticks(tape.ticks)
         self.ingestor = ingestor
         self.report = ReplayReport(tape.rows, len(tape.ticks), tape.bad_rows)
-        self.report.sessions(SessionSpans(listing.calendar), _instants(tape.ticks))
+        self.report.sessions(SessionSpans(listing.calendar), self.ticks.ts_us)
         # ticks stored by an earlier run are due at once (they add nothing): the pace
         # starts at the first tick not stored yet, so a replay resumed is not a wait
-        stored = _stored_count(tape.ticks, ingestor.state(listing))
+        stored = accepted_start(self.ticks, ingestor.state(listing))
         offsets = market_offsets(tape.ticks[stored:], intervals)
         self._due = [0.0] * stored + [offset / speed for offset in offsets]
         self._next = 0
@@ -179,7 +154,8 @@ class PacedReplay:
         """Play every tick due by ``wall_elapsed`` seconds after the start; true once done."""
         end = bisect.bisect_right(self._due, wall_elapsed, lo=self._next)
         if end > self._next:
-            _ingest(self.listing, self.ticks[self._next : end], self.ingestor, self.report)
+            due = self.ticks.slice(self._next, end)
+            _count(self.listing, self.ingestor.ingest(self.listing, due), self.report)
             self._next = end
             if self.progress is not None:
                 self.progress(end, len(self.ticks))

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from factories import LISTINGS, SAMPLE_TAPE, ts_us
+from factories import LISTINGS, SAMPLE_TAPE, make_rows, ts_us
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,6 +40,7 @@ BAR_KEYS = {
     "close",
     "volume",
     "turnover",
+    "turnover_estimated",
     "trades",
     "last_ts_us",
     "last_seq",
@@ -52,8 +53,9 @@ def reference_bars(ticks: Sequence[Tick], interval_us: int) -> list[Bar]:
     bars = []
     for start, group in itertools.groupby(ordered, key=lambda t: t.ts_us - t.ts_us % interval_us):
         ticks_of = list(group)
-        volumes = [t.volume for t in ticks_of if t.volume is not None]
-        turnovers = [t.turnover for t in ticks_of if t.turnover is not None]
+        traded = [t for t in ticks_of if t.volume is not None]  # as the report counts them
+        volumes = [t.volume for t in traded]
+        turnovers = [t.price * t.volume if t.turnover is None else t.turnover for t in traded]
         bars.append(
             Bar(
                 start_us=start,
@@ -66,6 +68,7 @@ def reference_bars(ticks: Sequence[Tick], interval_us: int) -> list[Bar]:
                 trades=len(ticks_of),
                 last_ts_us=ticks_of[-1].ts_us,
                 last_seq=ticks_of[-1].seq,
+                turnover_estimated=any(t.turnover is None for t in traded),
             )
         )
     return bars
@@ -92,6 +95,7 @@ def approximately(bars: Sequence[Bar]) -> list[Bar]:
             b.trades,
             b.last_ts_us,
             b.last_seq,
+            b.turnover_estimated,
         )
         for b in bars
     ]
@@ -138,7 +142,7 @@ def store_ticks(store: SqlStore, ticks: Sequence[Tick]) -> str:
     """The ticks stored under a listing id of their own (examples share the database)."""
     listing_id = next(_listing_ids)
     last = ticks[-1]
-    store.commit_batch(listing_id, ticks, [], ListingState(last.ts_us, last.seq), [])
+    store.commit([make_rows(listing_id, ticks, [], ListingState(last.ts_us, last.seq))], [])
     return listing_id
 
 
@@ -151,14 +155,28 @@ def test_bars_equal_the_reference_of_the_same_ticks(
 ) -> None:
     interval_us, ticks = drawn
     listing_id = store_ticks(store, ticks)
-    assert tick_bars(store.engine, listing_id, interval_us) == reference_bars(ticks, interval_us)
+    bars = tick_bars(store.engine, listing_id, interval_us)
+    assert bars == approximately(reference_bars(ticks, interval_us))
     # a window [start, end) of instants the ticks have: its bars are of its ticks only
     instants = sorted({tick.ts_us for tick in ticks})
     start = instants[cut[0] * (len(instants) - 1) // 100]
     end = instants[cut[1] * (len(instants) - 1) // 100]
     inside = [tick for tick in ticks if start <= tick.ts_us < end]
     window = tick_bars(store.engine, listing_id, interval_us, start, end)
-    assert window == reference_bars(inside, interval_us)
+    assert window == approximately(reference_bars(inside, interval_us))
+
+
+def test_a_tick_with_a_volume_and_no_turnover_counts_at_its_price_as_in_the_report(
+    store: SqlStore,
+) -> None:
+    at = ts_us("2026-01-02T09:30:00+08:00")
+    ticks = [Tick(at, 0, 35.0, 100, 3500.0), Tick(at, 1, 36.0, 100), Tick(at, 2, 36.0, 100, 3600.0)]
+    [bar] = tick_bars(store.engine, store_ticks(store, ticks), 60_000_000)
+    assert (bar.volume, bar.turnover, bar.turnover_estimated) == (300, 10_700, True)
+    assert round(bar.turnover / bar.volume, 2) == 35.67  # the report's (estimated) VWAP
+    alone = [Tick(at, 0, 35.0, 100, 3500.0), Tick(at, 1, 36.0, None, 9.0)]  # no volume: no part
+    [bar] = tick_bars(store.engine, store_ticks(store, alone), 60_000_000)
+    assert (bar.volume, bar.turnover, bar.turnover_estimated) == (100, 3500, False)
 
 
 def test_a_bar_of_ticks_with_no_volume_has_null_sums_and_the_seq_order_decides_open_and_close(
@@ -178,7 +196,8 @@ def test_a_bar_of_ticks_with_no_volume_has_null_sums_and_the_seq_order_decides_o
 
     assert first == Bar(at, 35.70, 36.00, 35.70, 35.80, None, None, 4, at + 59_999_999, 5)
     edge = at + 60_000_000
-    assert second == Bar(edge, 36.10, 36.10, 36.10, 36.10, 100.0, None, 1, edge, 0)
+    estimated = pytest.approx(36.10 * 100)  # its price x volume: a volume with no turnover
+    assert second == Bar(edge, 36.10, 36.10, 36.10, 36.10, 100.0, estimated, 1, edge, 0, True)
 
 
 def test_bars_of_a_listing_leave_other_listings_ticks_out(store: SqlStore) -> None:
@@ -239,6 +258,7 @@ def payload_bars(payload: dict[str, Any]) -> list[Bar]:
             b["trades"],
             b["last_ts_us"],
             b["last_seq"],
+            b["turnover_estimated"],
         )
         for b in payload["bars"]
     ]

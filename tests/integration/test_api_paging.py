@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from factories import LISTINGS, SAMPLE_TAPE, ts_us
+from factories import LISTINGS, SAMPLE_TAPE, make_rows, ts_us
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -60,7 +60,9 @@ def test_paging_by_key_gives_every_tick_once_in_order(
     store: SqlStore, ticks: list[Tick], limit: int
 ) -> None:
     listing_id = next(_listing_ids)
-    store.commit_batch(listing_id, ticks, [], ListingState(ticks[-1].ts_us, ticks[-1].seq), [])
+    store.commit(
+        [make_rows(listing_id, ticks, [], ListingState(ticks[-1].ts_us, ticks[-1].seq))], []
+    )
     read: list[Tick] = []
     after = None
     for _ in range(len(ticks) + 1):
@@ -76,7 +78,7 @@ def test_paging_by_key_gives_every_tick_once_in_order(
 def test_a_page_stays_within_its_window_and_after_its_cursor(store: SqlStore) -> None:
     at = ts_us("2026-01-02T09:30:00+08:00")
     ticks = [Tick(at + s * 1_000_000, q, 35.0) for s in range(3) for q in range(3)]
-    store.commit_batch("biren", ticks, [], ListingState(ticks[-1].ts_us, 2), [])
+    store.commit([make_rows("biren", ticks, [], ListingState(ticks[-1].ts_us, 2))], [])
     page = store.ticks("biren", at, at + 2_000_000, after=(at + 1_000_000, 0), limit=10)
     assert [(t.ts_us - at, t.seq) for t in page] == [(1_000_000, 1), (1_000_000, 2)]
     assert store.ticks("biren", after=(at, 1)) == ticks[2:]  # no limit: all of them
@@ -147,6 +149,20 @@ def test_without_a_limit_the_answer_is_as_it_always_was(client: httpx.Client) ->
     payload = client.get("/api/listings/biren/ticks").json()
     assert set(payload) == {"listing", "date", "ticks"}  # no "next"
     assert len(payload["ticks"]) == DAY_TICKS
+
+
+def test_without_a_limit_a_day_over_a_page_stops_at_a_page_and_says_where_it_goes_on(
+    client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker.web import api
+
+    whole = client.get("/api/listings/biren/ticks").json()["ticks"]
+    monkeypatch.setattr(api, "PAGE_MAX", 1_000)  # a day of 2,874 ticks is then a busy one
+    first = client.get("/api/listings/biren/ticks").json()
+    assert first["ticks"] == whole[:1_000]
+    assert first["next"] == f"{whole[999]['ts_us']}:{whole[999]['seq']}"
+    rest = client.get(f"/api/listings/biren/ticks?after={first['next']}").json()
+    assert rest["ticks"] == whole[1_000:2_000]
 
 
 def test_after_alone_gives_the_rest_of_the_selection(client: httpx.Client) -> None:

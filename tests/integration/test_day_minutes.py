@@ -17,7 +17,7 @@ from tracker.core.metrics import summarize
 from tracker.core.model import ListingState, Tick, day_bounds, ts_to_datetime
 from tracker.report import as_data, day_report, render
 from tracker.store.columns import MINUTE_US, DayMinutes, day_minutes, ticks_within
-from tracker.store.repository import SqlStore
+from tracker.store.repository import BatchRows, SqlStore
 
 DAY = dt.date(2026, 1, 2)
 LISTING = make_listing(rules=(make_rule(50), make_rule(100e9, kind="market_cap", id="mcap-100b")))
@@ -25,7 +25,9 @@ LISTING = make_listing(rules=(make_rule(50), make_rule(100e9, kind="market_cap",
 
 def store_ticks(store: SqlStore, listing_id: str, ticks: list[Tick]) -> None:
     arrays = TickArrays.from_ticks(ticks)
-    store.commit_arrays(listing_id, arrays, [], ListingState(ticks[-1].ts_us, ticks[-1].seq), [])
+    store.commit(
+        [BatchRows(listing_id, arrays, [], ListingState(ticks[-1].ts_us, ticks[-1].seq))], []
+    )
 
 
 def awkward_day() -> list[Tick]:
@@ -116,7 +118,7 @@ def test_a_busy_day_reports_what_a_plain_reference_finds_in_its_ticks(
 ) -> None:
     store = open_store(sqlite_url)
     arrays = busy_day(200_000)
-    store.commit_arrays("biren", arrays, [], ListingState(int(arrays.ts_us[-1])), [])
+    store.commit([BatchRows("biren", arrays, [], ListingState(int(arrays.ts_us[-1])))], [])
     ticks = arrays.to_ticks()
     session = MarketCalendar("XHKG").day(DAY, LISTING.timezone)
 

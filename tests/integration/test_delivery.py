@@ -17,6 +17,7 @@ from tracker.alerts.sinks import Delivery, DeliveryError, JsonlAlertLog, RetryPo
 from tracker.bootstrap import build_sinks
 from tracker.clock import SimulatedClock
 from tracker.config import load_settings
+from tracker.core.batch import TickArrays
 from tracker.core.model import Listing
 from tracker.daemon import Daemon
 from tracker.errors import ConfigError
@@ -207,7 +208,7 @@ def test_a_hanging_webhook_blocks_neither_ingesting_nor_the_log(
     ingestor = Ingestor(store, [log, webhook(receiver.url, timeout=30)])
     receiver.hold.set()  # every request waits until the test releases it
     with ingestor.background_dispatch():
-        done = ingestor.ingest(listing, [make_tick(36.0)])  # fires both rules
+        done = ingestor.ingest(listing, TickArrays.from_ticks([make_tick(36.0)]))  # both fire
         assert len(done.alerts) == 2
         assert log.wrote.wait(timeout=10)
         assert log_ids(log.path) == [a.alert_id for a in done.alerts]
@@ -244,7 +245,7 @@ def test_with_dispatchers_running_the_log_is_written_before_ingest_returns_in_it
     ingestor = Ingestor(store, [log, hook])
     receiver.hold.set()  # the webhook's thread waits in its POST meanwhile
     with ingestor.background_dispatch():
-        done = ingestor.ingest(listing, [make_tick(36.0)])
+        done = ingestor.ingest(listing, TickArrays.from_ticks([make_tick(36.0)]))
         assert log_ids(log.path) == [a.alert_id for a in done.alerts]  # no wait: it is there
         assert writers == [threading.current_thread().name]
         assert receiver.arrived.wait(timeout=10)
@@ -278,7 +279,9 @@ def test_any_ingested_batch_delivers_what_an_earlier_run_left_pending(
     store.add_alerts(left, ["log", "webhook"])  # committed, then the process died
     hook = webhook(receiver.url)
     ingestor = Ingestor(store, [JsonlAlertLog(tmp_path / "alerts.jsonl"), hook])
-    done = ingestor.ingest(make_listing(rules=(make_rule(50),)), [make_tick(20.0)])
+    done = ingestor.ingest(
+        make_listing(rules=(make_rule(50),)), TickArrays.from_ticks([make_tick(20.0)])
+    )
     assert done.alerts == ()
     assert receiver.ids() == [a.alert_id for a in left]
     assert log_ids(tmp_path / "alerts.jsonl") == [a.alert_id for a in left]
@@ -344,8 +347,8 @@ def test_after_a_clean_pass_a_new_alert_reaches_the_sink_without_a_read_of_the_o
     listing, log, ingestor = logged(store, tmp_path)
     reads = counted_reads(ingestor)
 
-    first = ingestor.ingest(listing, CROSSING[:1])
-    second = ingestor.ingest(listing, CROSSING[1:])
+    first = ingestor.ingest(listing, TickArrays.from_ticks(CROSSING[:1]))
+    second = ingestor.ingest(listing, TickArrays.from_ticks(CROSSING[1:]))
 
     assert reads == ["log"]  # the first pass after the start reads: it is in doubt
     assert log_ids(log) == [first.alerts[0].alert_id, second.alerts[0].alert_id]
@@ -362,7 +365,8 @@ def test_an_alert_a_full_pass_delivered_is_not_handed_over_again(
     ingestor.dispatch()  # clean: nothing pending
     with monkeypatch.context() as m:
         m.setattr(ingestor, "dispatch_soon", lambda fresh=False: None)
-        done = ingestor.ingest(listing, CROSSING[:1])  # committed, not yet handed over
+        # committed, not yet handed over
+        done = ingestor.ingest(listing, TickArrays.from_ticks(CROSSING[:1]))
     assert ingestor.dispatch() == 1  # the every-second pass finds it first
 
     assert ingestor.outbox.dispatch(fresh=True) == 0
@@ -381,7 +385,10 @@ def test_an_alert_committed_while_a_pass_reads_the_outbox_goes_with_the_next_pas
         if not late:
             with monkeypatch.context() as m:
                 m.setattr(ingestor, "dispatch_soon", lambda fresh=False: None)
-                late.extend(a.alert_id for a in ingestor.ingest(listing, CROSSING[:1]).alerts)
+                late.extend(
+                    a.alert_id
+                    for a in ingestor.ingest(listing, TickArrays.from_ticks(CROSSING[:1])).alerts
+                )
 
     counted_reads(ingestor, during=commit_meanwhile)
     assert ingestor.dispatch() == 1  # what it read: the other process's alert
@@ -399,9 +406,11 @@ def test_after_a_failed_delivery_a_new_alert_of_the_listing_waits_behind_it(
     ingestor = Ingestor(store, [sink], wall_us=wall)
     ingestor.dispatch()
     sink.failing = True
-    first = ingestor.ingest(listing, CROSSING[:1])  # handed over at once, and failed
+    # handed over at once, and failed
+    first = ingestor.ingest(listing, TickArrays.from_ticks(CROSSING[:1]))
     sink.failing = False
-    second = ingestor.ingest(listing, CROSSING[1:])  # its listing's first is not retried yet
+    # its listing's first is not retried yet
+    second = ingestor.ingest(listing, TickArrays.from_ticks(CROSSING[1:]))
     assert sink.got == []
 
     wall.advance(5)
@@ -504,7 +513,7 @@ def test_retry_after_pauses_the_whole_sink_not_only_the_listing(
     ingestor = Ingestor(store, [webhook(receiver.url)], wall_us=wall)
     listings = [make_listing(id=f"l{i}", rules=(make_rule(50),)) for i in range(5)]
     for listing in listings:
-        ingestor.ingest(listing, [make_tick(35.70, "2026-01-02T09:20:00")])
+        ingestor.ingest(listing, TickArrays.from_ticks([make_tick(35.70, "2026-01-02T09:20:00")]))
     assert receiver.seen == 1  # the first 429 paused the sink: no request for the others
     wall.advance(30)
     ingestor.dispatch()

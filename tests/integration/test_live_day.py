@@ -509,16 +509,16 @@ def test_a_poll_whose_commit_fails_leaves_its_volume_for_the_next(
     poller = make_poller(clock)
     server.route("/a", feed(30.0, "2026-01-02T09:59:59+08:00", 1000))
     poller.poll()
-    commit = store.commit_polls
+    commit = store.commit
 
     def locked(*args: Any, **kwargs: Any) -> None:
         raise StorageError("database is locked")
 
-    monkeypatch.setattr(store, "commit_polls", locked)
+    monkeypatch.setattr(store, "commit", locked)
     clock.set("2026-01-02T10:00:05")
     server.route("/a", feed(30.1, "2026-01-02T10:00:04+08:00", 1500))
     assert poller.poll() == "fault"
-    monkeypatch.setattr(store, "commit_polls", commit)
+    monkeypatch.setattr(store, "commit", commit)
     clock.set("2026-01-02T10:00:10")
     server.route("/a", feed(30.2, "2026-01-02T10:00:09+08:00", 1800))
     assert poller.poll() == "tick"
@@ -665,14 +665,14 @@ def test_one_listings_failing_commit_does_not_hold_back_the_others(
     [cycle] = poll_cycles(pollers, client, clock)
     body = [tencent_record(f"r_hk{c:05d}", 36.0, "2026/01/02 09:59:59", 1000) for c in codes]
     server.route("/q=", "\n".join(body).encode("gbk"))  # both cross +80% (35.28)
-    commit = store.commit_polls
+    commit = store.commit
 
     def broken_for_hk6082(polls: Any, sinks: Any) -> None:
         if any(poll.listing_id == "hk6082" for poll in polls):
             raise StorageError("constraint failed")
         commit(polls, sinks)
 
-    monkeypatch.setattr(store, "commit_polls", broken_for_hk6082)
+    monkeypatch.setattr(store, "commit", broken_for_hk6082)
     cycle.run()
 
     assert [r["listing"] for r in rule_alerts(tmp_path)] == ["hk9997"]

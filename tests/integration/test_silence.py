@@ -10,10 +10,13 @@ import pytest
 from commands import Tracker
 from factories import LISTINGS, SAMPLE_TAPE, make_listing, make_rule, make_tick, ts_us
 
+from tracker.alerts.outbox import Outbox
 from tracker.alerts.sinks import Delivery, RetryPolicy
+from tracker.core.batch import TickArrays
 from tracker.ingest import SILENCES_FRESH_US, Ingestor
+from tracker.store.deliveries import SqlDeliveries
 from tracker.store.engine import create_engine, ensure_schema
-from tracker.store.repository import SqlStore
+from tracker.store.repository import SqlStore, StoredAlert
 
 NOW_US = 1_800_000_000_000_000  # the wall clock the test sets
 
@@ -49,7 +52,9 @@ LISTING = make_listing(rules=(make_rule(50), make_rule(80)))
 
 def run(store: SqlStore, sinks: list[NamedSink]) -> list[dict]:  # type: ignore[type-arg]
     ingestor = Ingestor(store, sinks, wall_us=lambda: NOW_US)  # type: ignore[arg-type]
-    done = ingestor.ingest(LISTING, [make_tick(35.70, "2026-01-02T09:20:00")])
+    done = ingestor.ingest(
+        LISTING, TickArrays.from_ticks([make_tick(35.70, "2026-01-02T09:20:00")])
+    )
     return [json.loads(a.record) for a in done.alerts]
 
 
@@ -90,7 +95,7 @@ def test_a_silence_set_meanwhile_holds_within_a_second_and_covers_its_span_of_ti
     listing = make_listing(rules=(make_rule(50), make_rule(80), make_rule(100), make_rule(110)))
 
     def fired(price: float, at: str) -> list[tuple[str, bool]]:
-        done = ingestor.ingest(listing, [make_tick(price, at)])
+        done = ingestor.ingest(listing, TickArrays.from_ticks([make_tick(price, at)]))
         return [
             (json.loads(a.record)["rule"], json.loads(a.record)["silenced"]) for a in done.alerts
         ]
@@ -150,3 +155,19 @@ def test_silence_commands_round_trip(tracker: Tracker, tmp_path: Path) -> None:
         "alerts", "silence", "--listing", "biren", "--for", "2h", "--until", "2030-01-01", *common
     )
     assert both.returncode == 2
+
+
+def test_a_pass_that_takes_just_committed_alerts_sends_a_silenced_one_to_the_log_only(
+    store: SqlStore,
+) -> None:
+    log, hook = NamedSink("log"), NamedSink("webhook")
+    outbox = Outbox(SqlDeliveries(store.engine), [log, hook], lambda: NOW_US)
+    outbox.dispatch()  # it read the store and left nothing behind: the next pass reads none
+    loud, quiet = (
+        StoredAlert(f"{n:032x}", "biren", "r", n, 0, "{}", silenced=n == 2) for n in (1, 2)
+    )
+    store.add_alerts([loud, quiet], ["log", "webhook"])
+    outbox.committed([loud, quiet])
+    outbox.dispatch(fresh=True)
+    assert log.got == [loud.alert_id, quiet.alert_id]
+    assert hook.got == [loud.alert_id]

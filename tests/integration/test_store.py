@@ -8,23 +8,33 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from factories import SAMPLE_TAPE, make_listing, make_rule, make_tick, ts_us
+from factories import SAMPLE_TAPE, make_listing, make_rows, make_rule, make_tick, ts_us
 
 from tracker.alerts.sinks import JsonlAlertLog
+from tracker.core.batch import TickArrays
 from tracker.core.model import Extremes, ListingState, RuleState, Tick
 from tracker.errors import StorageError
 from tracker.ingest import Ingestor
 from tracker.replay import replay_tape
 from tracker.sources.tape import Tape, read_tape
+from tracker.store import bulk
 from tracker.store.deliveries import SqlDeliveries
 from tracker.store.engine import create_engine, current_revision, ensure_schema
-from tracker.store.repository import Heartbeat, PollerState, SqlStore, StoredAlert
+from tracker.store.repository import BatchRows, Heartbeat, PollerState, SqlStore, StoredAlert
 from tracker.store.tables import SCHEMA_REVISION
 
 
 def pending(store: SqlStore, sink: str) -> list[StoredAlert]:
     """A sink's pending alerts, due now, in store order (through the outbox's queries)."""
     return [due.alert for due in SqlDeliveries(store.engine).due(sink, 2**62)]
+
+
+@pytest.fixture(params=["executemany", "bulk"])
+def writer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """How the store writes a batch's ticks: the driver's executemany (a poll's few), or the
+    bulk way (many-row INSERTs on SQLite, a COPY on PostgreSQL: a replay's chunk)."""
+    monkeypatch.setattr(bulk, "BULK_ROWS", 1 if request.param == "bulk" else 10**9)
+    return str(request.param)
 
 
 def biren():
@@ -59,20 +69,22 @@ def test_state_round_trips_with_the_ticks(
     ]
     state = ListingState(ticks[-1].ts_us, 1, {("r", 29_400_000): RuleState("r", 29_400_000, False)})
     store.save_listing(biren())
-    store.commit_batch("biren", ticks, [], state, ["log"])
+    store.commit([make_rows("biren", ticks, [], state)], ["log"])
     assert store.load_state("biren") == state
     assert store.ticks("biren") == ticks
     assert store.load_state("other") == ListingState()
 
 
-def test_a_failed_batch_writes_nothing(db_url: str, open_store: Callable[[str], SqlStore]) -> None:
+def test_a_failed_batch_writes_nothing(
+    db_url: str, open_store: Callable[[str], SqlStore], writer: str
+) -> None:
     store = open_store(db_url)
     tick = make_tick()
-    store.commit_batch("biren", [tick], [], ListingState(tick.ts_us, 0), ["log"])
+    store.commit([make_rows("biren", [tick], [], ListingState(tick.ts_us, 0))], ["log"])
     later = make_tick(36.0, "2026-01-02T09:31:00+08:00")
     with pytest.raises(StorageError, match="database"):
         # the first tick again collides with its stored copy: the whole batch is rolled back
-        store.commit_batch("biren", [later, tick], [], ListingState(later.ts_us, 0), ["log"])
+        store.commit([make_rows("biren", [later, tick], [], ListingState(later.ts_us, 0))], ["log"])
     assert store.ticks("biren") == [tick]
     assert store.load_state("biren").last_ts_us == tick.ts_us
 
@@ -87,8 +99,9 @@ def test_pending_alerts_follow_store_order_per_sink(
         )
         for i in (3, 1, 2)
     ]
-    store.commit_batch(
-        "biren", [make_tick()], alerts, ListingState(make_tick().ts_us, 0), ["log", "hook"]
+    store.commit(
+        [make_rows("biren", [make_tick()], alerts, ListingState(make_tick().ts_us, 0))],
+        ["log", "hook"],
     )
     assert [a.alert_id for a in pending(store, "log")] == [a.alert_id for a in alerts]
     SqlDeliveries(store.engine).delivered("log", [alerts[0].alert_id])
@@ -101,8 +114,12 @@ def test_ingesting_the_same_ticks_twice_stores_and_fires_once(
 ) -> None:
     log = tmp_path / "alerts.jsonl"
     ticks = [make_tick(30.0, "2026-01-02T09:20:00"), make_tick(36.0, "2026-01-02T09:30:00")]
-    first = Ingestor(open_store(db_url), [JsonlAlertLog(log)]).ingest(biren(), ticks)
-    again = Ingestor(open_store(db_url), [JsonlAlertLog(log)]).ingest(biren(), ticks)
+    first = Ingestor(open_store(db_url), [JsonlAlertLog(log)]).ingest(
+        biren(), TickArrays.from_ticks(ticks)
+    )
+    again = Ingestor(open_store(db_url), [JsonlAlertLog(log)]).ingest(
+        biren(), TickArrays.from_ticks(ticks)
+    )
     assert (first.stored, len(first.alerts)) == (2, 2)
     assert (again.stored, again.already_stored, again.alerts) == (0, 2, ())
     assert len(log.read_text().splitlines()) == 2
@@ -173,7 +190,7 @@ def test_extremes_round_trip_with_the_state(
     tick = make_tick(36.0, "2026-01-02T10:00:00+08:00")
     extremes = Extremes(tick.ts_us, 42.88, 33.50)
     state = ListingState(tick.ts_us, 0, {}, extremes)
-    store.commit_batch("biren", [tick], [], state, ["log"])
+    store.commit([make_rows("biren", [tick], [], state)], ["log"])
     assert store.load_state("biren") == state
     assert store.load_state("biren").extremes == extremes
 
@@ -183,7 +200,7 @@ def test_extremes_with_only_a_low_round_trip(
 ) -> None:
     store = open_store(db_url)
     state = ListingState(ts_us("2026-01-02T10:00:00"), 0, {}, Extremes(ts_us(), None, 33.5))
-    store.commit_batch("biren", [], [], state, ["log"])
+    store.commit([make_rows("biren", [], [], state)], ["log"])
     assert store.load_state("biren").extremes == Extremes(ts_us(), None, 33.5)
 
 
@@ -193,13 +210,12 @@ def test_a_later_batch_replaces_the_stored_extremes(
     store = open_store(db_url)
     first = make_tick(36.0, "2026-01-02T10:00:00+08:00")
     second = make_tick(41.0, "2026-01-02T10:01:00+08:00")
-    store.commit_batch(
-        "biren", [first], [], ListingState(first.ts_us, 0, {}, Extremes(first.ts_us, 38, 35)), []
-    )
+    older = Extremes(first.ts_us, 38, 35)
+    store.commit([make_rows("biren", [first], [], ListingState(first.ts_us, 0, {}, older))], [])
     newer = Extremes(second.ts_us, 41.0, 35.0)
-    store.commit_batch("biren", [second], [], ListingState(second.ts_us, 0, {}, newer), [])
+    store.commit([make_rows("biren", [second], [], ListingState(second.ts_us, 0, {}, newer))], [])
     assert store.load_state("biren").extremes == newer
-    store.commit_batch("biren", [], [], ListingState(second.ts_us, 0), [])
+    store.commit([make_rows("biren", [], [], ListingState(second.ts_us, 0))], [])
     assert store.load_state("biren").extremes is None
 
 
@@ -234,10 +250,10 @@ def test_last_tick_is_the_latest_by_time_then_seq(
         make_tick(36.3, "2026-01-02T09:31:00+08:00", seq=1),
     ]
     # stored out of order: the store orders, not the insertion
-    store.commit_batch("biren", [latest], [], ListingState(latest.ts_us, 2), [])
-    store.commit_batch("biren", ticks, [], ListingState(latest.ts_us, 2), [])
-    store.commit_batch(
-        "other", [make_tick(1.0, "2026-01-02T15:00:00+08:00")], [], ListingState(), []
+    store.commit([make_rows("biren", [latest], [], ListingState(latest.ts_us, 2))], [])
+    store.commit([make_rows("biren", ticks, [], ListingState(latest.ts_us, 2))], [])
+    store.commit(
+        [make_rows("other", [make_tick(1.0, "2026-01-02T15:00:00+08:00")], [], ListingState())], []
     )
     assert store.last_tick("biren") == latest
     assert store.last_tick("nobody") is None
@@ -260,14 +276,9 @@ def test_totals_sum_volume_and_turnover_within_start_inclusive_end_exclusive(
         make_tick(37.0, "2026-01-02T11:00:00", volume=5000, turnover=185000.0),  # at end: out
     ]
     last = ticks[-1]
-    store.commit_batch("biren", ticks, [], ListingState(last.ts_us, 0), [])
-    store.commit_batch(
-        "other",
-        [make_tick(1.0, "2026-01-02T10:00:00", volume=9999, turnover=9999.0)],
-        [],
-        ListingState(),
-        [],
-    )
+    store.commit([make_rows("biren", ticks, [], ListingState(last.ts_us, 0))], [])
+    other = make_tick(1.0, "2026-01-02T10:00:00", volume=9999, turnover=9999.0)
+    store.commit([make_rows("other", [other], [], ListingState())], [])
     volume, turnover = store.totals("biren", ts_us("2026-01-02T09:30"), ts_us("2026-01-02T11:00"))
     assert (volume, turnover) == (300.0, 10850.0)
     empty = store.totals("biren", ts_us("2026-01-05T00:00"), ts_us("2026-01-06T00:00"))
@@ -304,9 +315,8 @@ def test_beat_upserts_per_name_and_heartbeats_lists_each_once(
 
 
 def test_bulk_commit_stores_exactly_what_a_row_commit_stores(
-    db_url: str, open_store: Callable[[str], SqlStore]
+    db_url: str, open_store: Callable[[str], SqlStore], writer: str
 ) -> None:
-    from tracker.core.batch import TickArrays
 
     awkward = [0.1 + 0.2, 1e-7, 123456789.12345679, 35.7, 5e-324, 1.7976931348623157e308]
     ticks = [
@@ -323,7 +333,7 @@ def test_bulk_commit_stores_exactly_what_a_row_commit_stores(
     store = open_store(db_url)
     store.save_listing(biren())
     state = ListingState(ticks[-1].ts_us, ticks[-1].seq)
-    store.commit_arrays("biren", TickArrays.from_ticks(ticks), [], state, [])
+    store.commit([BatchRows("biren", TickArrays.from_ticks(ticks), [], state)], [])
     assert store.ticks("biren") == ticks
     assert store.load_state("biren") == state
 
@@ -352,7 +362,6 @@ def test_a_resumed_bulk_replay_skips_what_is_stored(
 
 def store_many_ticks(store: SqlStore, turnover: float | None) -> None:
     """Bulk-commit more than two INSERTs' worth of ticks and read back exactly them."""
-    from tracker.core.batch import TickArrays
     from tracker.store.bulk import ROWS_PER_INSERT
 
     n = 2 * ROWS_PER_INSERT + 7
@@ -370,7 +379,9 @@ def store_many_ticks(store: SqlStore, turnover: float | None) -> None:
     store.save_listing(listing)
     arrays = TickArrays.from_ticks(ticks)
     assert (arrays.turnover is None) == (turnover is None)
-    store.commit_arrays(listing.id, arrays, [], ListingState(ticks[-1].ts_us, ticks[-1].seq), [])
+    store.commit(
+        [BatchRows(listing.id, arrays, [], ListingState(ticks[-1].ts_us, ticks[-1].seq))], []
+    )
     assert store.ticks(listing.id) == ticks
 
 
@@ -399,9 +410,8 @@ def test_bulk_commit_binds_fewer_rows_an_insert_where_sqlite_binds_fewer_values(
 
 
 def test_bulk_commit_of_ticks_without_volume_or_turnover_stores_them_absent(
-    db_url: str, open_store: Callable[[str], SqlStore]
+    db_url: str, open_store: Callable[[str], SqlStore], writer: str
 ) -> None:
-    from tracker.core.batch import TickArrays
 
     ticks = [Tick(1_767_317_400_000_000 + i, 0, 35.7 + i / 100) for i in range(5)]
     arrays = TickArrays.from_ticks(ticks)
@@ -409,8 +419,20 @@ def test_bulk_commit_of_ticks_without_volume_or_turnover_stores_them_absent(
     assert arrays.turnover is None
     store = open_store(db_url)
     store.save_listing(biren())
-    store.commit_arrays("biren", arrays, [], ListingState(ticks[-1].ts_us, 0), [])
+    store.commit([BatchRows("biren", arrays, [], ListingState(ticks[-1].ts_us, 0))], [])
     assert store.ticks("biren") == ticks
+
+
+def test_one_commit_stores_a_replay_chunk_and_a_poll_of_two_listings(
+    db_url: str, open_store: Callable[[str], SqlStore]
+) -> None:
+    chunk = [make_tick(30 + i / 100, seq=i) for i in range(bulk.BULK_ROWS)]  # the bulk way
+    poll = [make_tick(36.0, "2026-01-02T09:31:00")]  # one tick: executemany
+    store = open_store(db_url)
+    store.commit([make_rows("biren", chunk), make_rows("other", poll)], [])
+    assert store.ticks("biren") == chunk
+    assert store.ticks("other") == poll
+    assert store.load_state("other") == ListingState(poll[0].ts_us, 0)
 
 
 def test_a_commit_writes_only_the_rule_states_that_changed_since_the_last(
@@ -421,12 +443,12 @@ def test_a_commit_writes_only_the_rule_states_that_changed_since_the_last(
     tick, later = make_tick(36.0), make_tick(36.1, "2026-01-02T09:31:00")
     armed, fired = RuleState("a", 1, True, None), RuleState("b", 2, False, tick.ts_us)
     first = ListingState(tick.ts_us, 0, {("a", 1): armed, ("b", 2): fired})
-    store.commit_batch("biren", [tick], [], first, [])
+    store.commit([make_rows("biren", [tick], [], first)], [])
     with store.engine.begin() as connection:  # mark the stored rows, to see which get written
         connection.execute(sa.text("UPDATE rule_state SET last_fired_us = 7"))
     rearmed = RuleState("b", 2, True, tick.ts_us)
     second = ListingState(later.ts_us, 0, {("a", 1): armed, ("b", 2): rearmed})
-    store.commit_batch("biren", [later], [], second, [], previous=first)
+    store.commit([make_rows("biren", [later], [], second, previous=first)], [])
     assert store.load_state("biren").rules == {
         ("a", 1): RuleState("a", 1, True, 7),  # unchanged: not written again
         ("b", 2): rearmed,

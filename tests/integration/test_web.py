@@ -16,6 +16,7 @@ import pytest
 from factories import LISTINGS, SAMPLE_TAPE, FixedClock, make_tick
 
 from tracker.config import Listings, load_listings
+from tracker.core.batch import TickArrays
 from tracker.core.model import Extremes
 from tracker.ingest import Ingestor
 from tracker.replay import replay_tape
@@ -169,7 +170,7 @@ def test_a_daily_rules_level_is_served_for_the_day_it_is_asked_about(
 ) -> None:
     listings = daily_listings(tmp_path)
     Ingestor(store, []).ingest(
-        listings.get("biren"), [make_tick(40.0, "2026-01-05T09:30:00+08:00")]
+        listings.get("biren"), TickArrays.from_ticks([make_tick(40.0, "2026-01-05T09:30:00+08:00")])
     )
     api = ReadApi(store, listings)
 
@@ -198,7 +199,9 @@ def test_on_a_day_joined_late_a_rule_against_the_open_is_at_the_providers_open(
     joined = make_tick(40.0, "2026-01-05T10:00:00+08:00")  # the open (09:20-09:32) was missed
     figures = Extremes(joined.ts_us, 41.0, 37.0, open=38.0, prev_close=34.46)
     day = SourceDay("biren", dt.date(2026, 1, 5), "tencent", joined.ts_us, 38.0, 41.0, 37.0, 34.46)
-    Ingestor(store, []).ingest(listing, [joined], figures, late=True, source_day=day)
+    Ingestor(store, []).ingest(
+        listing, TickArrays.from_ticks([joined]), figures, late=True, source_day=day
+    )
 
     payload = ReadApi(store, listings).answer("/api/listings/biren", {}).payload
     levels = {rule["id"]: rule["level"] for rule in payload["rules"]}
@@ -393,7 +396,9 @@ def ingest_crossing(store: SqlStore, listings: Listings, hub: EventHub | None) -
         listeners=[hub.alert_committed] if hub else [],
         tick_listeners=[hub.ticks_committed] if hub else [],
     )
-    done = ingestor.ingest(listings.get("biren"), [make_tick(40.0, "2026-01-05T09:30:00+08:00")])
+    done = ingestor.ingest(
+        listings.get("biren"), TickArrays.from_ticks([make_tick(40.0, "2026-01-05T09:30:00+08:00")])
+    )
     assert [alert.rule_id for alert in done.alerts] == CROSSING_RULES
 
 

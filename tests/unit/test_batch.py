@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -14,7 +15,10 @@ from factories import make_listing, make_rule, make_tick
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tracker.core import batch as vectorized
+from tracker.core import evaluate as entry
 from tracker.core.batch import BatchEvaluation, TickArrays, evaluate_batch, to_micros_array
+from tracker.core.evaluate import evaluate as evaluate_arrays
 from tracker.core.model import (
     Direction,
     Extremes,
@@ -220,7 +224,45 @@ def test_batches_give_the_streaming_alerts_and_state(scenario: Scenario) -> None
     assert replayed.start == len(arrays)
 
 
+@settings(max_examples=200, deadline=None)
+@given(scenarios(), st.sampled_from([0, 10**9]), st.booleans())
+def test_the_entry_gives_the_streaming_alerts_and_state_whichever_engine_it_picks(
+    scenario: Scenario, vectorized_from: int, poll: bool
+) -> None:
+    listing, ticks, seen, _, _, extremes, opening = scenario
+    before = evaluate(listing, ListingState(), ticks[:seen], opening_of=opening).state
+    figures = extremes if poll else None  # a poll's day figures: always streamed
+    arrays = TickArrays.from_ticks(ticks)
+
+    with mock.patch.object(entry, "VECTORIZED_FROM", vectorized_from):
+        got = evaluate_arrays(listing, before, arrays, figures, opening_of=opening)
+
+    streamed = evaluate(listing, before, ticks, figures, opening_of=opening)
+    assert got.alerts == streamed.alerts
+    assert got.state == streamed.state
+    assert arrays.slice(got.start).to_ticks() == list(streamed.ticks)
+
+
 # --- by example ---------------------------------------------------------------------------------
+
+
+def test_the_entry_vectorizes_a_large_batch_and_streams_a_small_one_and_a_poll() -> None:
+    listing = make_listing((make_rule(50), make_rule(0, "gain_pct", "down")))
+    ticks = [make_tick(29.0 + (i % 7) - 3, seq=i) for i in range(entry.VECTORIZED_FROM)]
+    poll = Extremes(ticks[-1].ts_us, 33.0, 18.0)
+    batches = [  # (ticks, poll figures, vectorized)
+        (ticks[1:], None, False),
+        (ticks, None, True),
+        (ticks, poll, False),
+    ]
+
+    for some, figures, vectorizes in batches:
+        with mock.patch.object(vectorized, "evaluate_batch", wraps=evaluate_batch) as engine:
+            got = evaluate_arrays(listing, ListingState(), TickArrays.from_ticks(some), figures)
+        streamed = evaluate(listing, ListingState(), some, figures)
+        assert engine.called == vectorizes
+        assert (got.alerts, got.state, got.start) == (streamed.alerts, streamed.state, 0)
+        assert got.alerts  # each fires, so the engines have something to agree on
 
 
 def test_batch_replayed_again_fires_nothing_twice() -> None:
@@ -285,11 +327,14 @@ def test_listing_with_rules_scoped_to_phases_is_streamed() -> None:
     def phase_of(ts_us: int) -> str:
         return "auction" if ts_us < ticks[1].ts_us else "continuous"
 
-    batch = evaluate_batch(listing, ListingState(), arrays, phase_of)
+    with mock.patch.object(entry, "VECTORIZED_FROM", 0):  # large enough to vectorize
+        batch = evaluate_arrays(listing, ListingState(), arrays, None, phase_of)
     streamed = evaluate(listing, ListingState(), ticks, None, phase_of)
     assert batch == BatchEvaluation(streamed.alerts, streamed.state, 0)
     assert [a.rule.id for a in batch.alerts] == ["plus-50", "gain_pct-up-60"]
     with pytest.raises(ValueError, match="phase_of"):
+        evaluate_arrays(listing, ListingState(), arrays)
+    with pytest.raises(ValueError, match="only the streaming engine runs"):
         evaluate_batch(listing, ListingState(), arrays)
 
 
@@ -298,6 +343,8 @@ def test_ticks_out_of_order_are_refused() -> None:
 
     with pytest.raises(ValueError, match=r"tick 1 is not after tick 0"):
         evaluate_batch(make_listing(), ListingState(), TickArrays.from_ticks(ticks))
+    with pytest.raises(ValueError, match=r"tick 1 is not after tick 0"):  # streamed: the same
+        evaluate_arrays(make_listing(), ListingState(), TickArrays.from_ticks(ticks))
 
 
 @pytest.mark.parametrize("price", [float("nan"), float("inf"), 1e13])

@@ -1,6 +1,7 @@
 """Batch evaluation with numpy: the streaming state machine's alerts and state, level by level.
 
-``evaluate_batch`` returns exactly what ``rules.evaluate`` returns for the same ticks, but
+``evaluate_batch`` returns exactly what ``rules.evaluate`` returns for the same ticks (the
+streaming engine is the reference; ``tracker.core.evaluate`` picks between them), but
 instead of stepping every rule on every tick it finds, per rule and level, where the price
 is across the level and where it is past the re-arm bound, and jumps between them: the
 next crossing that is out of cooldown fires, the next re-arming tick after it arms again,
@@ -29,7 +30,7 @@ from tracker.core.model import (
     day_bounds,
     local_date,
 )
-from tracker.core.rules import OpeningOf, PhaseOf, evaluate
+from tracker.core.rules import OpeningOf
 
 _INT64 = np.iinfo(np.int64)
 _SCALED_LIMIT = 2.0**63  # prices in millionths must fit an int64
@@ -37,11 +38,11 @@ _SCALED_LIMIT = 2.0**63  # prices in millionths must fit an int64
 
 @dataclass(frozen=True, slots=True)
 class TickArrays:
-    """Columns of ticks in (ts, seq) order: the replay path's unit of work.
+    """Columns of ticks in (ts, seq) order: the one batch shape below the source.
 
-    ``ts_us`` is non-decreasing and (ts, seq) strictly increasing (``evaluate_batch``
-    checks it); NaN in ``volume`` or ``turnover`` is a missing value (``None`` on a Tick),
-    and a column of None has no values at all.
+    A replay's chunk and a live poll's one tick alike. ``ts_us`` is non-decreasing and
+    (ts, seq) strictly increasing (``check_order``); NaN in ``volume`` or ``turnover`` is a
+    missing value (``None`` on a Tick), and a column of None has no values at all.
     """
 
     ts_us: NDArray[np.int64]
@@ -64,6 +65,8 @@ class TickArrays:
 
     def slice(self, start: int, stop: int | None = None) -> TickArrays:
         """Ticks ``start:stop`` as views of these columns (no copy)."""
+        if start == 0 and stop is None:
+            return self  # all of them (a poll's one tick, most chunks): not even new views
         cut = slice(start, stop)
         return TickArrays(
             self.ts_us[cut],
@@ -133,26 +136,24 @@ def evaluate_batch(
     listing: Listing,
     state: ListingState,
     ticks: TickArrays,
-    phase_of: PhaseOf | None = None,
     opening_of: OpeningOf | None = None,
 ) -> BatchEvaluation:
     """Run tick columns through the listing's rules: ``rules.evaluate`` without extremes.
 
     The alerts (in tick order, within a tick in rule order) and the state equal what
-    ``evaluate(listing, state, ticks.to_ticks(), None, phase_of, opening_of)`` gives, and its
+    ``evaluate(listing, state, ticks.to_ticks(), None, None, opening_of)`` gives, and its
     accepted ticks are ``ticks.slice(start)``. Plain, ``once``, cooldown, expiring and
-    daily rules take the numpy path. A listing with rules scoped to phases (``phase_of``
-    is a call per tick) or with two rules of one id (they share stored state) is streamed
-    through ``evaluate`` instead: exact, at the streaming speed.
+    daily rules take the numpy path; a listing with rules scoped to phases (a call per
+    tick) or with two rules of one id (they share stored state) is the streaming engine's
+    (``vectorizes``).
 
-    Raises ValueError when the ticks are out of (ts, seq) order or a price is not a
-    finite number of millionths that fits an int64.
+    Raises ValueError for such a listing, when the ticks are out of (ts, seq) order or
+    when a price is not a finite number of millionths that fits an int64.
     """
-    _check_order(ticks)
-    if _streamed_only(listing):
-        streamed = evaluate(listing, state, ticks.to_ticks(), None, phase_of, opening_of)
-        return BatchEvaluation(streamed.alerts, streamed.state, len(ticks) - len(streamed.ticks))
-    start = _accepted_start(ticks, state)
+    if not vectorizes(listing):
+        raise ValueError(f"listing {listing.id!r} has rules only the streaming engine runs")
+    check_order(ticks)
+    start = accepted_start(ticks, state)
     tape = _Tape.of(listing, state, ticks.slice(start), opening_of)
     states = dict(state.rules)
     found: list[tuple[int, int, ThresholdCrossed]] = []
@@ -185,13 +186,16 @@ def to_micros_array(prices: NDArray[np.float64]) -> NDArray[np.int64]:
     return scaled.astype(np.int64)
 
 
-def _streamed_only(listing: Listing) -> bool:
-    """Whether the listing's rules need the streaming path (phases, a repeated rule id)."""
+def vectorizes(listing: Listing) -> bool:
+    """Whether ``evaluate_batch`` runs the listing's rules (no phases, no repeated rule id)."""
     ids = {rule.id for rule in listing.rules}
-    return len(ids) < len(listing.rules) or any(r.phases is not None for r in listing.rules)
+    return len(ids) == len(listing.rules) and all(r.phases is None for r in listing.rules)
 
 
-def _check_order(ticks: TickArrays) -> None:
+def check_order(ticks: TickArrays) -> None:
+    """Raise ValueError naming the first tick that is not after the one before in (ts, seq)."""
+    if len(ticks) < 2:
+        return
     steps = np.diff(ticks.ts_us)
     ties = np.flatnonzero(steps == 0)
     out_of_order = steps < 0
@@ -211,7 +215,7 @@ def _clamped(value: int) -> int:
     return max(int(_INT64.min), min(int(_INT64.max), value))
 
 
-def _accepted_start(ticks: TickArrays, state: ListingState) -> int:
+def accepted_start(ticks: TickArrays, state: ListingState) -> int:
     """Index of the first tick after the state's high-water mark (earlier ones were evaluated)."""
     if state.last_ts_us is None:
         return 0

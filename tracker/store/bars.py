@@ -23,7 +23,9 @@ class Bar:
 
     ``open`` and ``close`` are the prices of its first and last tick by ``(ts_us, seq)``,
     and ``last_ts_us``/``last_seq`` that last tick's key. ``volume`` and ``turnover`` are
-    sums, None when no tick of the bar has one.
+    those of its ticks with a volume, as the report counts them (None when none has one):
+    a tick with a volume but no turnover counts price x volume, and ``turnover_estimated``
+    says that one did, so turnover / volume is the bar's VWAP either way.
     """
 
     start_us: int
@@ -36,6 +38,7 @@ class Bar:
     trades: int
     last_ts_us: int
     last_seq: int
+    turnover_estimated: bool = False
 
 
 def tick_bars(
@@ -80,8 +83,13 @@ def _bars_query(
             sa.func.max(c.price).label("high"),
             sa.func.min(c.price).label("low"),
             sa.func.sum(c.volume).label("volume"),
-            sa.func.sum(c.turnover).label("turnover"),
+            sa.func.sum(
+                sa.case((c.volume.is_not(None), sa.func.coalesce(c.turnover, c.price * c.volume)))
+            ).label("turnover"),
             sa.func.count().label("trades"),
+            sa.func.count(sa.case((c.volume.is_not(None) & c.turnover.is_(None), 1))).label(
+                "estimated"
+            ),
         )
         .where(c.listing_id == listing_id)
         .group_by(start)
@@ -114,4 +122,5 @@ def _bars_query(
         g.c.trades,
         g.c.last_us,
         at(g.c.last_us, "seq", last=True),
+        sa.type_coerce(g.c.estimated > 0, sa.Boolean),  # SQLite's 0/1 read as a bool
     ).order_by(g.c.start_us)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tracker.core.model import Extremes, Listing, ListingState, RuleState, Tick
 from tracker.store import HEARTBEAT_MAX_AGE_S
 from tracker.store import tables as t
+from tracker.store.bulk import execute_rows, insert_ticks
 from tracker.store.engine import checkpoint, defer_checkpoints, read_connection, storage_error
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class SourceDay:
 
 
 @dataclass(frozen=True, slots=True)
-class PollRows:
+class BatchRows:
     """What one listing's batch writes: new ticks, their alerts, the state after.
 
     Of the rule states only those that differ from ``previous`` (the state last
@@ -87,7 +88,7 @@ class PollRows:
     """
 
     listing_id: str
-    ticks: Sequence[Tick]
+    ticks: TickArrays
     alerts: Sequence[StoredAlert]
     state: ListingState
     previous: ListingState | None = None
@@ -208,66 +209,27 @@ class SqlStore:
             mark.prev_close,
         )
 
-    def commit_batch(
-        self,
-        listing_id: str,
-        ticks: Sequence[Tick],
-        alerts: Sequence[StoredAlert],
-        state: ListingState,
-        sinks: Sequence[str],
-        *,
-        previous: ListingState | None = None,
-        poller: PollerState | None = None,
-        source_day: SourceDay | None = None,
-    ) -> None:
-        """Store ticks, their alerts (pending for every sink) and the new state atomically."""
-        rows = PollRows(listing_id, ticks, alerts, state, previous, poller, source_day)
-        self.commit_polls([rows], sinks)
+    def commit(self, batches: Sequence[BatchRows], sinks: Sequence[str]) -> None:
+        """Store listings' batches in one transaction: ticks, alerts pending for every sink, state.
 
-    def commit_polls(self, polls: Sequence[PollRows], sinks: Sequence[str]) -> None:
-        """Store several listings' batches in one transaction: a statement a table for all."""
-        if not polls:
+        Ticks go the fastest way their number and the database have
+        (``tracker.store.bulk.insert_ticks``), the rest a statement a table for all.
+        """
+        if not batches:
             return
         with self._transaction() as connection:
-            ticks = [tick_row(poll.listing_id, t) for poll in polls for t in poll.ticks]
-            if ticks:
-                _execute(connection, _INSERT_TICKS, ticks)
-            alerts = [alert for poll in polls for alert in poll.alerts]
+            insert_ticks(connection, [(batch.listing_id, batch.ticks) for batch in batches])
+            alerts = [alert for batch in batches for alert in batch.alerts]
             if alerts:
                 _insert_alerts(connection, alerts, sinks)
-            _save_states(connection, [(poll.listing_id, poll.state) for poll in polls])
-            _save_rule_states(connection, polls)
-            pollers = [(poll.listing_id, poll.poller) for poll in polls if poll.poller]
+            _save_states(connection, [(batch.listing_id, batch.state) for batch in batches])
+            _save_rule_states(connection, batches)
+            pollers = [(batch.listing_id, batch.poller) for batch in batches if batch.poller]
             if pollers:
                 _save_pollers(connection, pollers)
-            days = [poll.source_day for poll in polls if poll.source_day is not None]
+            days = [batch.source_day for batch in batches if batch.source_day is not None]
             if days:
                 _save_source_days(connection, days)
-
-    def commit_arrays(
-        self,
-        listing_id: str,
-        ticks: TickArrays,
-        alerts: Sequence[StoredAlert],
-        state: ListingState,
-        sinks: Sequence[str],
-        *,
-        previous: ListingState | None = None,
-    ) -> None:
-        """``commit_batch`` for columns of ticks: the bulk path of replays.
-
-        SQLite gets many-row INSERTs and PostgreSQL ``COPY`` (``tracker.store.bulk``), inside the
-        same transaction as the alerts and the state, so a crash keeps all or none.
-        """
-        from tracker.store.bulk import insert_ticks
-
-        with self._transaction() as connection:
-            if len(ticks):
-                insert_ticks(connection, listing_id, ticks)
-            if alerts:
-                _insert_alerts(connection, alerts, sinks)
-            _save_states(connection, [(listing_id, state)])
-            _save_rule_states(connection, [PollRows(listing_id, (), (), state, previous)])
 
     def add_alerts(self, alerts: Sequence[StoredAlert], sinks: Sequence[str]) -> None:
         """Store notices that come with no tick (a source down or back), pending for every sink."""
@@ -463,58 +425,14 @@ class SqlStore:
 
 
 # Built once: the inserts of every poll's commit (a statement built anew costs its cache key).
-_INSERT_TICKS = t.ticks.insert()
 _INSERT_ALERTS = t.alerts.insert().inline()  # no id fetched back (no RETURNING on PostgreSQL)
 _INSERT_DELIVERIES = t.deliveries.insert()
-_DRIVER_SQL: dict[tuple[Any, Any, tuple[str, ...]], tuple[str, tuple[str, ...] | None]] = {}
-
-
-def _execute(connection: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
-    """Execute a statement for each row, in the connection's transaction.
-
-    On SQLite and PostgreSQL through the driver's ``executemany`` of the statement compiled
-    once: SQLAlchemy's own work for an execution (0.1-0.2 ms) is more than the statement
-    takes for the few rows of a poll, which a daemon polling many listings pays for each
-    of a commit's statements. Other databases get ``connection.execute``.
-    """
-    dialect = connection.dialect
-    if dialect.name not in ("sqlite", "postgresql"):
-        connection.execute(statement, rows)
-        return
-    key = (dialect, statement, tuple(rows[0]))  # the engine's dialect: its own settings
-    known = _DRIVER_SQL.get(key)
-    if known is None:
-        compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
-        known = (compiled.string, compiled.positiontup if compiled.positional else None)
-        _DRIVER_SQL[key] = known
-    sql, names = known
-    params: list[Any] = rows if names is None else [tuple(row[n] for n in names) for row in rows]
-    driver: Any = connection.connection.driver_connection
-    cursor = driver.cursor()
-    try:
-        cursor.executemany(sql, params)
-    except dialect.loaded_dbapi.Error as exc:
-        # as SQLAlchemy's own execution would: its error type, a lost connection dropped
-        lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, cursor)
-        if lost:
-            connection.invalidate(exc)
-        raise sa.exc.DBAPIError.instance(
-            sql,
-            params,
-            exc,
-            dialect.loaded_dbapi.Error,
-            connection_invalidated=lost,
-            dialect=dialect,
-            ismulti=True,
-        ) from exc
-    finally:
-        cursor.close()
 
 
 def _insert_alerts(
     connection: Connection, alerts: Sequence[StoredAlert], sinks: Sequence[str]
 ) -> None:
-    _execute(
+    execute_rows(
         connection,
         _INSERT_ALERTS,
         [
@@ -536,19 +454,7 @@ def _insert_alerts(
         if not alert.silenced or sink == LOG_SINK
     ]
     if deliveries:
-        _execute(connection, _INSERT_DELIVERIES, deliveries)
-
-
-def tick_row(listing_id: str, tick: Tick) -> dict[str, Any]:
-    """A tick as a row of the ``ticks`` table."""
-    return {
-        "listing_id": listing_id,
-        "ts_us": tick.ts_us,
-        "seq": tick.seq,
-        "price": tick.price,
-        "volume": tick.volume,
-        "turnover": tick.turnover,
-    }
+        execute_rows(connection, _INSERT_DELIVERIES, deliveries)
 
 
 def _upsert(
@@ -563,7 +469,7 @@ def _upsert(
             if not updated:
                 connection.execute(table.insert().values(row))
         return
-    _execute(connection, _upsert_statement(dialect, table, tuple(keys), tuple(rows[0])), rows)
+    execute_rows(connection, _upsert_statement(dialect, table, tuple(keys), tuple(rows[0])), rows)
 
 
 @functools.cache
@@ -634,20 +540,20 @@ def _save_states(connection: Connection, states: Sequence[tuple[str, ListingStat
     _upsert(connection, t.listing_state, rows, ["listing_id"])
 
 
-def _save_rule_states(connection: Connection, polls: Sequence[PollRows]) -> None:
+def _save_rule_states(connection: Connection, batches: Sequence[BatchRows]) -> None:
     """The rule states of batches that differ from those stored before them."""
     rows: list[dict[str, Any]] = []
-    for poll in polls:
-        known = poll.previous.rules if poll.previous is not None else {}
+    for batch in batches:
+        known = batch.previous.rules if batch.previous is not None else {}
         rows.extend(
             {
-                "listing_id": poll.listing_id,
+                "listing_id": batch.listing_id,
                 "rule_id": rule.rule_id,
                 "level": rule.level,
                 "armed": rule.armed,
                 "last_fired_us": rule.last_fired_us,
             }
-            for key, rule in poll.state.rules.items()
+            for key, rule in batch.state.rules.items()
             if known.get(key) != rule
         )
     if rows:

@@ -198,7 +198,9 @@ class ReadApi:
         """A listing's ticks of a day and/or from an instant on, in (ts, seq) order.
 
         With ``limit``, a page of them and ``next``: the cursor of its last tick when the
-        selection goes on (ask ``after`` it), else None.
+        selection goes on (ask ``after`` it), else None. Without it, at most ``PAGE_MAX``
+        (so that no request holds a whole busy day in memory), with ``next`` only when
+        the selection goes on past them.
         """
         limit = _limit(query.get("limit"))
         after = _cursor(query.get("after"))
@@ -207,15 +209,13 @@ class ReadApi:
         if selection is None:
             return {"listing": listing.id, "date": None, "ticks": [], **paged}
         date, start, end = selection
+        size = PAGE_MAX if limit is None else limit
         # one more than asked for: whether the selection goes on after the page
-        ticks = self.store.ticks(
-            listing.id, start, end, after=after, limit=None if limit is None else limit + 1
-        )
-        more = limit is not None and len(ticks) > limit
-        ticks = ticks[:limit]
-        zone = ZoneInfo(listing.timezone)
-        if more:
+        ticks = self.store.ticks(listing.id, start, end, after=after, limit=size + 1)
+        if len(ticks) > size:
+            ticks = ticks[:size]
             paged["next"] = f"{ticks[-1].ts_us}:{ticks[-1].seq}"
+        zone = ZoneInfo(listing.timezone)
         return {
             "listing": listing.id,
             "date": date.isoformat() if date else None,
@@ -302,6 +302,7 @@ def bar_payload(bar: Bar, zone: ZoneInfo) -> dict[str, Any]:
         "close": bar.close,
         "volume": bar.volume,
         "turnover": bar.turnover,
+        "turnover_estimated": bar.turnover_estimated,
         "trades": bar.trades,
         "last_ts_us": bar.last_ts_us,
         "last_seq": bar.last_seq,
