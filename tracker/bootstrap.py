@@ -10,15 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tracker.alerts.settings import RetrySettings
-from tracker.alerts.sinks import AlertSink, JsonlAlertLog, RetryPolicy
+from tracker.alerts import registry
+from tracker.alerts.sinks import AlertSink, Delivery
 from tracker.clock import Clock, SimulatedClock
 from tracker.config import Listings, Settings, load_settings
 from tracker.core.limits import read_instant, speed_problem
 from tracker.errors import ConfigError, SourceUnavailableError
 from tracker.ingest import AlertListener, Ingestor, TickListener
 from tracker.store.engine import MEMORY_URL, create_engine, ensure_schema, sqlite_file
-from tracker.store.repository import SqlStore
+from tracker.store.repository import SqlStore, StoredAlert
 
 if TYPE_CHECKING:
     from tracker.daemon import Daemon
@@ -72,56 +72,38 @@ def build_app(
     listeners: Sequence[AlertListener] = (),
     tick_listeners: Sequence[TickListener] = (),
     create: bool = True,
+    show_alerts: bool = True,
 ) -> App:
     """Wire a command's pieces; a dry run keeps nothing: in-memory store, no alert log.
 
-    With ``create=False`` a SQLite file that does not exist is an error, not a new file.
+    The sinks that keep no record (stdout) hear of each alert once committed, before
+    ``listeners``; ``show_alerts=False`` leaves them out, whatever the settings (the
+    demo lists the day's alerts itself). With ``create=False`` a SQLite file that does
+    not exist is an error, not a new file.
     """
     if not dry_run:
         _check_log_folder(settings)
     sinks = [] if dry_run else build_sinks(settings)  # a sink it cannot use: nothing written
+    shown = build_sinks(settings, recorded=False) if show_alerts else []
     store = open_store(settings, dry_run=dry_run, create=create)
-    ingestor = Ingestor(store, sinks, settings.language, listeners, tick_listeners=tick_listeners)
+    told = [*map(_handed_at_once, shown), *listeners]
+    ingestor = Ingestor(store, sinks, settings.language, told, tick_listeners=tick_listeners)
     return App(settings, listings, store, ingestor)
 
 
-def build_sinks(settings: Settings) -> list[AlertSink]:
-    """The alert log, then the webhook and apprise sinks that ``[sinks]`` configures."""
-    from tracker import __version__
+def build_sinks(settings: Settings, *, recorded: bool = True) -> list[AlertSink]:
+    """The sinks ``[sinks]`` turns on whose deliveries the outbox records: the alert log,
+    then webhook and apprise; with ``recorded=False`` the others (stdout)."""
+    return registry.build_sinks(settings.sinks, settings.alert_log, recorded=recorded)
 
-    config = settings.sinks
-    log = config.log
-    sinks: list[AlertSink] = [
-        JsonlAlertLog(
-            settings.alert_log, rotate_bytes=log.rotate_bytes, rotate_daily=log.rotate_daily
-        )
-    ]
-    if config.webhook is not None:
-        from tracker.alerts.webhook import WebhookSink
 
-        hook = config.webhook
-        secret = hook.secret.get_secret_value() if hook.secret else None
-        if not secret:
-            logger.warning(
-                "webhook: TRACKER_SINKS__WEBHOOK__SECRET is not set: requests are unsigned"
-            )
-        sinks.append(
-            WebhookSink(
-                hook.url,
-                secret=secret,
-                timeout=hook.timeout,
-                retry=_retry(hook),
-                user_agent=f"listing-tracker/{__version__}",
-            )
-        )
-    if config.apprise is not None:
-        from tracker.alerts.notify import URLS_VARIABLE, apprise_sinks
+def _handed_at_once(sink: AlertSink) -> AlertListener:
+    """An unrecorded sink as a listener of the ingest path: each alert, once committed."""
 
-        urls = config.apprise.urls.get_secret_value() if config.apprise.urls else ""
-        if not urls.strip():
-            raise ConfigError(f"[sinks.apprise] is configured but {URLS_VARIABLE} is not set")
-        sinks.extend(apprise_sinks(urls, config.apprise.timeout, _retry(config.apprise)))
-    return sinks
+    def deliver(alert: StoredAlert) -> None:
+        sink.deliver([Delivery(alert)])
+
+    return deliver
 
 
 def check_wiring(settings: Settings, listings: Listings) -> None:
@@ -141,10 +123,6 @@ def _check_log_folder(settings: Settings) -> None:
     folder = settings.alert_log.parent
     if not folder.is_dir():
         raise ConfigError(f"alert log {settings.alert_log}: folder {folder} does not exist")
-
-
-def _retry(settings: RetrySettings) -> RetryPolicy:
-    return RetryPolicy(settings.max_attempts, settings.backoff_initial, settings.backoff_max)
 
 
 def parse_instant(text: str, timezone: str, option: str) -> dt.datetime:

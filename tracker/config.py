@@ -13,7 +13,7 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -45,6 +45,7 @@ from tracker.core.model import Direction, Kind, Listing, Reference, Rule, dateti
 from tracker.errors import ConfigError
 from tracker.exchanges import ALIASES, exchange
 from tracker.masking import mask_value
+from tracker.sources.registry import PROVIDERS
 
 DEFAULT_LISTINGS = Path("config/listings.toml")
 DEFAULT_SETTINGS = Path("config/tracker.toml")
@@ -183,6 +184,12 @@ class JsonFields(_Strict):
     turnover_scale: _Scale = 1.0
 
 
+if TYPE_CHECKING:
+    ProviderName = str
+else:  # a name in the registry: pydantic refuses any other, listing these
+    ProviderName = Literal[tuple(PROVIDERS)]
+
+
 class SourceConfig(_Strict):
     """A ``[listings.source]`` table (or one of ``[[listings.sources]]``): where quotes come from.
 
@@ -191,7 +198,7 @@ class SourceConfig(_Strict):
     counts as down (the next source is then polled, or a "down" notice is logged).
     """
 
-    provider: Literal["feed", "http_json", "yahoo", "tencent"]
+    provider: ProviderName
     url: str | None = None
     interval: _Interval = 5.0
     timeout: _Timeout = 5.0
@@ -206,12 +213,16 @@ class SourceConfig(_Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> SourceConfig:
-        if self.provider in ("feed", "http_json") and not self.url:
+        kind = PROVIDERS[self.provider]
+        if kind.needs_url and not self.url:
             raise ValueError(f"provider {self.provider!r} needs a url")
-        if self.provider == "http_json" and self.fields is None:
-            raise ValueError("provider 'http_json' needs [listings.source.fields] (price, time...)")
-        if self.provider != "http_json" and self.fields is not None:
-            raise ValueError("fields are for provider 'http_json' only")
+        if kind.takes_fields and self.fields is None:
+            raise ValueError(
+                f"provider {self.provider!r} needs [listings.source.fields] (price, time...)"
+            )
+        if not kind.takes_fields and self.fields is not None:
+            takers = " or ".join(repr(k.name) for k in PROVIDERS.values() if k.takes_fields)
+            raise ValueError(f"fields are for provider {takers} only")
         return self
 
 

@@ -27,6 +27,7 @@ from tracker.config import JsonFields, SourceConfig
 from tracker.errors import ConfigError
 from tracker.sources.providers import fetch_quotes, make_provider, retry_after_seconds
 from tracker.sources.providers.base import Quote, QuoteError, QuoteProvider
+from tracker.sources.registry import PROVIDERS
 
 DATA = ROOT / "tests" / "data"
 KINDS = ("yahoo", "tencent", "http_json", "feed")
@@ -618,6 +619,17 @@ def test_make_provider_defaults_yahoo_and_tencent_to_their_public_hosts() -> Non
     )
     assert tencent.url == "https://qt.gtimg.cn/q=r_hk06082"
     assert (yahoo.name, tencent.name) == ("yahoo", "tencent")
+
+
+def test_every_provider_the_registry_names_is_built_by_it_under_that_name() -> None:
+    assert sorted(PROVIDERS) == sorted(KINDS)
+    for name, kind in PROVIDERS.items():
+        source = SourceConfig(
+            provider=name,
+            url="http://127.0.0.1:9/q" if kind.needs_url else None,
+            fields=FIELDS if kind.takes_fields else None,
+        )
+        assert make_provider(make_listing(), source).name == name
 
 
 def test_make_provider_refuses_tencent_for_a_symbol_without_a_hong_kong_code() -> None:

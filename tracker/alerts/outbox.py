@@ -9,14 +9,14 @@ failures never hold back another sink.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
 
-import tenacity
-
-from tracker.alerts.sinks import AlertSink, Delivery, DeliveryError, RetryPolicy
-from tracker.store.deliveries import DeliveryState, DueDelivery, Failure, SqlDeliveries
+from tracker.alerts.sinks import AlertSink, Delivery, DeliveryError
+from tracker.core.backoff import backoff_delay
+from tracker.store.deliveries import LOG_SINK, DeliveryState, DueDelivery, Failure, SqlDeliveries
 from tracker.store.repository import StoredAlert
 
 logger = logging.getLogger(__name__)
@@ -54,14 +54,19 @@ class Outbox:
         self.stopping = threading.Event()
 
     def committed(self, alerts: Sequence[StoredAlert]) -> None:
-        """Note alerts this process has just committed, in commit order, for every sink."""
+        """Note alerts this process has just committed, in commit order, for every sink.
+
+        A silenced alert is noted for the alert log only: the store queued it for no
+        other sink (``_insert_alerts``), so a pass that reads no store must not send it.
+        """
         if not alerts:
             return
         with self._noting:
             numbered = list(enumerate(alerts, start=self._noted + 1))
             self._noted += len(alerts)
-            for fresh in self._fresh.values():
-                fresh.extend(numbered)
+            heard = [(n, alert) for n, alert in numbered if not alert.silenced]
+            for sink, fresh in self._fresh.items():
+                fresh.extend(numbered if sink == LOG_SINK else heard)
 
     def dispatch(self, fresh: bool = False) -> int:
         """Attempt every due delivery to every sink once; return how many were delivered.
@@ -167,7 +172,6 @@ class Outbox:
         """When each failed delivery is tried again, or None for the dead letters."""
         now_us = self._now_us()
         policy = sink.retry
-        wait = backoff(policy)
         floor = min(error.retry_after or 0.0, RETRY_AFTER_MAX)
         failures = []
         retried: list[tuple[str, int, float]] = []
@@ -184,9 +188,10 @@ class Outbox:
                     error.message,
                 )
                 continue
-            state = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
-            state.attempt_number = attempt
-            delay = max(wait(state), floor)
+            wait = backoff_delay(
+                attempt, policy.backoff_initial, policy.backoff_max, random.random()
+            )
+            delay = max(wait, floor)
             failures.append(Failure(alert_id, error.message, now_us + int(delay * 1e6)))
             retried.append((alert_id, attempt, delay))
         if retried:
@@ -274,18 +279,6 @@ class Outbox:
 
     def _now_us(self) -> int:
         return self._wall_us()
-
-
-def backoff(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
-    """Exponential backoff from ``backoff_initial`` with as much jitter, capped at the max."""
-    strategy = tenacity.wait_exponential(
-        multiplier=policy.backoff_initial, max=policy.backoff_max
-    ) + tenacity.wait_random(0, policy.backoff_initial)
-
-    def wait(state: tenacity.RetryCallState) -> float:
-        return min(float(strategy(state)), policy.backoff_max)
-
-    return wait
 
 
 class DispatchThreads:

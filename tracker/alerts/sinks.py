@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tracker.errors import TrackerError
+from tracker.store.deliveries import LOG_SINK
 from tracker.store.repository import StoredAlert
 
 logger = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class JsonlAlertLog:
     size; ``alerts.jsonl.2026-01-02`` (the local date of writing) by day.
     """
 
-    name = "log"
+    name = LOG_SINK
     batch_size = 500
     local = True
     retry = RetryPolicy(max_attempts=None, backoff_initial=1.0, backoff_max=60.0)

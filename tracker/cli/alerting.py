@@ -324,6 +324,7 @@ def test(config: str | None, db: str | None) -> None:
     from tracker.alerts.sinks import Delivery, DeliveryError
     from tracker.bootstrap import build_settings, build_sinks
     from tracker.config import listings_path, load_listings
+    from tracker.store.deliveries import LOG_SINK
 
     listings = load_listings(listings_path(config))
     settings = build_settings(db)
@@ -332,7 +333,7 @@ def test(config: str | None, db: str | None) -> None:
         raise ConfigError(f"{listings.path}: no listing to name in a test message")
     notice = check_notice(listing, time.time_ns() // 1000, settings.language)
     failed = 0
-    sinks = [sink for sink in build_sinks(settings) if sink.name != "log"]
+    sinks = [sink for sink in build_sinks(settings) if sink.name != LOG_SINK]
     for sink in sinks:
         try:
             sink.deliver([Delivery(notice)])
@@ -342,8 +343,8 @@ def test(config: str | None, db: str | None) -> None:
             click.echo(f"{sink.name}: failed: {exc.message}")
         finally:
             sink.close()
-    if settings.sinks.stdout.enabled:
-        click.echo(f"stdout: {json.loads(notice.record)['message']}")
+    for shown in build_sinks(settings, recorded=False):  # stdout: the message it shows
+        click.echo(f"{shown.name}: {json.loads(notice.record)['message']}")
     if not sinks:
         click.echo("no webhook or apprise sink is configured ([sinks] in tracker.toml)")
     if failed:

@@ -6,7 +6,6 @@ The ``tracker.cli`` package is the only code that prints for users and exits.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -22,12 +21,11 @@ from tracker.masking import MaskingFilter, mask_text
 
 if TYPE_CHECKING:
     from tracker.bootstrap import App
-    from tracker.config import Settings
     from tracker.core.model import Listing
     from tracker.replay import Progress
     from tracker.sources.ahead import CheckAhead
     from tracker.sources.tape import Tape, TapeReader
-    from tracker.store.repository import SqlStore, StoredAlert
+    from tracker.store.repository import SqlStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C", bound="Closable")
@@ -202,7 +200,7 @@ def report_undelivered(app: App, *, dead: bool = False) -> None:
     """
     import time
 
-    from tracker.store.deliveries import SqlDeliveries
+    from tracker.store.deliveries import LOG_SINK, SqlDeliveries
 
     if not app.ingestor.sinks:
         return  # a dry run
@@ -211,7 +209,7 @@ def report_undelivered(app: App, *, dead: bool = False) -> None:
     log_failed = False
     for name, left in SqlDeliveries(app.store.engine).undelivered().items():
         why = f": {left.last_error}" if left.last_error else ""
-        if left.pending and name == "log":
+        if left.pending and name == LOG_SINK:
             log_failed = True
             failed = left.last_error or f"alert log {app.settings.alert_log} could not be written"
             click.echo(
@@ -272,37 +270,6 @@ def shown(problems: Sequence[str], count: int) -> list[str]:
     if count <= MAX_SHOWN:
         return list(problems[:count])
     return [*problems[:MAX_SHOWN], f"... and {count - MAX_SHOWN:,} more bad rows"]
-
-
-def print_alert(alert: StoredAlert, color: bool | None = None) -> None:
-    """The stdout sink: one readable line per alert, coloured on a terminal, plain when piped."""
-    record = json.loads(alert.record)
-    flags = [name for name in ("gap", "inferred", "late", "silenced") if record.get(name)]
-    flag = f" [{', '.join(flags)}]" if flags else ""
-    if record.get("kind") == "source":
-        tone = "yellow"
-    else:
-        tone = "red" if record.get("direction") == "down" else "green"
-    head = click.style("ALERT", bold=True, fg=tone)
-    rule = click.style(record["rule"], fg=tone)
-    click.echo(f"{head} {record['ts']} {rule}{flag}: {record['message']}", color=color)
-
-
-def alert_printers(settings: Settings) -> list[Callable[[StoredAlert], None]]:
-    """The stdout sink as the settings want it: on or off, colour auto, always or never.
-
-    Like every sink but the alert log, it does not get a silenced alert.
-    """
-    stdout = settings.sinks.stdout
-    if not stdout.enabled:
-        return []
-    color = {"always": True, "never": False}.get(stdout.color)  # None: only on a terminal
-
-    def printed(alert: StoredAlert) -> None:
-        if not alert.silenced:
-            print_alert(alert, color)
-
-    return [printed]
 
 
 def safe_url(url: str) -> str:

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 import click
 
 from tracker.cli.base import (
-    alert_printers,
     check_speed,
     cli,
     closed_at_end,
@@ -101,13 +100,13 @@ def run(
     if end is not None and end <= clock.now():
         now = clock.now().astimezone(ZoneInfo(zone)).isoformat(timespec="seconds")
         raise ConfigError(f"--until {until}: already past (the clock is at {now})")
-    listeners = alert_printers(settings)
     hub = None
     if web is not None:
         from tracker.web.events import EventHub
 
         hub = EventHub()
-        listeners.append(hub.alert_committed)  # after the stdout sink: pages hear once it printed
+    # after the stdout sink (build_app hands it each alert first): pages hear once it printed
+    listeners = [hub.alert_committed] if hub else []
     tick_listeners = [hub.ticks_committed] if hub else []
     app = closed_at_end(
         build_app(listings, settings, listeners=listeners, tick_listeners=tick_listeners)

@@ -10,14 +10,12 @@ from zoneinfo import ZoneInfo
 import click
 
 from tracker.cli.base import (
-    alert_printers,
     checked_reader,
     cli,
     closed_at_end,
     config_option,
     db_option,
     plural,
-    print_alert,
     progress_bar,
     read_checked,
     report_undelivered,
@@ -100,15 +98,11 @@ def replay(
 
             load_driver(settings.db_url)  # while the child checks
         reader = checked_reader(tape, listing, skip_bad, settings.replay.chunk_size, ahead)
-        app = closed_at_end(
-            build_app(listings, settings, dry_run=dry_run, listeners=alert_printers(settings))
-        )
+        app = closed_at_end(build_app(listings, settings, dry_run=dry_run))
         report = _play_fast(app, listing, reader)
     else:
         recorded = read_checked(tape, listing, skip_bad)
-        app = closed_at_end(
-            build_app(listings, settings, dry_run=dry_run, listeners=alert_printers(settings))
-        )
+        app = closed_at_end(build_app(listings, settings, dry_run=dry_run))
         report = _play_paced(app, listing, recorded, pace)
     where = (
         "an in-memory database (dry run, nothing kept)" if dry_run else safe_url(settings.db_url)
@@ -166,6 +160,7 @@ def demo(config: str | None, db: str | None, alert_log: str | None) -> None:
 
     The day's chart (PNG) and report page (HTML) are written beside the database.
     """
+    from tracker.alerts.stdout import print_alert
     from tracker.bootstrap import build_app, build_settings
     from tracker.cli.outputs import day_outputs, write_outputs
     from tracker.config import load_listings
@@ -179,7 +174,7 @@ def demo(config: str | None, db: str | None, alert_log: str | None) -> None:
     listings = load_listings(Path(config) if config else bundled("config/listings.toml"))
     listing = listings.get(SAMPLE_LISTING)
     reader = checked_reader(SAMPLE_TAPE, listing, False, settings.replay.chunk_size)
-    app = closed_at_end(build_app(listings, settings))
+    app = closed_at_end(build_app(listings, settings, show_alerts=False))  # listed below
     report = _play_fast(app, listing, reader)
     click.echo(
         f"Replayed {report.ticks:,} ticks of {listing.name}'s first day ({SAMPLE_TAPE.name}; "

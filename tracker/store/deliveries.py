@@ -17,9 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.store import tables as t
 from tracker.store.engine import storage_error
-from tracker.store.repository import DEAD, DELIVERED, PENDING, StoredAlert
+from tracker.store.repository import DEAD, DELIVERED, LOG_SINK, PENDING, StoredAlert
 
-__all__ = ["DEAD", "DELIVERED", "PENDING", "SqlDeliveries"]
+__all__ = ["DEAD", "DELIVERED", "LOG_SINK", "PENDING", "SqlDeliveries"]
 _CHUNK = 500  # ids per IN (...) list
 
 

@@ -22,8 +22,8 @@ import httpx
 from tracker.config import SourceConfig
 from tracker.core.limits import END_US, amount_problem, price_problem
 from tracker.core.model import Listing, datetime_to_ts
-from tracker.errors import ConfigError
 from tracker.sources.providers.base import Quote, QuoteError, QuoteProvider
+from tracker.sources.registry import PROVIDERS
 
 logger = logging.getLogger(__name__)
 
@@ -34,29 +34,7 @@ _DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 def make_provider(listing: Listing, source: SourceConfig) -> QuoteProvider:
     """The provider a listing's ``[listings.source]`` names, ready to fetch."""
-    # Imported here: the provider modules import the shared helpers below from this package.
-    from tracker.sources.providers.feed import FeedProvider
-    from tracker.sources.providers.http_json import HttpJsonProvider
-    from tracker.sources.providers.tencent import TencentProvider
-    from tracker.sources.providers.yahoo import YahooProvider
-
-    timeout, zone = source.timeout, listing.timezone
-    if source.provider == "yahoo":
-        return YahooProvider(listing.symbol, base=source.url, timeout=timeout)
-    if source.provider == "tencent":
-        try:
-            return TencentProvider(listing.symbol, base=source.url, timeout=timeout, timezone=zone)
-        except ValueError as exc:
-            raise ConfigError(f"listing {listing.id!r}: source: {exc}") from None
-    if source.url is None:  # the config refuses this; checked again for the type checker
-        raise ConfigError(
-            f"listing {listing.id!r}: source: provider {source.provider!r} needs a url"
-        )
-    if source.provider == "http_json":
-        if source.fields is None:
-            raise ConfigError(f"listing {listing.id!r}: source: http_json needs fields")
-        return HttpJsonProvider(source.url, source.fields, timezone=zone, timeout=timeout)
-    return FeedProvider(source.url, timezone=zone, timeout=timeout)
+    return PROVIDERS[source.provider].build(listing, source)
 
 
 def fetch_quotes(
