@@ -83,6 +83,7 @@ PLANS: dict[str, Plan] = {
     "tracker serve --db sqlite:///tracker.db": Plan(ready="live page at", kept=True),
     "curl -s 127.0.0.1:8080/api/listings": Plan(),
     "curl -s '127.0.0.1:8080/api/listings/biren/ticks?since=2026-01-02T16:08:30'": Plan(),
+    "curl -s --compressed '127.0.0.1:8080/api/listings/biren/bars?interval=1m'": Plan(),
     "curl -s '127.0.0.1:8080/api/alerts?listing=biren&since=2026-01-02T10:15'": Plan(),
     "curl -sN 127.0.0.1:8080/api/events?listing=biren": Plan(ready="retry: 1000"),
     "tracker status": Plan(codes=(1,), why="the README shows a running daemon's; all stopped"),
@@ -113,12 +114,14 @@ PLANS: dict[str, Plan] = {
     "python benchmarks/latency.py": Plan(),
     "python benchmarks/capacity.py": Plan(),
     "python benchmarks/capacity.py --trade-every 5 --period 100": Plan(),
+    "python benchmarks/busy_day.py": Plan(),
 }
 # what each benchmark gets appended, so that it runs in seconds (the flags above still parse)
 SMALL = {
     "replay.py": ["--ticks", "20000", "--runs", "1"],
     "latency.py": ["--polls", "30", "--warmup", "5"],
     "capacity.py": ["--listings", "3", "--cycles", "200", "--warmup", "1"],
+    "busy_day.py": ["--trades", "20000", "--runs", "1"],
 }
 
 
