@@ -9,7 +9,7 @@ trade. ``open`` and ``prev_close`` extend the contract's shape: a reader may do 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -25,6 +25,11 @@ from tracker.sources.providers import (
     load_json,
 )
 from tracker.sources.providers.base import Quote
+from tracker.sources.registry import source_url
+
+if TYPE_CHECKING:
+    from tracker.config import SourceConfig
+    from tracker.core.model import Listing
 
 
 class FeedProvider(OneByOne):
@@ -81,3 +86,9 @@ def feed_payload(symbol: str, quote: Quote, timezone: str) -> dict[str, Any]:
         "open": quote.open,
         "prev_close": quote.prev_close,
     }
+
+
+def build(listing: Listing, source: SourceConfig) -> FeedProvider:
+    """A listing's feed provider (the ``provider = "feed"`` registry entry)."""
+    url = source_url(listing, source)
+    return FeedProvider(url, timezone=listing.timezone, timeout=source.timeout)

@@ -11,11 +11,11 @@ their path is absent.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from tracker.config import JsonFields
+from tracker.errors import ConfigError
 from tracker.sources.providers import (
     OneByOne,
     as_number,
@@ -27,6 +27,11 @@ from tracker.sources.providers import (
     seconds_to_us,
 )
 from tracker.sources.providers.base import Quote
+from tracker.sources.registry import source_url
+
+if TYPE_CHECKING:  # the config's types, read for their attributes: no import of the config
+    from tracker.config import JsonFields, SourceConfig
+    from tracker.core.model import Listing
 
 MILLISECONDS_ABOVE = 1e11  # epoch seconds reach 1e11 in the year 5138
 
@@ -113,3 +118,11 @@ def epoch_us(value: Any, timezone: str, name: str = "time") -> int | None:
     if number is None:
         return None
     return seconds_to_us(number / 1000 if number > MILLISECONDS_ABOVE else number, name)
+
+
+def build(listing: Listing, source: SourceConfig) -> HttpJsonProvider:
+    """A listing's http_json provider (the ``provider = "http_json"`` registry entry)."""
+    url = source_url(listing, source)
+    if source.fields is None:  # the config refuses this too
+        raise ConfigError(f"listing {listing.id!r}: source: http_json needs fields")
+    return HttpJsonProvider(url, source.fields, timezone=listing.timezone, timeout=source.timeout)

@@ -27,14 +27,20 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
 
 from tracker.core.model import datetime_to_ts, ts_to_datetime
+from tracker.errors import ConfigError
 from tracker.sources.providers import checked_quote, garbage, get_body, text_number
 from tracker.sources.providers.base import Quote, QuoteError, QuoteProvider
+
+if TYPE_CHECKING:
+    from tracker.config import SourceConfig
+    from tracker.core.model import Listing
 
 DEFAULT_BASE = "https://qt.gtimg.cn"
 HONG_KONG = "Asia/Hong_Kong"
@@ -219,3 +225,13 @@ def _decimal(value: float, places: int) -> str:
     """A figure with Tencent's fixed decimals, or more when those would lose precision."""
     fixed = f"{value:.{places}f}"
     return fixed if float(fixed) == value else repr(value)
+
+
+def build(listing: Listing, source: SourceConfig) -> TencentProvider:
+    """A listing's Tencent provider (the ``provider = "tencent"`` registry entry)."""
+    try:
+        return TencentProvider(
+            listing.symbol, base=source.url, timeout=source.timeout, timezone=listing.timezone
+        )
+    except ValueError as exc:
+        raise ConfigError(f"listing {listing.id!r}: source: {exc}") from None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote as urlquote
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -35,6 +35,10 @@ from tracker.sources.providers import (
     seconds_to_us,
 )
 from tracker.sources.providers.base import Quote, QuoteError
+
+if TYPE_CHECKING:
+    from tracker.config import SourceConfig
+    from tracker.core.model import Listing
 
 DEFAULT_BASE = "https://query1.finance.yahoo.com"
 _HEADERS = {"User-Agent": "Mozilla/5.0 (compatible; listing-tracker)"}
@@ -209,3 +213,8 @@ _SERIES: dict[str, Callable[[Bar], float | None]] = {
 def _whole(value: float | None) -> float | None:
     """A share count as JSON writes it: 150709945, not 150709945.0."""
     return int(value) if value is not None and value.is_integer() else value
+
+
+def build(listing: Listing, source: SourceConfig) -> YahooProvider:
+    """A listing's Yahoo provider (the ``provider = "yahoo"`` registry entry)."""
+    return YahooProvider(listing.symbol, base=source.url, timeout=source.timeout)
