@@ -9,8 +9,17 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from tracker.core.batch import TickArrays
-from tracker.core.model import Direction, Kind, Listing, ListingState, Rule, Tick, datetime_to_ts
-from tracker.store.repository import BatchRows, StoredAlert
+from tracker.core.model import (
+    Direction,
+    Kind,
+    Listing,
+    ListingState,
+    Rule,
+    StoredAlert,
+    Tick,
+    datetime_to_ts,
+)
+from tracker.store.repository import BatchRows
 
 HKT = ZoneInfo("Asia/Hong_Kong")
 ROOT = Path(__file__).resolve().parents[1]

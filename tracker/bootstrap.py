@@ -15,10 +15,11 @@ from tracker.alerts.sinks import AlertSink, Delivery
 from tracker.clock import Clock, SimulatedClock
 from tracker.config import Listings, Settings, load_settings
 from tracker.core.limits import read_instant, speed_problem
+from tracker.core.model import StoredAlert
 from tracker.errors import ConfigError, SourceUnavailableError
 from tracker.ingest import AlertListener, Ingestor, TickListener
 from tracker.store.engine import MEMORY_URL, create_engine, ensure_schema, sqlite_file
-from tracker.store.repository import SqlStore, StoredAlert
+from tracker.store.repository import SqlStore
 
 if TYPE_CHECKING:
     from tracker.daemon import Daemon

@@ -14,17 +14,10 @@ from tracker.alerts.outbox import DispatchThreads, Outbox
 from tracker.alerts.record import stored_alert
 from tracker.alerts.sinks import AlertSink
 from tracker.core.evaluate import OpeningOf, PhaseOf, evaluate
-from tracker.core.model import Extremes, Listing, ListingState, ThresholdCrossed, Tick
+from tracker.core.model import Extremes, Listing, ListingState, StoredAlert, ThresholdCrossed, Tick
 from tracker.errors import StorageError
 from tracker.store.deliveries import SqlDeliveries
-from tracker.store.repository import (
-    BatchRows,
-    PollerState,
-    Silence,
-    SourceDay,
-    SqlStore,
-    StoredAlert,
-)
+from tracker.store.repository import BatchRows, PollerState, Silence, SourceDay, SqlStore
 
 if TYPE_CHECKING:
     from tracker.calendar import MarketCalendar, OpeningPrints

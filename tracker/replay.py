@@ -10,10 +10,9 @@ from typing import Any
 
 from tracker.calendar import SessionSpans
 from tracker.core.batch import TickArrays, accepted_start
-from tracker.core.model import MICROS, Listing, Tick
+from tracker.core.model import MICROS, Listing, StoredAlert, Tick
 from tracker.ingest import Ingested, Ingestor
 from tracker.sources.tape import BadRow, Tape, TapeReader
-from tracker.store.repository import StoredAlert
 
 logger = logging.getLogger(__name__)
 

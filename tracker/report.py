@@ -13,9 +13,9 @@ from tracker.alerts.messages import big_money, money
 from tracker.alerts.record import is_rule_alert
 from tracker.calendar import DaySession, MarketCalendar, Phase
 from tracker.core.metrics import DaySummary, PricePoint, gain_pct, market_cap
-from tracker.core.model import Listing, day_bounds, local_date, ts_to_datetime
+from tracker.core.model import Listing, StoredAlert, day_bounds, local_date, ts_to_datetime
 from tracker.store.columns import DayMinutes, day_minutes, ticks_within
-from tracker.store.repository import SourceDay, SqlStore, StoredAlert
+from tracker.store.repository import SourceDay, SqlStore
 
 
 @dataclass(frozen=True, slots=True)

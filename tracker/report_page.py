@@ -20,6 +20,7 @@ from typing import Any
 
 from tracker.alerts.messages import big_money, money
 from tracker.alerts.record import is_rule_alert
+from tracker.core.model import StoredAlert
 from tracker.report import (
     ESTIMATED_NOTE,
     DayReport,
@@ -29,7 +30,6 @@ from tracker.report import (
     zone_name,
 )
 from tracker.resources import PACKAGE
-from tracker.store.repository import StoredAlert
 
 TEMPLATE = PACKAGE / "templates" / "report.html"
 FLAGS = ("gap", "inferred", "late", "silenced")

@@ -11,10 +11,11 @@ import pytest
 
 from tracker.alerts.outbox import Outbox
 from tracker.alerts.sinks import Delivery, DeliveryError, JsonlAlertLog
+from tracker.core.model import StoredAlert
 from tracker.errors import StorageError
 from tracker.store.deliveries import DELIVERED, PENDING, SqlDeliveries
 from tracker.store.engine import create_engine, ensure_schema
-from tracker.store.repository import SqlStore, StoredAlert
+from tracker.store.repository import SqlStore
 
 
 def alert(n: int) -> StoredAlert:
@@ -88,7 +89,7 @@ FULL_DISK = """
 import json, resource, signal, sys
 from pathlib import Path
 from tracker.alerts.sinks import Delivery, DeliveryError, JsonlAlertLog
-from tracker.store.repository import StoredAlert
+from tracker.core.model import StoredAlert
 
 path = Path(sys.argv[1])
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from tracker.alerts.sinks import Delivery, JsonlAlertLog
+from tracker.core.model import StoredAlert
 from tracker.ingest import Ingestor
 from tracker.store.engine import create_engine, ensure_schema
-from tracker.store.repository import SqlStore, StoredAlert
+from tracker.store.repository import SqlStore
 
 
 def alert(n: int) -> StoredAlert:

@@ -12,12 +12,12 @@ from alembic.script import ScriptDirectory
 from factories import ts_us
 from sqlalchemy.engine import Engine
 
-from tracker.core.model import ListingState, Tick
+from tracker.core.model import ListingState, StoredAlert, Tick
 from tracker.errors import ConfigError
 from tracker.resources import bundled
 from tracker.store.deliveries import SqlDeliveries
 from tracker.store.engine import create_engine, current_revision, ensure_schema, upgrade
-from tracker.store.repository import PollerState, SqlStore, StoredAlert
+from tracker.store.repository import PollerState, SqlStore
 from tracker.store.tables import SCHEMA_REVISION
 
 FIRST_REVISION = "0001"

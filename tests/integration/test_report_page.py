@@ -11,9 +11,9 @@ from factories import make_listing, make_tick, ts_us
 from html_tree import parse
 
 from tracker.core.metrics import summarize
+from tracker.core.model import StoredAlert
 from tracker.report import DayReport
 from tracker.report_page import render_page
-from tracker.store.repository import StoredAlert
 
 
 def stored(rule: str, ts: str, silenced: bool = False, **fields: object) -> StoredAlert:

@@ -13,10 +13,11 @@ from factories import LISTINGS, SAMPLE_TAPE, make_listing, make_rule, make_tick,
 from tracker.alerts.outbox import Outbox
 from tracker.alerts.sinks import Delivery, RetryPolicy
 from tracker.core.batch import TickArrays
+from tracker.core.model import StoredAlert
 from tracker.ingest import SILENCES_FRESH_US, Ingestor
 from tracker.store.deliveries import SqlDeliveries
 from tracker.store.engine import create_engine, ensure_schema
-from tracker.store.repository import SqlStore, StoredAlert
+from tracker.store.repository import SqlStore
 
 NOW_US = 1_800_000_000_000_000  # the wall clock the test sets
 

@@ -14,8 +14,8 @@ from tracker.alerts.sinks import Delivery, JsonlAlertLog
 from tracker.alerts.stdout import StdoutSink
 from tracker.bootstrap import build_app, build_settings
 from tracker.config import load_listings
+from tracker.core.model import StoredAlert
 from tracker.store.deliveries import SqlDeliveries
-from tracker.store.repository import StoredAlert
 
 GREEN_ALERT = "\x1b[32m\x1b[1mALERT\x1b[0m"
 

@@ -12,7 +12,7 @@ from factories import SAMPLE_TAPE, make_listing, make_rows, make_rule, make_tick
 
 from tracker.alerts.sinks import JsonlAlertLog
 from tracker.core.batch import TickArrays
-from tracker.core.model import Extremes, ListingState, RuleState, Tick
+from tracker.core.model import Extremes, ListingState, RuleState, StoredAlert, Tick
 from tracker.errors import StorageError
 from tracker.ingest import Ingestor
 from tracker.replay import replay_tape
@@ -20,7 +20,7 @@ from tracker.sources.tape import Tape, read_tape
 from tracker.store import bulk
 from tracker.store.deliveries import SqlDeliveries
 from tracker.store.engine import create_engine, current_revision, ensure_schema
-from tracker.store.repository import BatchRows, Heartbeat, PollerState, SqlStore, StoredAlert
+from tracker.store.repository import BatchRows, Heartbeat, PollerState, SqlStore
 from tracker.store.tables import SCHEMA_REVISION
 
 

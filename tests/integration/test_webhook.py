@@ -20,10 +20,11 @@ import pytest
 from tracker.alerts import webhook as webhook_module
 from tracker.alerts.sinks import Delivery, DeliveryError, JsonlAlertLog, RetryPolicy
 from tracker.alerts.webhook import WebhookSink
+from tracker.core.model import StoredAlert
 from tracker.ingest import Ingestor
 from tracker.store.deliveries import DEAD, DELIVERED, PENDING
 from tracker.store.engine import create_engine, ensure_schema
-from tracker.store.repository import SqlStore, StoredAlert
+from tracker.store.repository import SqlStore
 
 SECRET = "s3cret-shared-with-the-receiver"
 START_US = 1_767_312_000_000_000  # the wall clock the tests move by hand (epoch µs)

@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 
 from tracker.alerts.sinks import AlertSink, Delivery, DeliveryError
 from tracker.core.backoff import backoff_delay
+from tracker.core.model import StoredAlert
 from tracker.store.deliveries import LOG_SINK, DeliveryState, DueDelivery, Failure, SqlDeliveries
-from tracker.store.repository import StoredAlert
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,14 @@ from zoneinfo import ZoneInfo
 
 from tracker.alerts.messages import message, source_message
 from tracker.core.metrics import gain_pct, market_cap
-from tracker.core.model import MICROS, Listing, ThresholdCrossed, alert_id, ts_to_datetime
-from tracker.store.repository import StoredAlert
+from tracker.core.model import (
+    MICROS,
+    Listing,
+    StoredAlert,
+    ThresholdCrossed,
+    alert_id,
+    ts_to_datetime,
+)
 
 NOTICE_KINDS = frozenset({"source", "test"})  # records that are not a rule's alert
 

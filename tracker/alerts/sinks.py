@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from tracker.core.model import StoredAlert
 from tracker.errors import TrackerError
 from tracker.store.deliveries import LOG_SINK
-from tracker.store.repository import StoredAlert
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import click
 
 from tracker.alerts.sinks import Delivery, RetryPolicy
-from tracker.store.repository import StoredAlert
+from tracker.core.model import StoredAlert
 
 
 class StdoutSink:

@@ -42,12 +42,12 @@ from tracker.chart.placing import label_lines, mark_alerts, name_off_chart
 from tracker.core.metrics import level_price
 from tracker.core.model import (
     Listing,
+    StoredAlert,
     Tick,
     local_date,
     ts_to_datetime,
 )
 from tracker.store.columns import MINUTE_US, DayMinutes
-from tracker.store.repository import StoredAlert
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

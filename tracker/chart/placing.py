@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from tracker.alerts.record import is_rule_alert
 from tracker.chart.axis import TradingAxis
 from tracker.chart.layout import ALERT, LEVEL, ChartLayout
-from tracker.store.repository import StoredAlert
+from tracker.core.model import StoredAlert
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

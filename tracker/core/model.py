@@ -249,3 +249,20 @@ def _bucket_date(timezone: str, bucket: int) -> dt.date | None:
     if first.date() != last.date() or first.utcoffset() != last.utcoffset():
         return None
     return first.date()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    """An alert record as the store keeps it: its id, listing, rule, tick and JSON text.
+
+    The record (``record``) is the alert log's line; ``silenced`` alerts go to the
+    alert log only.
+    """
+
+    alert_id: str
+    listing_id: str
+    rule_id: str
+    ts_us: int
+    seq: int
+    record: str
+    silenced: bool = False

@@ -15,12 +15,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from tracker.core.model import StoredAlert
 from tracker.store import tables as t
 from tracker.store.engine import storage_error
-from tracker.store.repository import DEAD, DELIVERED, LOG_SINK, PENDING, StoredAlert
 
 __all__ = ["DEAD", "DELIVERED", "LOG_SINK", "PENDING", "SqlDeliveries"]
 _CHUNK = 500  # ids per IN (...) list
+
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"  # a delivery's states
+LOG_SINK = "log"  # the one sink silenced alerts still go to
 
 
 @dataclass(frozen=True, slots=True)

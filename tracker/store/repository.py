@@ -13,18 +13,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from tracker.core.model import Extremes, Listing, ListingState, RuleState, Tick
+from tracker.core.model import Extremes, Listing, ListingState, RuleState, StoredAlert, Tick
 from tracker.store import HEARTBEAT_MAX_AGE_S
 from tracker.store import tables as t
 from tracker.store.bulk import execute_rows, insert_ticks
+from tracker.store.deliveries import LOG_SINK, PENDING
 from tracker.store.engine import checkpoint, defer_checkpoints, read_connection, storage_error
 
 if TYPE_CHECKING:
     from tracker.core.batch import TickArrays
 
 # The states of an alert's delivery to a sink (the outbox: tracker/store/deliveries.py).
-PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
-LOG_SINK = "log"  # the one sink silenced alerts still go to
 _ALERT_COLUMNS = (
     t.alerts.c.alert_id,
     t.alerts.c.listing_id,
@@ -33,19 +32,6 @@ _ALERT_COLUMNS = (
     t.alerts.c.seq,
     t.alerts.c.record,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class StoredAlert:
-    """An alert record as stored: its id, listing and JSON text."""
-
-    alert_id: str
-    listing_id: str
-    rule_id: str
-    ts_us: int
-    seq: int
-    record: str
-    silenced: bool = False  # delivered to the alert log only
 
 
 @dataclass(frozen=True, slots=True)

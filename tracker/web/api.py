@@ -46,6 +46,7 @@ from tracker.core.metrics import gain_pct, level_price, market_cap
 from tracker.core.model import (
     Listing,
     Reference,
+    StoredAlert,
     Tick,
     datetime_to_ts,
     day_bounds,
@@ -53,7 +54,7 @@ from tracker.core.model import (
     ts_to_datetime,
 )
 from tracker.store.bars import Bar, tick_bars
-from tracker.store.repository import SqlStore, StoredAlert
+from tracker.store.repository import SqlStore
 
 INTERVALS_S = {"1s": 1, "5s": 5, "1m": 60, "5m": 300}  # the bars' intervals, in seconds
 PAGE_MAX = 100_000  # the most ticks a page holds

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from tracker.config import Listings
-from tracker.core.model import Listing, Tick
-from tracker.store.repository import SqlStore, StoredAlert
+from tracker.core.model import Listing, StoredAlert, Tick
+from tracker.store.repository import SqlStore
 from tracker.web.api import alert_payload, tick_payload
 
 logger = logging.getLogger(__name__)
