@@ -55,7 +55,7 @@ import httpx
 from tracker.alerts.sinks import Delivery, JsonlAlertLog
 from tracker.bootstrap import build_app, build_daemon, build_settings
 from tracker.config import load_listings
-from tracker.scheduling import recurring_scheduler
+from tracker.runtime.scheduling import recurring_scheduler
 from tracker.sources.feedserver import FeedServer
 from tracker.sources.tape import read_tape
 

@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING
 
 from tracker.alerts import registry
 from tracker.alerts.sinks import AlertSink, Delivery
-from tracker.clock import Clock, SimulatedClock
 from tracker.config import Listings, Settings, load_settings
 from tracker.core.limits import read_instant, speed_problem
 from tracker.core.model import StoredAlert
 from tracker.errors import ConfigError, SourceUnavailableError
-from tracker.ingest import AlertListener, Ingestor, TickListener
+from tracker.runtime.clock import Clock, SimulatedClock
+from tracker.runtime.ingest import AlertListener, Ingestor, TickListener
 from tracker.store.engine import MEMORY_URL, create_engine, ensure_schema, sqlite_file
 from tracker.store.repository import SqlStore
 
 if TYPE_CHECKING:
-    from tracker.daemon import Daemon
+    from tracker.runtime.daemon import Daemon
     from tracker.web.events import EventHub
     from tracker.web.server import WebServer
 
@@ -171,9 +171,9 @@ def build_daemon(app: App, clock: Clock, until: dt.datetime | None) -> Daemon:
     import httpx
 
     from tracker import __version__
-    from tracker.calendar import MarketCalendar
-    from tracker.daemon import Daemon
-    from tracker.live import ListingPoller, PolledSource, PollSettings, poll_cycles
+    from tracker.markets.calendar import MarketCalendar
+    from tracker.runtime.daemon import Daemon
+    from tracker.runtime.poller import ListingPoller, PolledSource, PollSettings, poll_cycles
     from tracker.sources.providers import make_provider
 
     sources = {

@@ -43,7 +43,7 @@ from tracker.core.limits import (
 )
 from tracker.core.model import Direction, Kind, Listing, Reference, Rule, datetime_to_ts
 from tracker.errors import ConfigError
-from tracker.exchanges import ALIASES, exchange
+from tracker.markets.exchanges import ALIASES, exchange
 from tracker.masking import mask_value
 from tracker.sources.registry import PROVIDERS
 

@@ -16,7 +16,7 @@ from commands import Tracker, tracker_env
 from factories import LISTINGS, ROOT, SAMPLE_TAPE
 from html_tree import Element, parse
 
-from tracker.chart import PHONE
+from tracker.reporting.chart import PHONE
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXAMPLE = ROOT / "docs" / "biren-2026-01-02.html"

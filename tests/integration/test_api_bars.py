@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from tracker.config import Listings, load_listings
 from tracker.core.model import ListingState, Tick
-from tracker.ingest import Ingestor
-from tracker.replay import replay_tape
+from tracker.runtime.ingest import Ingestor
+from tracker.runtime.replay import replay_tape
 from tracker.sources.tape import read_tape
 from tracker.store.bars import Bar, tick_bars
 from tracker.store.repository import SqlStore

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tracker.calendar import MarketCalendar, OpeningPrints, Phase, open_intervals
 from tracker.core.model import datetime_to_ts
+from tracker.markets.calendar import MarketCalendar, OpeningPrints, Phase, open_intervals
 
 HKT = ZoneInfo("Asia/Hong_Kong")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -250,7 +250,7 @@ def test_regular_opens_table_matches_exchange_calendars() -> None:
     import exchange_calendars as xcals
     from pandas.errors import Pandas4Warning
 
-    from tracker.exchanges import EXCHANGES, REGULAR_OPENS
+    from tracker.markets.exchanges import EXCHANGES, REGULAR_OPENS
 
     assert set(REGULAR_OPENS) <= set(EXCHANGES)
     for code, regular in REGULAR_OPENS.items():
@@ -296,7 +296,7 @@ def hkt(text: str) -> int:
 def test_session_spans_tell_the_ticks_outside_every_trading_span(tmp_path: Path) -> None:
     import numpy as np
 
-    from tracker.calendar import SessionSpans
+    from tracker.markets.calendar import SessionSpans
 
     inside = ["2026-01-02T09:20", "2026-01-02T09:30", "2026-01-02T16:10", "2026-12-24T12:10"]
     outside = [
@@ -319,8 +319,8 @@ def test_session_spans_are_read_from_their_cache_without_the_calendar(
 ) -> None:
     import numpy as np
 
-    from tracker import calendar
-    from tracker.calendar import SessionSpans
+    from tracker.markets import calendar
+    from tracker.markets.calendar import SessionSpans
 
     ts = np.array([hkt("2026-01-02T12:30"), hkt("2026-01-05T10:00")], dtype=np.int64)
     assert SessionSpans("XHKG", cache=tmp_path).outside(ts) == (1, ts[0])
@@ -337,7 +337,7 @@ def test_session_spans_are_read_from_their_cache_without_the_calendar(
 def test_a_year_the_calendar_does_not_know_is_never_called_outside(tmp_path: Path) -> None:
     import numpy as np
 
-    from tracker.calendar import SessionSpans
+    from tracker.markets.calendar import SessionSpans
 
     ts = np.array([hkt("2150-01-03T03:00")], dtype=np.int64)  # XHKG holidays end in 2049
 

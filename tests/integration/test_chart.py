@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from factories import SAMPLE_TAPE, make_listing, make_rule, ts_us
 
-from tracker.calendar import MarketCalendar
-from tracker.chart import DESKTOP, PHONE, ChartLayout, day_figure, png_bytes, trading_axis
 from tracker.core.model import Listing, Reference, StoredAlert, day_bounds
-from tracker.ingest import Ingestor
-from tracker.replay import replay_tape
+from tracker.markets.calendar import MarketCalendar
+from tracker.reporting.chart import DESKTOP, PHONE, ChartLayout, day_figure, png_bytes, trading_axis
+from tracker.runtime.ingest import Ingestor
+from tracker.runtime.replay import replay_tape
 from tracker.sources.tape import read_tape
 from tracker.store.engine import create_engine, ensure_schema
 from tracker.store.repository import SqlStore

@@ -20,11 +20,11 @@ import sqlalchemy as sa
 from commands import Tracker
 
 from tracker.bootstrap import build_app, build_daemon, build_settings
-from tracker.clock import SimulatedClock
 from tracker.config import load_listings
 from tracker.core.model import datetime_to_ts
-from tracker.daemon import STATUS_CLOCK_SECONDS, Daemon
-from tracker.scheduling import Job, recurring_scheduler
+from tracker.runtime.clock import SimulatedClock
+from tracker.runtime.daemon import STATUS_CLOCK_SECONDS, Daemon
+from tracker.runtime.scheduling import Job, recurring_scheduler
 from tracker.store.engine import create_engine, ensure_schema
 from tracker.store.repository import Heartbeat, SqlStore
 
@@ -166,9 +166,9 @@ def test_the_heartbeat_job_calls_the_daemons_beat(daemon: Daemon) -> None:
 def test_status_logs_one_line_naming_each_polled_listing(
     daemon: Daemon, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="tracker.daemon"):
+    with caplog.at_level(logging.INFO, logger="tracker.runtime.daemon"):
         daemon.log_status()
-    [record] = [r for r in caplog.records if r.name == "tracker.daemon"]
+    [record] = [r for r in caplog.records if r.name == "tracker.runtime.daemon"]
     line = record.getMessage()
     assert "\n" not in line
     assert "2026-01-02 09:30:00 HKT" in line  # the simulated clock, in exchange time
@@ -314,7 +314,7 @@ def test_status_ages_are_readable_and_never_negative(
     [(-5, "0s"), (0, "0s"), (59.9, "59s"), (123, "2m03s"), (3600, "1h00m"), (93_784, "1d02h")],
 )
 def test_human_ages(seconds: float, shown: str) -> None:
-    from tracker.clock import human_span
+    from tracker.runtime.clock import human_span
 
     assert human_span(seconds) == shown
 
@@ -324,10 +324,10 @@ def test_the_daemon_freezes_what_start_up_built_before_its_first_poll(
 ) -> None:
     import gc
 
-    import tracker.daemon
+    import tracker.runtime.daemon
 
     frozen_at_start: list[int] = []
-    real = tracker.daemon.recurring_scheduler
+    real = tracker.runtime.daemon.recurring_scheduler
 
     def noting(jobs: list[Job]) -> Any:
         scheduler = real(jobs)
@@ -340,7 +340,7 @@ def test_the_daemon_freezes_what_start_up_built_before_its_first_poll(
         scheduler.start = started
         return scheduler
 
-    monkeypatch.setattr(tracker.daemon, "recurring_scheduler", noting)
+    monkeypatch.setattr(tracker.runtime.daemon, "recurring_scheduler", noting)
     gc.unfreeze()
     try:
         daemon.until = daemon.clock.now()  # stop at once
@@ -484,7 +484,7 @@ def test_a_poller_logs_once_a_closed_stretch_when_its_market_opens_again(
     daemon = closed_daemon(listings_file, db_file, workdir, "2026-01-02T12:05:00+08:00")  # lunch
     [alpha] = [p for p in daemon.pollers if p.listing.id == "alpha"]
 
-    with caplog.at_level(logging.INFO, logger="tracker.live"):
+    with caplog.at_level(logging.INFO, logger="tracker.runtime.poller"):
         for minute in ("12:05", "12:20", "12:40"):
             alpha.ask(dt.datetime.fromisoformat(f"2026-01-02T{minute}:00+08:00"))
         alpha.ask(dt.datetime.fromisoformat("2026-01-02T16:40:00+08:00"))  # the day is over

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from factories import HKT, make_listing, make_rule, make_tick, ts_us
 
-from tracker.calendar import MarketCalendar
-from tracker.chart import day_figure
 from tracker.core.batch import TickArrays
 from tracker.core.metrics import summarize
 from tracker.core.model import ListingState, Tick, day_bounds, ts_to_datetime
-from tracker.report import as_data, day_report, render
+from tracker.markets.calendar import MarketCalendar
+from tracker.reporting.chart import day_figure
+from tracker.reporting.report import as_data, day_report, render
 from tracker.store.columns import MINUTE_US, DayMinutes, day_minutes, ticks_within
 from tracker.store.repository import BatchRows, SqlStore
 

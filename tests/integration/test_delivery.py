@@ -15,13 +15,13 @@ from test_webhook import SECRET, START_US, Receiver, Wall, make_alert, verify, w
 from tracker.alerts.notify import AppriseSink
 from tracker.alerts.sinks import Delivery, DeliveryError, JsonlAlertLog, RetryPolicy
 from tracker.bootstrap import build_sinks
-from tracker.clock import SimulatedClock
 from tracker.config import load_settings
 from tracker.core.batch import TickArrays
 from tracker.core.model import Listing
-from tracker.daemon import Daemon
 from tracker.errors import ConfigError
-from tracker.ingest import Ingestor
+from tracker.runtime.clock import SimulatedClock
+from tracker.runtime.daemon import Daemon
+from tracker.runtime.ingest import Ingestor
 from tracker.store.deliveries import (
     DEAD,
     DELIVERED,

@@ -15,9 +15,9 @@ import httpx
 import pytest
 from factories import HKT, SAMPLE_TAPE, make_listing, ts_us
 
-from tracker.clock import SimulatedClock
 from tracker.config import SourceConfig
 from tracker.core.model import Listing
+from tracker.runtime.clock import SimulatedClock
 from tracker.sources.feedserver import FeedServer
 from tracker.sources.providers import make_provider
 from tracker.sources.providers.base import Quote

@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 
 from tracker.cli import main
 from tracker.config import load_listings
-from tracker.ingest import Ingestor
-from tracker.replay import replay_tape
+from tracker.runtime.ingest import Ingestor
+from tracker.runtime.replay import replay_tape
 from tracker.sources.tape import read_tape
 from tracker.store.engine import create_engine, ensure_schema
 from tracker.store.repository import SqlStore

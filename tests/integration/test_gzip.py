@@ -18,8 +18,8 @@ import pytest
 from factories import LISTINGS, SAMPLE_TAPE
 
 from tracker.config import Listings, load_listings
-from tracker.ingest import Ingestor
-from tracker.replay import replay_tape
+from tracker.runtime.ingest import Ingestor
+from tracker.runtime.replay import replay_tape
 from tracker.sources.tape import read_tape
 from tracker.store.engine import create_engine, ensure_schema
 from tracker.store.repository import SqlStore

@@ -14,10 +14,10 @@ from quote_server import QuoteServer
 from sql_trace import transactions
 
 from tracker.alerts.sinks import JsonlAlertLog
-from tracker.calendar import MarketCalendar
 from tracker.config import JsonFields
-from tracker.ingest import Ingestor
-from tracker.live import ListingPoller, PolledSource, PollSettings
+from tracker.markets.calendar import MarketCalendar
+from tracker.runtime.ingest import Ingestor
+from tracker.runtime.poller import ListingPoller, PolledSource, PollSettings
 from tracker.sources.providers.http_json import HttpJsonProvider
 from tracker.store.repository import SqlStore
 

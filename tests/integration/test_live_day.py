@@ -22,15 +22,15 @@ from factories import FixedClock, Wall, make_listing, make_rule
 from quote_server import QuoteServer
 from sql_trace import transactions
 
-from tracker import live
 from tracker.alerts.sinks import JsonlAlertLog
-from tracker.calendar import MarketCalendar
 from tracker.config import JsonFields
 from tracker.core.model import Listing, Reference, Rule
 from tracker.errors import StorageError
-from tracker.ingest import Ingestor
-from tracker.live import ListingPoller, PolledSource, PollSettings, poll_cycles
-from tracker.report import as_data, day_report, figure_rows
+from tracker.markets.calendar import MarketCalendar
+from tracker.reporting.report import as_data, day_report, figure_rows
+from tracker.runtime import poller as live
+from tracker.runtime.ingest import Ingestor
+from tracker.runtime.poller import ListingPoller, PolledSource, PollSettings, poll_cycles
 from tracker.sources.providers.feed import FeedProvider
 from tracker.sources.providers.http_json import HttpJsonProvider
 from tracker.sources.providers.tencent import TencentProvider

@@ -13,7 +13,7 @@ import pytest
 
 from tracker.alerts.sinks import Delivery, JsonlAlertLog
 from tracker.core.model import StoredAlert
-from tracker.ingest import Ingestor
+from tracker.runtime.ingest import Ingestor
 from tracker.store.engine import create_engine, ensure_schema
 from tracker.store.repository import SqlStore
 

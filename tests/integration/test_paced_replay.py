@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from factories import SAMPLE_TAPE, make_listing, make_rule, ts_us
 
-from tracker.calendar import open_intervals
-from tracker.ingest import Ingestor
-from tracker.replay import PacedReplay, market_offsets, replay_tape
-from tracker.scheduling import PACE_INTERVAL, SteppedRun
+from tracker.markets.calendar import open_intervals
+from tracker.runtime.ingest import Ingestor
+from tracker.runtime.replay import PacedReplay, market_offsets, replay_tape
+from tracker.runtime.scheduling import PACE_INTERVAL, SteppedRun
 from tracker.sources.tape import Tape, read_tape
 from tracker.store.engine import create_engine, ensure_schema
 from tracker.store.repository import SqlStore

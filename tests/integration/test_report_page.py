@@ -12,8 +12,8 @@ from html_tree import parse
 
 from tracker.core.metrics import summarize
 from tracker.core.model import StoredAlert
-from tracker.report import DayReport
-from tracker.report_page import render_page
+from tracker.reporting.page import render_page
+from tracker.reporting.report import DayReport
 
 
 def stored(rule: str, ts: str, silenced: bool = False, **fields: object) -> StoredAlert:

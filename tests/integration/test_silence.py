@@ -14,7 +14,7 @@ from tracker.alerts.outbox import Outbox
 from tracker.alerts.sinks import Delivery, RetryPolicy
 from tracker.core.batch import TickArrays
 from tracker.core.model import StoredAlert
-from tracker.ingest import SILENCES_FRESH_US, Ingestor
+from tracker.runtime.ingest import SILENCES_FRESH_US, Ingestor
 from tracker.store.deliveries import SqlDeliveries
 from tracker.store.engine import create_engine, ensure_schema
 from tracker.store.repository import SqlStore

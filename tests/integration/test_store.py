@@ -14,8 +14,8 @@ from tracker.alerts.sinks import JsonlAlertLog
 from tracker.core.batch import TickArrays
 from tracker.core.model import Extremes, ListingState, RuleState, StoredAlert, Tick
 from tracker.errors import StorageError
-from tracker.ingest import Ingestor
-from tracker.replay import replay_tape
+from tracker.runtime.ingest import Ingestor
+from tracker.runtime.replay import replay_tape
 from tracker.sources.tape import Tape, read_tape
 from tracker.store import bulk
 from tracker.store.deliveries import SqlDeliveries

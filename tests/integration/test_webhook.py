@@ -21,7 +21,7 @@ from tracker.alerts import webhook as webhook_module
 from tracker.alerts.sinks import Delivery, DeliveryError, JsonlAlertLog, RetryPolicy
 from tracker.alerts.webhook import WebhookSink
 from tracker.core.model import StoredAlert
-from tracker.ingest import Ingestor
+from tracker.runtime.ingest import Ingestor
 from tracker.store.deliveries import DEAD, DELIVERED, PENDING
 from tracker.store.engine import create_engine, ensure_schema
 from tracker.store.repository import SqlStore

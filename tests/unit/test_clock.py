@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from tracker.clock import SimulatedClock
+from tracker.runtime.clock import SimulatedClock
 
 START = dt.datetime.fromisoformat("2026-01-02T09:00:00+08:00")
 

@@ -12,7 +12,7 @@ from factories import LISTINGS
 from tracker.config import load_listings, load_settings
 from tracker.core.model import Direction, Kind
 from tracker.errors import ConfigError
-from tracker.exchanges import ALIASES, EXCHANGES
+from tracker.markets.exchanges import ALIASES, EXCHANGES
 
 LISTING = """
 [[listings]]

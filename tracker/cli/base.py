@@ -22,7 +22,7 @@ from tracker.masking import MaskingFilter, mask_text
 if TYPE_CHECKING:
     from tracker.bootstrap import App
     from tracker.core.model import Listing
-    from tracker.replay import Progress
+    from tracker.runtime.replay import Progress
     from tracker.sources.ahead import CheckAhead
     from tracker.sources.tape import Tape, TapeReader
     from tracker.store.repository import SqlStore

@@ -91,7 +91,7 @@ def report(
     from tracker.cli.outputs import check_outputs, day_outputs, write_outputs
     from tracker.config import listings_path, load_listings
     from tracker.core.model import local_date
-    from tracker.report import as_data, day_report, render
+    from tracker.reporting.report import as_data, day_report, render
 
     files = [(option, path) for option, path in (("--png", png), ("--html", html)) if path]
     check_outputs(files)  # before any work

@@ -20,14 +20,14 @@ from tracker.cli.base import (
     read_checked,
     report_undelivered,
 )
-from tracker.clock import human_span
 from tracker.core.limits import duration_problem
 from tracker.errors import ConfigError, InputError, TrackerError
+from tracker.runtime.clock import human_span
 from tracker.store import HEARTBEAT_MAX_AGE_S
 from tracker.web import DEFAULT_ADDRESS
 
 if TYPE_CHECKING:
-    from tracker.clock import SimulatedClock
+    from tracker.runtime.clock import SimulatedClock
 
 
 @cli.command()
@@ -69,8 +69,8 @@ def run(
         build_web,
         parse_instant,
     )
-    from tracker.clock import Clock, SimulatedClock, SystemClock
     from tracker.config import listings_path, load_listings
+    from tracker.runtime.clock import Clock, SimulatedClock, SystemClock
 
     if start and clock_url:
         raise ConfigError("--start and --clock exclude each other: pick one clock")
@@ -170,8 +170,8 @@ def feed(
     import threading
 
     from tracker.bootstrap import parse_instant
-    from tracker.clock import SimulatedClock
     from tracker.config import listings_path, load_listings
+    from tracker.runtime.clock import SimulatedClock
     from tracker.sources.feedserver import FeedServer
 
     check_speed(speed)

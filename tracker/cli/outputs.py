@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from tracker.errors import ConfigError, TrackerError
 
 if TYPE_CHECKING:
-    from tracker.report import DayReport
+    from tracker.reporting.report import DayReport
 
 # The user's path is wrong (exit 2); anything else (a full disk) is an operational failure.
 _USER_ERRORS = frozenset(
@@ -43,7 +43,7 @@ def day_outputs(
     """The day's chart (``png``) and HTML page (``html``) as files to write; none if neither."""
     if png is None and html is None:
         return []
-    from tracker.report_page import day_files
+    from tracker.reporting.page import day_files
 
     made = day_files(report, page=html is not None)
     outputs = [Output("--png", png, made.chart, "chart")] if png is not None else []

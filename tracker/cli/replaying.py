@@ -27,7 +27,7 @@ from tracker.core.model import ts_to_datetime
 if TYPE_CHECKING:
     from tracker.bootstrap import App
     from tracker.core.model import Listing
-    from tracker.replay import ReplayReport
+    from tracker.runtime.replay import ReplayReport
     from tracker.sources.tape import Tape, TapeReader
 
 
@@ -127,7 +127,7 @@ def replay(
 
 def _play_fast(app: App, listing: Listing, reader: TapeReader) -> ReplayReport:
     """Replay a checked tape as fast as possible, with a progress bar on a terminal."""
-    from tracker.replay import replay_reader
+    from tracker.runtime.replay import replay_reader
 
     with progress_bar(reader.check().ticks) as progress:
         return replay_reader(listing, reader, app.ingestor, progress)
@@ -135,9 +135,9 @@ def _play_fast(app: App, listing: Listing, reader: TapeReader) -> ReplayReport:
 
 def _play_paced(app: App, listing: Listing, recorded: Tape, pace: float) -> ReplayReport:
     """Replay a read tape at ``pace`` market seconds per wall second, on the scheduler."""
-    from tracker.calendar import open_intervals
-    from tracker.replay import PacedReplay, replay_tape
-    from tracker.scheduling import SteppedRun
+    from tracker.markets.calendar import open_intervals
+    from tracker.runtime.replay import PacedReplay, replay_tape
+    from tracker.runtime.scheduling import SteppedRun
 
     if not recorded.ticks:
         return replay_tape(listing, recorded, app.ingestor, app.settings.replay.chunk_size)
@@ -164,7 +164,7 @@ def demo(config: str | None, db: str | None, alert_log: str | None) -> None:
     from tracker.bootstrap import build_app, build_settings
     from tracker.cli.outputs import day_outputs, write_outputs
     from tracker.config import load_listings
-    from tracker.report import day_report, render
+    from tracker.reporting.report import day_report, render
     from tracker.resources import SAMPLE_DATE, SAMPLE_LISTING, SAMPLE_TAPE, bundled
 
     folder = Path(tempfile.mkdtemp(prefix="tracker-demo-"))

@@ -33,8 +33,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
-from tracker.clock import Clock
 from tracker.core.model import Listing, Tick, datetime_to_ts, ts_to_datetime
+from tracker.runtime.clock import Clock
 from tracker.sources.providers.base import Quote
 from tracker.sources.providers.feed import feed_payload
 from tracker.sources.providers.tencent import tencent_code, tencent_record

@@ -37,9 +37,6 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tracker.calendar import DaySession, MarketCalendar
-from tracker.chart import CUT_WIDTH_S, break_label
-from tracker.clock import Clock, SystemClock
 from tracker.config import Listings
 from tracker.core.limits import read_date, read_epoch_us, read_instant
 from tracker.core.metrics import gain_pct, level_price, market_cap
@@ -53,6 +50,9 @@ from tracker.core.model import (
     local_date,
     ts_to_datetime,
 )
+from tracker.markets.calendar import DaySession, MarketCalendar
+from tracker.reporting.chart import CUT_WIDTH_S, break_label
+from tracker.runtime.clock import Clock, SystemClock
 from tracker.store.bars import Bar, tick_bars
 from tracker.store.repository import SqlStore
 

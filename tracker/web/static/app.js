@@ -18,8 +18,8 @@ const LWC = window.LightweightCharts;
 const POLL_MS = 1000;
 const SSE_FAILURES_BEFORE_POLLING = 3;
 const LIVE_FRESH_MS = 120_000; // ticks streamed this recently: the day shown is being written
-const OPENING_GRACE_US = 120_000_000; // tracker.calendar.OPENING_GRACE_US
-// Minutes of closing auction at the end of a day's last span (tracker.calendar._AUCTIONS):
+const OPENING_GRACE_US = 120_000_000; // tracker.markets.calendar.OPENING_GRACE_US
+// Minutes of closing auction at the end of a day's last span (tracker.markets.calendar._AUCTIONS):
 // the session payload has spans and breaks but no auction bounds (see sessionPeriods).
 const CLOSING_AUCTION_MIN = { XHKG: 10 };
 const DAEMON_CHECK_MS = 10_000; // how often /api/listings is asked whether a daemon runs
@@ -205,7 +205,7 @@ const exchangeClock = (tsUs) => hhmmss(Math.floor(tsUs / 1e6) + state.offset);
 // The day's phases as [{start_us, end_us, phase}]: the API's own periods when it gives them;
 // else derived from its spans and breaks. The pre-open auction runs from the first span's
 // start to the continuous open (opening_until less its grace), the closing auction is the
-// last span's last minutes (CLOSING_AUCTION_MIN, as tracker.calendar adds them), and the
+// last span's last minutes (CLOSING_AUCTION_MIN, as tracker.markets.calendar adds them), and the
 // rest of the spans is continuous trading.
 function sessionPeriods(session) {
   if (!session) return [];
@@ -1454,7 +1454,7 @@ function renderSummary() {
     const last = stats.last;
     const gain = gainOf(last.price);
     const tone = gain >= 0 ? "up" : "down";
-    // a day joined late: its first stored tick is not the opening trade (tracker.report)
+    // a day joined late: its first stored tick is not the opening trade (tracker.reporting.report)
     const until = state.session && state.session.date === state.day ? state.session.opening_until_us : null;
     const opening = until == null || stats.open.ts_us <= until ? "open" : "first stored";
     boxes.push(

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from tracker.core.model import MICROS, datetime_to_ts, ts_to_datetime
-from tracker.exchanges import REGULAR_OPENS
+from tracker.markets.exchanges import REGULAR_OPENS
 
 # Minutes of auction before the open and after the close, per calendar code.
 _AUCTIONS: dict[str, tuple[int, int]] = {"XHKG": (30, 10)}

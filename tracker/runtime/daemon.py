@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from tracker.calendar import TRADING
-from tracker.clock import Clock, human_span
 from tracker.core.model import datetime_to_ts, ts_to_datetime
 from tracker.errors import StorageError
-from tracker.ingest import Ingestor
-from tracker.live import ListingPoller, PollCycle
-from tracker.scheduling import Job, recurring_scheduler
+from tracker.markets.calendar import TRADING
+from tracker.runtime.clock import Clock, human_span
+from tracker.runtime.ingest import Ingestor
+from tracker.runtime.poller import ListingPoller, PollCycle
+from tracker.runtime.scheduling import Job, recurring_scheduler
 from tracker.store.repository import Heartbeat
 
 logger = logging.getLogger(__name__)

@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tracker.calendar import SessionSpans
 from tracker.core.batch import TickArrays, accepted_start
 from tracker.core.model import MICROS, Listing, StoredAlert, Tick
-from tracker.ingest import Ingested, Ingestor
+from tracker.markets.calendar import SessionSpans
+from tracker.runtime.ingest import Ingested, Ingestor
 from tracker.sources.tape import BadRow, Tape, TapeReader
 
 logger = logging.getLogger(__name__)

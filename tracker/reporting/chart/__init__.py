@@ -6,9 +6,9 @@ puts where they are seen, in one of the ``layout`` renderings (desktop, phone).
 
 from __future__ import annotations
 
-from tracker.chart.axis import CUT_WIDTH_S, break_label, trading_axis
-from tracker.chart.figure import day_figure, png_bytes
-from tracker.chart.layout import DESKTOP, PHONE, ChartLayout
+from tracker.reporting.chart.axis import CUT_WIDTH_S, break_label, trading_axis
+from tracker.reporting.chart.figure import day_figure, png_bytes
+from tracker.reporting.chart.layout import DESKTOP, PHONE, ChartLayout
 
 __all__ = [
     "CUT_WIDTH_S",

@@ -20,8 +20,8 @@ from tracker.store.deliveries import SqlDeliveries
 from tracker.store.repository import BatchRows, PollerState, Silence, SourceDay, SqlStore
 
 if TYPE_CHECKING:
-    from tracker.calendar import MarketCalendar, OpeningPrints
     from tracker.core.batch import TickArrays
+    from tracker.markets.calendar import MarketCalendar, OpeningPrints
 
 logger = logging.getLogger(__name__)
 
@@ -302,7 +302,7 @@ class Ingestor:
         if not any(rule.phases for rule in listing.rules):
             return None
         if listing.calendar not in self._calendars:
-            from tracker.calendar import MarketCalendar
+            from tracker.markets.calendar import MarketCalendar
 
             self._calendars[listing.calendar] = MarketCalendar(listing.calendar)
         return self._calendars[listing.calendar].phase_at
@@ -311,7 +311,7 @@ class Ingestor:
         """Whether a day's first trade is its opening print (for the ``gap`` flag)."""
         key = f"{listing.calendar} {listing.timezone}"
         if key not in self._openings:
-            from tracker.calendar import OpeningPrints
+            from tracker.markets.calendar import OpeningPrints
 
             self._openings[key] = OpeningPrints(listing.calendar, listing.timezone)
         return self._openings[key]

@@ -141,7 +141,7 @@ class RegularOpen(NamedTuple):
 
 # The regular open of each calendar whose sessions start on their own date and which has no
 # special (late or early) opens in exchange_calendars: enough to tell a day's opening print
-# from a later first trade without importing it (``tracker.calendar.OpeningPrints``). Days
+# from a later first trade without importing it (``tracker.markets.calendar.OpeningPrints``). Days
 # before ``since``, and the calendars left out, are asked of exchange_calendars itself.
 REGULAR_OPENS: dict[str, RegularOpen] = {
     "24/5": RegularOpen(None, dt.time(0, 0)),

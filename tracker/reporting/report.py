@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 from tracker.alerts.messages import big_money, money
 from tracker.alerts.record import is_rule_alert
-from tracker.calendar import DaySession, MarketCalendar, Phase
 from tracker.core.metrics import DaySummary, PricePoint, gain_pct, market_cap
 from tracker.core.model import Listing, StoredAlert, day_bounds, local_date, ts_to_datetime
+from tracker.markets.calendar import DaySession, MarketCalendar, Phase
 from tracker.store.columns import DayMinutes, day_minutes, ticks_within
 from tracker.store.repository import SourceDay, SqlStore
 

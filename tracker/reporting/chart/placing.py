@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tracker.alerts.record import is_rule_alert
-from tracker.chart.axis import TradingAxis
-from tracker.chart.layout import ALERT, LEVEL, ChartLayout
 from tracker.core.model import StoredAlert
+from tracker.reporting.chart.axis import TradingAxis
+from tracker.reporting.chart.layout import ALERT, LEVEL, ChartLayout
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -21,7 +21,7 @@ from typing import Any
 from tracker.alerts.messages import big_money, money
 from tracker.alerts.record import is_rule_alert
 from tracker.core.model import StoredAlert
-from tracker.report import (
+from tracker.reporting.report import (
     ESTIMATED_NOTE,
     DayReport,
     clock,
@@ -70,7 +70,7 @@ class DayFiles:
 
 def day_files(report: DayReport, *, page: bool = True) -> DayFiles:
     """Draw the day's chart (and, for the page, its phone rendering) and render the page."""
-    from tracker.chart import DESKTOP, PHONE, day_figure, png_bytes
+    from tracker.reporting.chart import DESKTOP, PHONE, day_figure, png_bytes
 
     listing, date, minutes = report.listing, report.date, report.minutes
     if minutes is None:

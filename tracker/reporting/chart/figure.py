@@ -25,9 +25,17 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from tracker.calendar import DaySession, MarketCalendar
-from tracker.chart.axis import CUT_WIDTH_S, TradingAxis, axis_between, time_ticks
-from tracker.chart.layout import (
+from tracker.core.metrics import level_price
+from tracker.core.model import (
+    Listing,
+    StoredAlert,
+    Tick,
+    local_date,
+    ts_to_datetime,
+)
+from tracker.markets.calendar import DaySession, MarketCalendar
+from tracker.reporting.chart.axis import CUT_WIDTH_S, TradingAxis, axis_between, time_ticks
+from tracker.reporting.chart.layout import (
     ALERT,
     CUT,
     DESKTOP,
@@ -38,15 +46,7 @@ from tracker.chart.layout import (
     VOLUME,
     ChartLayout,
 )
-from tracker.chart.placing import label_lines, mark_alerts, name_off_chart
-from tracker.core.metrics import level_price
-from tracker.core.model import (
-    Listing,
-    StoredAlert,
-    Tick,
-    local_date,
-    ts_to_datetime,
-)
+from tracker.reporting.chart.placing import label_lines, mark_alerts, name_off_chart
 from tracker.store.columns import MINUTE_US, DayMinutes
 
 if TYPE_CHECKING:

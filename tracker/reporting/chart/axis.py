@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from tracker.calendar import Period
 from tracker.core.model import (
     MICROS,
     Tick,
     datetime_to_ts,
     ts_to_datetime,
 )
+from tracker.markets.calendar import Period
 
 if TYPE_CHECKING:
     import numpy as np

@@ -32,14 +32,14 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from tracker.alerts.record import source_notice
-from tracker.calendar import TRADING, DaySession, MarketCalendar
-from tracker.clock import Clock
 from tracker.core.backoff import backoff_delay
 from tracker.core.batch import TickArrays
 from tracker.core.model import Listing, datetime_to_ts, day_bounds, local_date, ts_to_datetime
 from tracker.core.quotes import DayCounts, QuoteRead, QuoteRefused, Read, read_quote
 from tracker.core.rules import Triage
-from tracker.ingest import Batch, Ingested, Ingestor
+from tracker.markets.calendar import TRADING, DaySession, MarketCalendar
+from tracker.runtime.clock import Clock
+from tracker.runtime.ingest import Batch, Ingested, Ingestor
 from tracker.sources.providers import fetch_quotes
 from tracker.sources.providers.base import Quote, QuoteError, QuoteProvider
 from tracker.store.repository import PollerState, SourceDay

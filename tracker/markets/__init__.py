@@ -1,0 +1,1 @@
+"""The markets: exchange calendars, trading phases and the exchanges the tracker knows."""

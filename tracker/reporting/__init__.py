@@ -1,0 +1,1 @@
+"""Reporting a stored day: its figures, charts and HTML page."""
