@@ -342,3 +342,13 @@ def test_a_year_the_calendar_does_not_know_is_never_called_outside(tmp_path: Pat
     ts = np.array([hkt("2150-01-03T03:00")], dtype=np.int64)  # XHKG holidays end in 2049
 
     assert SessionSpans("XHKG", cache=tmp_path).outside(ts) == (0, None)
+
+
+def test_a_day_before_the_years_a_calendar_records_has_no_session_and_no_error() -> None:
+    hkex = MarketCalendar("XHKG")  # its holidays are recorded from 1960 on
+    zone = "Asia/Hong_Kong"
+    assert hkex.day(dt.date(1900, 7, 25), zone).periods == ()
+    assert hkex.day(dt.date(1959, 12, 31), zone).periods == ()
+    assert hkex.day(dt.date(1960, 1, 4), zone).periods  # the first recorded year trades
+    assert hkex.day(dt.date(2199, 1, 2), zone).periods == ()  # and past the last one
+    assert hkex.day(dt.date(2026, 1, 2), zone).periods  # the cover grown both ways still holds

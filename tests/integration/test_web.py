@@ -165,6 +165,14 @@ def test_listings_say_whether_a_daemon_writes_the_database(store: SqlStore) -> N
     assert api.listings_payload()["daemon"]["running"] is False
 
 
+def test_a_day_outside_the_calendars_years_is_a_day_without_a_session(
+    client: httpx.Client,
+) -> None:
+    answer = client.get("/api/listings/biren", params={"date": "1900-07-25"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["session"]["spans"] == []
+
+
 def test_a_daily_rules_level_is_served_for_the_day_it_is_asked_about(
     store: SqlStore, tmp_path: Path
 ) -> None:

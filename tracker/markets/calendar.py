@@ -146,6 +146,9 @@ class MarketCalendar:
     def _build(self, first: dt.date, last: dt.date) -> list[Period]:
         import exchange_calendars as xcals
 
+        first, last = _recorded(xcals, self.code, first, last)
+        if first > last:  # wholly before (or after) what the exchange's calendar records
+            return []
         calendar: Any = xcals.get_calendar(self.code, start=first.isoformat(), end=last.isoformat())
         before, after = _AUCTIONS.get(self.code, (0, 0))
         periods: list[Period] = []
@@ -214,6 +217,30 @@ class DaySession:
         """When the day's last trading period ends; None on a day without trading."""
         spans = self.spans
         return spans[-1][1] if spans else None
+
+
+def records(code: str, first: dt.date, last: dt.date) -> bool:
+    """Whether an exchange's calendar records every day from ``first`` to ``last``."""
+    import exchange_calendars as xcals
+
+    return _recorded(xcals, code, first, last) == (first, last)
+
+
+def _recorded(xcals: Any, code: str, first: dt.date, last: dt.date) -> tuple[dt.date, dt.date]:
+    """[first, last] within the years an exchange_calendars calendar records (XHKG's holidays
+    start in 1960): a day outside them has no session, rather than a calendar that refuses
+    to be built. (The bounds are the calendar class's; exchange_calendars looks the class up
+    in its dispatcher's table, which it does not export otherwise.)"""
+    factories = getattr(xcals.calendar_utils.global_calendar_dispatcher, "_calendar_factories", {})
+    factory = factories.get(code)
+    if factory is None or not hasattr(factory, "bound_min"):
+        return first, last
+    low, high = factory.bound_min(), factory.bound_max()  # None: not bounded that way
+    if low is not None:
+        first = max(first, low.date())
+    if high is not None:
+        last = min(last, high.date())
+    return first, last
 
 
 def _period(start: dt.datetime, end: dt.datetime, phase: Phase) -> Period:
@@ -337,10 +364,9 @@ class SessionSpans:
             pass
         first = dt.datetime(year, 1, 1, tzinfo=dt.UTC)
         after = first.replace(year=year + 1)
-        try:
-            periods = MarketCalendar(self.code).periods(first, after)
-        except ValueError:  # exchange_calendars does not know the year
-            return None
+        if not records(self.code, first.date(), after.date() - dt.timedelta(days=1)):
+            return None  # exchange_calendars does not know the year: no tick is outside it
+        periods = MarketCalendar(self.code).periods(first, after)
         lo, hi = datetime_to_ts(first), datetime_to_ts(after)
         spans = [(a, b) for a, b in _trading_spans(periods) if a < hi and b >= lo]
         try:
